@@ -1,0 +1,61 @@
+// An owning, 64-byte aligned float buffer. Allocate once and reuse: touching fresh memory is expensive on
+// these machines (docs/performance.md), so hot paths resize() only when a larger size is needed.
+#pragma once
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace gaincell {
+
+template <typename T>
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t n) { resize(n); }
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  AlignedBuffer(AlignedBuffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), cap_(std::exchange(o.cap_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      cap_ = std::exchange(o.cap_, 0);
+    }
+    return *this;
+  }
+
+  // Grows capacity if needed (contents are not preserved on growth); never shrinks the allocation.
+  void resize(size_t n) {
+    if (n > cap_) {
+      std::free(data_);
+      size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+      data_ = static_cast<T*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+      if (!data_) throw std::bad_alloc();
+      cap_ = n;
+    }
+    size_ = n;
+  }
+  void zero() {
+    if (size_) std::memset(data_, 0, size_ * sizeof(T));
+  }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  size_t size() const { return size_; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+
+ private:
+  T* data_ = nullptr;
+  size_t size_ = 0;
+  size_t cap_ = 0;
+};
+
+}  // namespace gaincell

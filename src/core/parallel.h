@@ -1,0 +1,40 @@
+// Threading behind one interface (style R9): parallel_for over an index range, OpenMP underneath.
+// Work is split statically, so which thread computes which index never depends on timing; kernels that
+// reduce across indices must still combine partial results in a fixed order to stay bit-reproducible.
+#pragma once
+#include <omp.h>
+
+#include <cstdint>
+
+namespace gaincell {
+
+// Sets the number of OpenMP worker threads; n <= 0 means all hardware threads. The BLAS thread count is
+// set together with it by kernels::set_compute_threads, which callers should prefer.
+void set_num_threads(int n);
+int num_threads();
+
+// Calls fn(i) for i in [begin, end), in parallel, static schedule.
+template <typename F>
+void parallel_for(int64_t begin, int64_t end, F&& fn) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = begin; i < end; ++i) fn(i);
+}
+
+// Calls fn(chunk_begin, chunk_end) on one contiguous chunk per thread; chunk bounds depend only on n and
+// the thread count.
+template <typename F>
+void parallel_chunks(int64_t n, F&& fn) {
+  int nt = num_threads();
+  if (nt <= 1 || n < 2) {
+    fn(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    int64_t t = omp_get_thread_num();
+    int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    if (b < e) fn(b, e);
+  }
+}
+
+}  // namespace gaincell

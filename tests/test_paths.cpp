@@ -1,0 +1,49 @@
+#include "test_paths.h"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace gaincell::test {
+namespace fs = std::filesystem;
+
+std::string data_path(const std::string& rel) { return std::string(GAINCELL_TEST_DATA_DIR) + "/" + rel; }
+std::string shared_path(const std::string& rel) { return std::string(GAINCELL_SHARED_DIR) + "/" + rel; }
+std::string binary_path() { return GAINCELL_BINARY; }
+bool shared_available() { return fs::exists(GAINCELL_SHARED_DIR); }
+
+std::string scratch_dir(const std::string& name) {
+  fs::path p = fs::path(GAINCELL_BUILD_DIR) / "test-scratch" / name;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+static std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+int run_command(const std::string& cmd, std::string* out, std::string* err) {
+  static int counter = 0;
+  fs::path dir = fs::path(GAINCELL_BUILD_DIR) / "test-scratch" / "cmd";
+  fs::create_directories(dir);
+  std::string tag = std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  fs::path o = dir / ("out_" + tag), e = dir / ("err_" + tag);
+  std::string full = "(" + cmd + ") >" + o.string() + " 2>" + e.string() + " </dev/null";
+  int rc = std::system(full.c_str());
+  if (out) *out = slurp(o);
+  if (err) *err = slurp(e);
+  fs::remove(o);
+  fs::remove(e);
+  if (rc == -1) return -1;
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+}  // namespace gaincell::test

@@ -1,0 +1,17 @@
+// Paths the tests need: repo test data, ../shared, the built CLI and a scratch folder.
+#pragma once
+#include <string>
+
+namespace gaincell::test {
+
+std::string data_path(const std::string& rel);    // tests/data/<rel>
+std::string shared_path(const std::string& rel);  // ../shared/<rel>
+std::string binary_path();                        // the built `gaincell` executable
+// A fresh empty directory under the build tree, unique to the calling test.
+std::string scratch_dir(const std::string& name);
+bool shared_available();
+
+// Runs a shell command, returning exit status; stdout/stderr captured into the strings.
+int run_command(const std::string& cmd, std::string* out, std::string* err);
+
+}  // namespace gaincell::test

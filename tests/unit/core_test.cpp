@@ -1,0 +1,59 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/rng.h"
+#include "test_paths.h"
+
+namespace gaincell {
+namespace {
+
+TEST(Rng, SameSeedSameStreamDifferentTagsDiffer) {
+  Rng a(42), b(42);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.next_u64(), b.next_u64());
+  Rng c = Rng(42).split(1), d = Rng(42).split(2);
+  EXPECT_NE(c.next_u64(), d.next_u64());
+}
+
+TEST(Rng, NormalMomentsWithinConfidenceBounds) {
+  Rng r(7);
+  const int n = 200000;
+  double s = 0, s2 = 0;
+  for (int i = 0; i < n; ++i) {
+    double x = r.normal();
+    s += x;
+    s2 += x * x;
+  }
+  double mean = s / n, var = s2 / n - mean * mean;
+  EXPECT_LT(std::abs(mean), 5.0 / std::sqrt(n));          // 5 sigma of the sample mean
+  EXPECT_LT(std::abs(var - 1.0), 5.0 * std::sqrt(2.0 / n));  // 5 sigma of the sample variance
+}
+
+TEST(AtomicFile, UncommittedWriteLeavesNoFile) {
+  std::string dir = test::scratch_dir("atomic");
+  std::string path = dir + "/out.bin";
+  {
+    AtomicFile f(path);
+    f.write("partial");
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  write_file_atomic(path, "whole");
+  EXPECT_EQ(read_file(path), "whole");
+}
+
+TEST(MappedFile, MissingFileThrowsNamingPath) {
+  try {
+    MappedFile m("/nonexistent/file.bin");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/file.bin"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace gaincell
