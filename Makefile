@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-DEBS := cmake g++ make pkg-config libopenblas-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev \
+DEBS := cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev \
         libgtest-dev libgmock-dev libbenchmark-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -1,7 +1,38 @@
-// gaincell command-line entry point (placeholder until the subcommands land).
+// gaincell: the command-line front end. Parses arguments into library option structs and reports every
+// failure as one line on stderr: exit 2 for usage errors, 1 for bad input or failed work.
 #include <cstdio>
+#include <exception>
+#include <new>
 
-int main() {
-  std::puts("gaincell");
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"gaincell: analog gain-cell attention simulator and native GPT-2 engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "gaincell 0.1.0");
+  gaincell::cli::register_init(app);
+  gaincell::cli::register_info(app);
+  gaincell::cli::register_tokenize(app);
+  gaincell::cli::register_generate(app);
+  gaincell::cli::register_perplexity(app);
+  gaincell::cli::register_logits(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "gaincell: error: %s (see --help)\n", e.what());
+    return 2;
+  } catch (const gaincell::Error& e) {
+    std::fprintf(stderr, "gaincell: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "gaincell: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gaincell: error: %s\n", e.what());
+    return 1;
+  }
   return 0;
 }

@@ -1,0 +1,14 @@
+// One registration function per subcommand (each defined in cmd_<name>.cpp).
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace gaincell::cli {
+
+void register_init(CLI::App& app);
+void register_info(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_perplexity(CLI::App& app);
+void register_logits(CLI::App& app);
+
+}  // namespace gaincell::cli

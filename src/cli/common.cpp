@@ -1,0 +1,115 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "core/error.h"
+#include "kernels/threads.h"
+
+#if __has_include("analog/register.h")
+#include "analog/register.h"
+#define GAINCELL_HAVE_ANALOG 1
+#endif
+
+namespace gaincell::cli {
+
+void add_thread_options(CLI::App* cmd, ThreadOptions& o) {
+  cmd->add_option("--threads", o.threads, "Worker threads (0 = all cores)")->check(CLI::Range(0, 1024));
+}
+
+void apply_thread_options(const ThreadOptions& o) { set_compute_threads(o.threads); }
+
+void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed) {
+  cmd->add_option("--model", o.model_dir, "Model folder (config.json, model.safetensors, tokenizer)")->required();
+  cmd->add_option("--attention", o.attention, "Attention backend: softmax|sliding (+ analog kinds)");
+  cmd->add_option("--window", o.window, "Window W of windowed backends (tokens)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--hw", o.hw_path, "Hardware TOML for the gain-cell backends")->check(CLI::ExistingFile);
+  if (with_seed) cmd->add_option("--seed", o.seed, "Random seed");
+  add_thread_options(cmd, o.threads);
+}
+
+void register_all_attention() {
+  static bool done = false;
+  if (done) return;
+  register_digital_attention();
+#ifdef GAINCELL_HAVE_ANALOG
+  register_analog_attention();
+#endif
+  done = true;
+}
+
+LoadedModel load_model(const ModelOptions& o) {
+  apply_thread_options(o.threads);
+  register_all_attention();
+  LoadedModel m;
+  m.model = std::make_unique<Gpt2>(Gpt2::load(o.model_dir));
+  const Gpt2Config& c = m.model->config();
+  AttentionContext ctx;
+  ctx.n_layer = c.n_layer;
+  ctx.n_head = c.n_head;
+  ctx.head_dim = c.head_dim();
+  ctx.n_positions = c.n_positions;
+  ctx.window = o.window;
+  ctx.hw_path = o.hw_path;
+  ctx.seed = o.seed;
+  const Gpt2* model = m.model.get();
+  ctx.find_tensor = [model](const std::string& name, int64_t n) { return model->find_extra(name, n); };
+  m.attention = attention_registry().create(o.attention, ctx);
+  return m;
+}
+
+std::vector<int32_t> parse_token_list(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    std::string item = s.substr(i, j - i);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    char* end = nullptr;
+    errno = 0;
+    long long v = item.empty() ? 0 : std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || errno != 0 || v < 0 || v > INT32_MAX)
+      fail_expected("cli", "comma-separated non-negative token ids for --tokens", "'" + item + "'");
+    ids.push_back(static_cast<int32_t>(v));
+    i = j + 1;
+  }
+  if (ids.empty()) fail_expected("cli", "at least one token id in --tokens", "an empty list");
+  return ids;
+}
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+Progress::Progress(std::string label, int64_t total, std::string unit)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total), start_s_(now_seconds()),
+      tty_(::isatty(STDERR_FILENO)) {}
+
+void Progress::update(int64_t done, const std::string& extra) {
+  if (!tty_) return;
+  double t = now_seconds();
+  if (done < total_ && t - last_draw_s_ < 0.1) return;
+  last_draw_s_ = t;
+  double el = t - start_s_, rate = el > 0 ? done / el : 0;
+  double eta = rate > 0 ? (total_ - done) / rate : 0;
+  int width = 30, filled = total_ > 0 ? static_cast<int>(width * done / total_) : width;
+  std::string bar(filled, '#');
+  bar += std::string(width - filled, '.');
+  std::fprintf(stderr, "\r%s [%s] %lld/%lld %.1f %s/s ETA %.0fs %s\033[K", label_.c_str(), bar.c_str(),
+               static_cast<long long>(done), static_cast<long long>(total_), rate, unit_.c_str(), eta, extra.c_str());
+  std::fflush(stderr);
+}
+
+void Progress::finish(const std::string& extra) {
+  double el = now_seconds() - start_s_;
+  if (tty_) std::fprintf(stderr, "\r\033[K");
+  std::fprintf(stderr, "%s: %lld %s in %.2f s (%.1f %s/s) %s\n", label_.c_str(), static_cast<long long>(total_),
+               unit_.c_str(), el, el > 0 ? total_ / el : 0.0, unit_.c_str(), extra.c_str());
+}
+
+}  // namespace gaincell::cli

@@ -1,0 +1,63 @@
+// Shared pieces of the subcommands: option groups mapped onto library structs, model loading, and the
+// progress bar. Each subcommand lives in its own cmd_<name>.cpp and registers itself in main.cpp.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/attention.h"
+#include "model/gpt2.h"
+
+namespace gaincell::cli {
+
+// --threads on every command.
+struct ThreadOptions {
+  int threads = 0;  // 0 = all hardware threads
+};
+void add_thread_options(CLI::App* cmd, ThreadOptions& o);
+void apply_thread_options(const ThreadOptions& o);
+
+// --model, --attention, --window, --hw, --seed on every command that runs a model.
+struct ModelOptions {
+  std::string model_dir;
+  std::string attention = "softmax";
+  int window = 0;        // 0 = backend default
+  std::string hw_path;   // hardware TOML for analog backends
+  uint64_t seed = 0;
+  ThreadOptions threads;
+};
+void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed = true);
+
+// Registers every attention backend (digital and analog) once.
+void register_all_attention();
+
+// A loaded model with its attention backend.
+struct LoadedModel {
+  std::unique_ptr<Gpt2> model;
+  std::unique_ptr<Attention> attention;
+};
+LoadedModel load_model(const ModelOptions& o);
+
+// Parses "1,2,3" into ids; throws Error("cli", ...) on anything else.
+std::vector<int32_t> parse_token_list(const std::string& s);
+
+// Progress on stderr: a redrawn bar with rate and ETA when stderr is a terminal, else nothing until done.
+class Progress {
+ public:
+  Progress(std::string label, int64_t total, std::string unit);
+  void update(int64_t done, const std::string& extra = "");
+  void finish(const std::string& extra = "");
+
+ private:
+  std::string label_, unit_;
+  int64_t total_;
+  double start_s_;
+  double last_draw_s_ = -1;
+  bool tty_;
+};
+
+double now_seconds();
+
+}  // namespace gaincell::cli

@@ -1,0 +1,121 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/parallel.h"
+
+#if GAINCELL_WITH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace gaincell {
+
+void matmul_reference(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
+                      int64_t M) {
+  parallel_for(0, N, [&](int64_t n) {
+    for (int64_t m = 0; m < M; ++m) {
+      double acc = bias ? bias[m] : 0.0;
+      for (int64_t k = 0; k < K; ++k) acc += double(inp[n * K + k]) * w[k * M + m];
+      out[n * M + m] = static_cast<float>(acc);
+    }
+  });
+}
+
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
+                    int64_t M) {
+#if GAINCELL_WITH_OPENBLAS
+  if (N == 1) {  // decoding: a matrix-vector product y = W^T x, memory bound on W
+    if (bias)
+      std::memcpy(out, bias, M * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasTrans, K, M, 1.0f, w, M, inp, 1, bias ? 1.0f : 0.0f, out, 1);
+    return;
+  }
+  if (bias) {
+    parallel_for(0, N, [&](int64_t n) { std::memcpy(out + n * M, bias, M * sizeof(float)); });
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, M, K, 1.0f, inp, K, w, M, bias ? 1.0f : 0.0f, out, M);
+#else
+  matmul_reference(out, inp, w, bias, N, K, M);
+#endif
+}
+
+void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V) {
+#if GAINCELL_WITH_OPENBLAS
+  if (N == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, wt, C, inp, 1, 0.0f, out, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
+#else
+  parallel_for(0, N * V, [&](int64_t i) {
+    int64_t n = i / V, v = i % V;
+    double acc = 0;
+    for (int64_t c = 0; c < C; ++c) acc += double(inp[n * C + c]) * wt[v * C + c];
+    out[i] = static_cast<float>(acc);
+  });
+#endif
+}
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t N, int64_t C, float eps) {
+  parallel_for(0, N, [&](int64_t n) {
+    const float* x = inp + n * C;
+    float* y = out + n * C;
+    float m = 0.0f;
+    for (int64_t c = 0; c < C; ++c) m += x[c];
+    m /= static_cast<float>(C);
+    float v = 0.0f;
+    for (int64_t c = 0; c < C; ++c) {
+      float d = x[c] - m;
+      v += d * d;
+    }
+    v /= static_cast<float>(C);
+    float s = 1.0f / std::sqrt(v + eps);
+    for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+    if (mean) mean[n] = m;
+    if (rstd) rstd[n] = s;
+  });
+}
+
+void gelu_forward(float* out, const float* inp, int64_t n) {
+  const float k = std::sqrt(2.0f / 3.14159265358979f);
+  parallel_for(0, (n + 4095) / 4096, [&](int64_t blk) {
+    int64_t b = blk * 4096, e = std::min<int64_t>(n, b + 4096);
+    for (int64_t i = b; i < e; ++i) {
+      float x = inp[i];
+      out[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+    }
+  });
+}
+
+void residual_forward(float* out, const float* a, const float* b, int64_t n) {
+  parallel_for(0, (n + 4095) / 4096, [&](int64_t blk) {
+    int64_t s = blk * 4096, e = std::min<int64_t>(n, s + 4096);
+    for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
+  });
+}
+
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
+                       int64_t C, int64_t pos0) {
+  parallel_for(0, B * T, [&](int64_t bt) {
+    const float* e = wte + int64_t{tokens[bt]} * C;
+    const float* p = wpe + (pos0 + bt % T) * C;
+    float* o = out + bt * C;
+    for (int64_t c = 0; c < C; ++c) o[c] = e[c] + p[c];
+  });
+}
+
+void softmax_row(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace gaincell

@@ -1,0 +1,35 @@
+// Forward kernels of the GPT-2 block on row-major float32 buffers (llm.c argument order: outputs, inputs,
+// sizes). N = rows (batch x tokens), C = channels. Callers validate shapes; kernels assume valid input.
+#pragma once
+#include <cstdint>
+
+namespace gaincell {
+
+// out[N, M] = inp[N, K] @ w[K, M] (+ bias[M] if non-null). w is stored [in, out] (HF Conv1D layout).
+// Uses the BLAS library when built with it, else matmul_reference.
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
+                    int64_t M);
+// out[N, V] = inp[N, C] @ wt[V, C]^T (the tied lm_head: wt is wte).
+void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V);
+// Naive reference of matmul_forward (style R8): plain loops, double accumulation.
+void matmul_reference(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
+                      int64_t M);
+
+// out[N, C] = (inp - mean) * rstd * weight + bias per row; mean and rstd [N] saved when non-null.
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t N, int64_t C, float eps);
+
+// GELU, tanh form (GPT-2 "gelu_new"), elementwise over n values.
+void gelu_forward(float* out, const float* inp, int64_t n);
+
+// out[N, C] = a + b (residual add).
+void residual_forward(float* out, const float* a, const float* b, int64_t n);
+
+// x[N, C] = wte[token] + wpe[pos0 + t] for tokens [B, T] (pos0 is the position of the first token).
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
+                       int64_t C, int64_t pos0);
+
+// Numerically stable in-place softmax of one row of n values, accumulated in float.
+void softmax_row(float* x, int64_t n);
+
+}  // namespace gaincell

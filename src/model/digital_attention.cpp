@@ -1,0 +1,168 @@
+// Digital attention backends: "softmax" (exact causal) and "sliding" (causal softmax over the last W
+// tokens, the current one included). Full sequences use two GEMMs per (batch, head); decoding keeps K and
+// V in a ring buffer of min(W, max_tokens) slots.
+#include <cmath>
+#include <cstring>
+
+#include "core/buffer.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "model/attention.h"
+
+#if GAINCELL_WITH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace gaincell {
+namespace {
+
+// S[T, T] = scale * Q[T, D] K[T, D]^T with row strides ldq, ldk (reference loops without BLAS).
+void scores_qk(float* s, const float* q, const float* k, int T, int D, int64_t ld, float scale) {
+#if GAINCELL_WITH_OPENBLAS
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, q, ld, k, ld, 0.0f, s, T);
+#else
+  for (int i = 0; i < T; ++i)
+    for (int j = 0; j <= i; ++j) {
+      float a = 0;
+      for (int d = 0; d < D; ++d) a += q[i * ld + d] * k[j * ld + d];
+      s[i * T + j] = a * scale;
+    }
+#endif
+}
+
+// O[T, D] (row stride ldo) = P[T, T] V[T, D] (row stride ld).
+void weighted_values(float* o, int64_t ldo, const float* p, const float* v, int T, int D, int64_t ld) {
+#if GAINCELL_WITH_OPENBLAS
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, p, T, v, ld, 0.0f, o, ldo);
+#else
+  for (int i = 0; i < T; ++i) {
+    for (int d = 0; d < D; ++d) o[i * ldo + d] = 0;
+    for (int j = 0; j < T; ++j) {
+      float w = p[i * T + j];
+      if (w == 0.0f) continue;
+      for (int d = 0; d < D; ++d) o[i * ldo + d] += w * v[j * ld + d];
+    }
+  }
+#endif
+}
+
+class SoftmaxCache : public AttentionCache {
+ public:
+  SoftmaxCache(int B, int H, int D, int64_t slots, AttentionActivity* activity)
+      : B_(B), H_(H), D_(D), slots_(slots), activity_(activity) {
+    k_.resize(static_cast<size_t>(B) * H * slots * D);
+    v_.resize(k_.size());
+    scratch_.resize(static_cast<size_t>(B) * H * slots);
+  }
+
+  void step(float* out, const float* qkv) override {
+    const int64_t C = int64_t{H_} * D_;
+    const int64_t slot = pos_ % slots_;
+    const int64_t n = std::min<int64_t>(pos_ + 1, slots_);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D_));
+    parallel_for(0, int64_t{B_} * H_, [&](int64_t bh) {
+      const int64_t b = bh / H_, h = bh % H_;
+      const float* row = qkv + b * 3 * C;
+      float* kc = k_.data() + bh * slots_ * D_;
+      float* vc = v_.data() + bh * slots_ * D_;
+      std::memcpy(kc + slot * D_, row + C + h * D_, D_ * sizeof(float));
+      std::memcpy(vc + slot * D_, row + 2 * C + h * D_, D_ * sizeof(float));
+      const float* q = row + h * D_;
+      float* s = scratch_.data() + bh * slots_;
+      for (int64_t j = 0; j < n; ++j) {
+        float a = 0;
+        for (int d = 0; d < D_; ++d) a += q[d] * kc[j * D_ + d];
+        s[j] = a * scale;
+      }
+      softmax_span(s, n);
+      float* o = out + b * C + h * D_;
+      for (int d = 0; d < D_; ++d) o[d] = 0;
+      for (int64_t j = 0; j < n; ++j)
+        for (int d = 0; d < D_; ++d) o[d] += s[j] * vc[j * D_ + d];
+    });
+    activity_->tokens += B_;
+    activity_->macs += 2 * int64_t{B_} * H_ * n * D_;
+    ++pos_;
+  }
+  int64_t position() const override { return pos_; }
+  void reset() override { pos_ = 0; }
+
+  static void softmax_span(float* x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - mx));
+    const float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  }
+
+ private:
+  int B_, H_, D_;
+  int64_t slots_;
+  int64_t pos_ = 0;
+  AttentionActivity* activity_;
+  AlignedBuffer<float> k_, v_, scratch_;
+};
+
+class SoftmaxAttention : public Attention {
+ public:
+  SoftmaxAttention(const AttentionContext& ctx, bool sliding)
+      : ctx_(ctx), window_(sliding && ctx.window > 0 ? ctx.window : ctx.n_positions), sliding_(sliding) {
+    if (ctx.window < 0) fail_expected("attention", "--window >= 1", std::to_string(ctx.window));
+    activity_.resize(ctx.n_layer);
+  }
+
+  std::string name() const override { return sliding_ ? "sliding" : "softmax"; }
+
+  void forward(float* out, const float* qkv, int B, int T, int layer) override {
+    const int H = ctx_.n_head, D = ctx_.head_dim;
+    const int64_t C = int64_t{H} * D;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    const int nt = num_threads();
+    scratch_.resize(static_cast<size_t>(nt) * T * T);
+    parallel_for(0, int64_t{B} * H, [&](int64_t bh) {
+      const int64_t b = bh / H, h = bh % H;
+      float* s = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * T * T;
+      const float* base = qkv + b * T * 3 * C;
+      scores_qk(s, base + h * D, base + C + h * D, T, D, 3 * C, scale);
+      for (int i = 0; i < T; ++i) {
+        float* row = s + int64_t{i} * T;
+        const int lo = std::max(0, i - window_ + 1);
+        for (int j = 0; j < lo; ++j) row[j] = 0.0f;
+        SoftmaxCache::softmax_span(row + lo, i - lo + 1);
+        for (int j = i + 1; j < T; ++j) row[j] = 0.0f;
+      }
+      weighted_values(out + b * T * C + h * D, C, s, base + 2 * C + h * D, T, D, 3 * C);
+    });
+    int64_t pairs = 0;
+    for (int i = 0; i < T; ++i) pairs += std::min(i + 1, window_);
+    activity_[layer].tokens += int64_t{B} * T;
+    activity_[layer].macs += 2 * int64_t{B} * H * pairs * D;
+  }
+
+  std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) override {
+    int64_t slots = std::min<int64_t>(window_, std::max<int64_t>(1, max_tokens));
+    return std::make_unique<SoftmaxCache>(B, ctx_.n_head, ctx_.head_dim, slots, &activity_[layer]);
+  }
+
+  std::vector<AttentionActivity> activity() const override { return activity_; }
+
+ private:
+  AttentionContext ctx_;
+  int window_;
+  bool sliding_;
+  AlignedBuffer<float> scratch_;
+  std::vector<AttentionActivity> activity_;
+};
+
+}  // namespace
+
+void register_digital_attention() {
+  auto& r = attention_registry();
+  r.add("softmax", "exact causal softmax attention",
+        [](const AttentionContext& c) { return std::make_unique<SoftmaxAttention>(c, false); });
+  r.add("sliding", "causal softmax over the last W tokens (--window, default n_positions)",
+        [](const AttentionContext& c) { return std::make_unique<SoftmaxAttention>(c, true); });
+}
+
+}  // namespace gaincell
