@@ -3,6 +3,8 @@
 // then the data section. See docs/file-formats.md. Every hostile case (header past the file, non-JSON,
 // overlapping / gapped / out-of-range offsets, unknown dtype, shape-size mismatch, duplicate names, huge
 // counts) throws Error("safetensors", ...) naming the file, the tensor and expected vs found.
+// Limits: header <= 100 MB, <= 1e6 tensors, rank <= 8; the data section must be covered exactly (no gaps,
+// no overlaps, no trailing bytes), as the safetensors spec requires.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -17,6 +19,12 @@ enum class DType { kF32, kF16, kBF16, kF64, kI32, kI64, kU8, kI8, kU16, kI16 };
 
 const char* dtype_name(DType d);  // safetensors spelling: "F32", "F16", "BF16", ...
 size_t dtype_size(DType d);
+// Parses a safetensors dtype spelling; false if it is not one of the DType values.
+bool parse_dtype(const std::string& name, DType* out);
+
+inline constexpr size_t kSafeTensorsMaxHeaderBytes = 100'000'000;
+inline constexpr size_t kSafeTensorsMaxTensors = 1'000'000;
+inline constexpr size_t kSafeTensorsMaxRank = 8;
 
 struct TensorInfo {
   std::string name;
@@ -36,6 +44,9 @@ class SafeTensorsFile {
   const TensorInfo* find(const std::string& name) const;  // nullptr if absent
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const uint8_t* data(const TensorInfo& t) const { return data_begin_ + t.offset; }
+  // Zero-copy float view of an F32 tensor; throws if t is not F32 or its bytes are not 4-byte aligned
+  // (possible only in files from foreign writers; to_f32 works for those).
+  const float* f32_data(const TensorInfo& t) const;
   const std::string& path() const { return file_.path(); }
 
   // Converts a tensor to float32 into dst (numel floats). F32, F16, BF16 and F64 are accepted; other dtypes
@@ -46,12 +57,16 @@ class SafeTensorsFile {
  private:
   MappedFile file_;
   const uint8_t* data_begin_ = nullptr;
-  std::vector<TensorInfo> tensors_;  // in file order of data offsets
+  std::vector<TensorInfo> tensors_;      // in file order of data offsets
+  std::map<std::string, size_t> index_;  // name -> position in tensors_
   std::map<std::string, std::string> metadata_;
 };
 
-// Collects tensors and writes one safetensors file atomically. Tensors are written in insertion order,
-// the data section aligned to 64 bytes (header padded with spaces, as the reference writer does).
+// Collects tensors and writes one safetensors file atomically. The header is padded with spaces so the data
+// section starts at a multiple of 8 bytes (as the reference writer does). Tensors are laid out without gaps
+// (the spec forbids them), ordered by element size, widest first, then by insertion order, so every tensor
+// starts at a multiple of its element size (F32 data is 4-byte aligned for zero-copy use). Wider per-tensor
+// alignment would need gaps. The output reads back with Python's json + struct (docs/file-formats.md).
 class SafeTensorsWriter {
  public:
   // Copies the data. dtype is the stored type; src is float32 and is converted (round-to-nearest-even for

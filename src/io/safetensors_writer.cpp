@@ -1,0 +1,114 @@
+// safetensors writer: validates each added tensor, lays the data section out without gaps (widest element
+// type first, so each tensor is naturally aligned), pads the JSON header with spaces to a multiple of 8 bytes
+// and writes the file atomically. The output is plain safetensors: Python reads it with json + struct.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+
+namespace gaincell {
+namespace {
+
+constexpr char kComponent[] = "safetensors";
+
+uint64_t checked_numel(const std::string& name, const std::vector<int64_t>& shape) {
+  if (shape.size() > kSafeTensorsMaxRank)
+    fail_expected(kComponent, "rank at most " + std::to_string(kSafeTensorsMaxRank),
+                  "rank " + std::to_string(shape.size()), "for tensor '" + name + "'");
+  uint64_t numel = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail_expected(kComponent, "non-negative dims", std::to_string(d), "for tensor '" + name + "'");
+    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel) ||
+        numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / 8)
+      fail_expected(kComponent, "a shape whose byte size fits in 63 bits", "an overflowing shape",
+                    "for tensor '" + name + "'");
+  }
+  return numel;
+}
+
+}  // namespace
+
+void SafeTensorsWriter::add_raw(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                                const void* bytes, size_t nbytes) {
+  if (name.empty() || name == "__metadata__")
+    fail_expected(kComponent, "a tensor name other than '' and '__metadata__'", "'" + name + "'");
+  for (const Entry& e : entries_)
+    if (e.info.name == name) fail_expected(kComponent, "unique tensor names", "duplicate '" + name + "'");
+  uint64_t expected = checked_numel(name, shape) * dtype_size(dtype);
+  if (expected != nbytes)
+    fail_expected(kComponent, std::to_string(expected) + " bytes for its shape", std::to_string(nbytes),
+                  "for tensor '" + name + "'");
+  Entry e;
+  e.info.name = name;
+  e.info.dtype = dtype;
+  e.info.shape = shape;
+  e.info.nbytes = nbytes;
+  const uint8_t* p = static_cast<const uint8_t*>(bytes);
+  if (nbytes) e.bytes.assign(p, p + nbytes);
+  entries_.push_back(std::move(e));
+}
+
+void SafeTensorsWriter::add_f32(const std::string& name, const std::vector<int64_t>& shape, const float* src,
+                                DType stored) {
+  const size_t n = checked_numel(name, shape);
+  std::vector<uint8_t> bytes(n * dtype_size(stored));
+  uint8_t* out = bytes.data();
+  switch (stored) {
+    case DType::kF32:
+      if (n) std::memcpy(out, src, n * 4);
+      break;
+    case DType::kF16:
+    case DType::kBF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h = stored == DType::kF16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+      break;
+    case DType::kF64:
+      for (size_t i = 0; i < n; ++i) {
+        double v = src[i];
+        std::memcpy(out + 8 * i, &v, 8);
+      }
+      break;
+    default:
+      fail_expected(kComponent, "stored dtype F32/F16/BF16/F64 for float input", dtype_name(stored),
+                    "for tensor '" + name + "'");
+  }
+  add_raw(name, stored, shape, bytes.data(), bytes.size());
+}
+
+void SafeTensorsWriter::set_metadata(const std::string& key, const std::string& value) {
+  metadata_[key] = value;
+}
+
+void SafeTensorsWriter::write(const std::string& path) const {
+  // Widest element first (stable, so insertion order within a width): every tensor starts at a multiple of
+  // its element size, since all earlier tensors are whole multiples of a width at least as large.
+  std::vector<const Entry*> order;
+  for (const Entry& e : entries_) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+    return dtype_size(a->info.dtype) > dtype_size(b->info.dtype);
+  });
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata_.empty()) header["__metadata__"] = metadata_;
+  uint64_t offset = 0;
+  for (const Entry* e : order) {
+    header[e->info.name] = {{"dtype", dtype_name(e->info.dtype)},
+                            {"shape", e->info.shape},
+                            {"data_offsets", {offset, offset + e->info.nbytes}}};
+    offset += e->info.nbytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // data section starts at 8 + len: a multiple of 8
+  uint64_t len = text.size();
+  AtomicFile f(path);
+  f.write(&len, 8);  // little-endian host (static_assert in safetensors.cpp)
+  f.write(text);
+  for (const Entry* e : order) f.write(e->bytes.data(), e->bytes.size());
+  f.commit();
+}
+
+}  // namespace gaincell
