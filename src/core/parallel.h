@@ -13,10 +13,13 @@ namespace gaincell {
 void set_num_threads(int n);
 int num_threads();
 
-// Calls fn(i) for i in [begin, end), in parallel, static schedule.
+// Calls fn(i) for i in [begin, end), in parallel, static schedule. `work` estimates the total cost in
+// elementary operations; below kParallelMinWork the loop runs on the calling thread, because a parallel
+// region costs microseconds (far more on a loaded machine) and decode-time kernels are tiny.
+constexpr int64_t kParallelMinWork = 1 << 15;
 template <typename F>
-void parallel_for(int64_t begin, int64_t end, F&& fn) {
-#pragma omp parallel for schedule(static)
+void parallel_for(int64_t begin, int64_t end, F&& fn, int64_t work = INT64_MAX) {
+#pragma omp parallel for schedule(static) if (work >= kParallelMinWork && end - begin > 1)
   for (int64_t i = begin; i < end; ++i) fn(i);
 }
 

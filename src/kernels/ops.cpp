@@ -19,7 +19,7 @@ void matmul_reference(float* out, const float* inp, const float* w, const float*
       for (int64_t k = 0; k < K; ++k) acc += double(inp[n * K + k]) * w[k * M + m];
       out[n * M + m] = static_cast<float>(acc);
     }
-  });
+  }, N * K * M);
 }
 
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
@@ -53,7 +53,7 @@ void matmul_transposed_forward(float* out, const float* inp, const float* wt, in
     double acc = 0;
     for (int64_t c = 0; c < C; ++c) acc += double(inp[n * C + c]) * wt[v * C + c];
     out[i] = static_cast<float>(acc);
-  });
+  }, N * V * C);
 #endif
 }
 
@@ -75,7 +75,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * s * weight[c] + bias[c];
     if (mean) mean[n] = m;
     if (rstd) rstd[n] = s;
-  });
+  }, N * C * 8);
 }
 
 void gelu_forward(float* out, const float* inp, int64_t n) {
@@ -86,14 +86,14 @@ void gelu_forward(float* out, const float* inp, int64_t n) {
       float x = inp[i];
       out[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
     }
-  });
+  }, n * 20);
 }
 
 void residual_forward(float* out, const float* a, const float* b, int64_t n) {
   parallel_for(0, (n + 4095) / 4096, [&](int64_t blk) {
     int64_t s = blk * 4096, e = std::min<int64_t>(n, s + 4096);
     for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
-  });
+  }, n);
 }
 
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
@@ -103,7 +103,7 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
     const float* p = wpe + (pos0 + bt % T) * C;
     float* o = out + bt * C;
     for (int64_t c = 0; c < C; ++c) o[c] = e[c] + p[c];
-  });
+  }, B * T * C);
 }
 
 void softmax_row(float* x, int64_t n) {

@@ -79,7 +79,7 @@ class SoftmaxCache : public AttentionCache {
       for (int d = 0; d < D_; ++d) o[d] = 0;
       for (int64_t j = 0; j < n; ++j)
         for (int d = 0; d < D_; ++d) o[d] += s[j] * vc[j * D_ + d];
-    });
+    }, int64_t{B_} * H_ * n * D_ * 4);
     activity_->tokens += B_;
     activity_->macs += 2 * int64_t{B_} * H_ * n * D_;
     ++pos_;

@@ -18,14 +18,20 @@ int32_t Sampler::sample(const float* logits, int32_t vocab) {
   if (config_.temperature == 0.0f) return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
   scratch_.resize(vocab);
   for (int32_t i = 0; i < vocab; ++i) scratch_[i] = {logits[i], i};
-  // Highest logits first; ties broken by id so the order is fully determined.
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  // Highest logits first; ties broken by id so the order is fully determined. Plain sampling needs no order.
+  auto by_logit = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   int32_t n = vocab;
   if (config_.top_k > 0 && config_.top_k < vocab) {
     std::partial_sort(scratch_.begin(), scratch_.begin() + config_.top_k, scratch_.end(), by_logit);
     n = config_.top_k;
-  } else {
+  } else if (config_.top_p < 1.0f) {
     std::sort(scratch_.begin(), scratch_.end(), by_logit);
+  } else {
+    std::swap(scratch_[0], *std::max_element(scratch_.begin(), scratch_.end(), [&](const auto& a, const auto& b) {
+      return by_logit(b, a);
+    }));
   }
   const double inv_t = 1.0 / config_.temperature;
   const double mx = scratch_[0].first;
