@@ -109,23 +109,26 @@ void register_perplexity(CLI::App& app) {
     std::vector<int32_t> ids = tok.encode(text);
     if (ids.size() < 2) fail_expected("cli", "a text of at least 2 tokens", std::to_string(ids.size()) + " tokens");
     Gpt2Engine engine(*lm.model, *lm.attention);
-    // Hugging Face's strided evaluation: each window [begin, end) scores only the tokens that the previous
-    // window did not, so every token after the first is scored exactly once, with up to L - 1 of context.
+    // Hugging Face's strided evaluation: windows of at most L tokens whose ends advance by the stride; each
+    // window scores only the tokens the previous ones did not, so every token after the first is scored
+    // exactly once. A stride of L is taken as L - 1 so that each scored token has at least one of context.
     const int64_t N = static_cast<int64_t>(ids.size());
+    const int64_t step = std::min(S, L - 1);
     double nll = 0;
-    int64_t scored = 0, prev_end = 0;
+    int64_t scored_to = 1;  // tokens [1, scored_to) are scored
     Progress progress("perplexity", N, "tok");
-    for (int64_t begin = 0; prev_end < N; begin += S) {
-      const int64_t end = std::min<int64_t>(begin + L, N);
+    while (scored_to < N) {
+      const int64_t end = std::min<int64_t>(N, scored_to == 1 ? L : scored_to + step);
+      const int64_t begin = std::max<int64_t>(0, end - L);
       const int T = static_cast<int>(end - begin);
-      const int first = static_cast<int>(std::max<int64_t>(1, prev_end - begin));  // first scored index
+      const int first = static_cast<int>(scored_to - begin);  // >= 1: the token before it is in the window
       const float* logits = engine.forward(ids.data() + begin, 1, T, T - first + 1);
-      for (int t = first; t < T; ++t)
+      for (int t = first; t < T; ++t)  // logits of position t - 1 predict token t
         nll += token_nll(logits + int64_t{t - first} * c.vocab_size, c.vocab_size, ids[begin + t]);
-      scored += T - first;
-      prev_end = end;
-      progress.update(end, "nll " + std::to_string(nll / std::max<int64_t>(1, scored)));
+      scored_to = end;
+      progress.update(end, "nll " + std::to_string(nll / (scored_to - 1)));
     }
+    const int64_t scored = N - 1;
     progress.finish();
     const double mean = nll / scored, ppl = std::exp(mean);
     const double bpb = nll / std::log(2.0) / static_cast<double>(text.size());

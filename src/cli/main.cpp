@@ -1,6 +1,7 @@
 // gaincell: the command-line front end. Parses arguments into library option structs and reports every
 // failure as one line on stderr: exit 2 for usage errors, 1 for bad input or failed work.
 #include <cstdio>
+#include <string>
 #include <exception>
 #include <new>
 
@@ -17,6 +18,17 @@ int main(int argc, char** argv) {
   gaincell::cli::register_generate(app);
   gaincell::cli::register_perplexity(app);
   gaincell::cli::register_logits(app);
+  std::string known;
+  bool found = false;
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    known += (known.empty() ? "" : "|") + sub->get_name();
+    found = found || (argc > 1 && sub->get_name() == argv[1]);
+  }
+  if (argc > 1 && argv[1][0] != '-' && !found) {
+    std::fprintf(stderr, "gaincell: error: expected a subcommand (%s), got '%s' (see --help)\n", known.c_str(),
+                 argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -1,0 +1,162 @@
+// The gaincell CLI end to end on a tiny random model: outputs, determinism, and one-line errors with the
+// documented exit codes (2 usage, 1 bad input) and no partial output files.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/file.h"
+#include "io/npy.h"
+#include "test_paths.h"
+
+namespace gaincell {
+namespace {
+namespace fs = std::filesystem;
+
+struct Result {
+  int rc;
+  std::string out, err;
+};
+
+Result gc(const std::string& args) {
+  Result r;
+  r.rc = test::run_command(test::binary_path() + " " + args, &r.out, &r.err);
+  return r;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(test::scratch_dir("cli"));
+    Result r = gc("init --preset tiny --seed 7 --out " + model());
+    ASSERT_EQ(r.rc, 0) << r.err;
+  }
+  static std::string model() { return *dir_ + "/tiny"; }
+  static std::string path(const std::string& f) { return *dir_ + "/" + f; }
+  static std::string* dir_;
+};
+std::string* Cli::dir_ = nullptr;
+
+TEST_F(Cli, InitWritesALoadableFolderWithTokenizer) {
+  for (const char* f : {"config.json", "model.safetensors", "encoder.json", "vocab.bpe"})
+    EXPECT_TRUE(fs::exists(model() + "/" + f)) << f;
+  Result r = gc("info --model " + model());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("parameters:  6960768"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("head_dim:    64"), std::string::npos);
+}
+
+TEST_F(Cli, TokenizePrintsGpt2Ids) {
+  Result r = gc("tokenize --model " + model() + " --prompt 'Hello world'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "[15496,995]\n");
+}
+
+TEST_F(Cli, GenerateIsDeterministicAcrossRunsAndThreads) {
+  std::string args = "generate --model " + model() + " --prompt 'To be' -n 12 --seed 3 --temperature 0.8 --top-k 40";
+  Result a = gc(args + " --threads 1"), b = gc(args + " --threads 2");
+  ASSERT_EQ(a.rc, 0) << a.err;
+  ASSERT_EQ(b.rc, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.out.rfind("To be", 0), 0u);  // the prompt is echoed first
+  EXPECT_GT(a.out.size(), 6u);
+  Result c = gc("generate --model " + model() + " --prompt 'To be' -n 12 --seed 4 --temperature 0.8 --top-k 40");
+  EXPECT_NE(a.out, c.out);
+}
+
+TEST_F(Cli, LogitsAreCausalAndShaped) {
+  Result r3 = gc("logits --model " + model() + " --tokens 464,3290,318 --out " + path("l3.npy"));
+  Result r2 = gc("logits --model " + model() + " --tokens '464, 3290' --out " + path("l2.npy"));
+  ASSERT_EQ(r3.rc, 0) << r3.err;
+  ASSERT_EQ(r2.rc, 0) << r2.err;
+  NpyArray a = read_npy(path("l3.npy")), b = read_npy(path("l2.npy"));
+  ASSERT_EQ(a.shape, (std::vector<int64_t>{3, 50257}));
+  ASSERT_EQ(b.shape, (std::vector<int64_t>{2, 50257}));
+  double worst = 0;
+  for (int64_t i = 0; i < b.numel(); ++i) worst = std::max(worst, std::abs(double(a.data[i]) - b.data[i]));
+  EXPECT_LT(worst, 1e-5);  // a later token never changes earlier logits
+}
+
+TEST_F(Cli, PerplexityScoresEveryTokenOnceAtAnyStride) {
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += "The quick brown fox jumps over the lazy dog. ";
+  write_file_atomic(path("text.txt"), text);
+  auto run = [&](const std::string& extra) {
+    Result r = gc("perplexity --model " + model() + " --text " + path("text.txt") + " --json " + extra);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  };
+  auto whole = run("--context 1024");
+  auto strided = run("--context 64 --stride 16");
+  auto disjoint = run("--context 64 --stride 64");
+  const int64_t n = whole["tokens"];
+  EXPECT_EQ(n, 301);
+  for (auto* j : {&whole, &strided, &disjoint}) EXPECT_EQ((*j)["scored_tokens"], n - 1);
+  const double ppl = whole["perplexity"], nll = whole["mean_nll"];
+  EXPECT_NEAR(std::log(ppl), nll, 1e-9);
+  EXPECT_NEAR(double(whole["bits_per_byte"]), nll * (n - 1) / std::log(2.0) / text.size(), 1e-9);
+  // A random model is near chance (ln 50257 = 10.82); less context must not make it better by much.
+  EXPECT_GT(nll, 9.5);
+  EXPECT_LT(nll, 12.0);
+  EXPECT_NE(double(strided["mean_nll"]), double(disjoint["mean_nll"]));
+}
+
+struct BadCall {
+  std::string args;
+  int rc;
+  std::string fragment;
+};
+
+TEST_F(Cli, BadInputGivesOneErrorLineAndNoOutputFile) {
+  std::string longp(1100 * 2, ' ');
+  for (size_t i = 0; i < longp.size(); i += 2) longp[i] = 'a';
+  write_file_atomic(path("long.txt"), longp);
+  const std::string m = " --model " + model();
+  const std::string out = path("never.npy");
+  const BadCall calls[] = {
+      {"", 2, "subcommand"},
+      {"frobnicate", 2, "got 'frobnicate'"},
+      {"generate --prompt hi", 2, "--model"},
+      {"generate" + m + " --prompt hi --nope", 2, "--nope"},
+      {"generate" + m + " --prompt hi --threads abc", 2, "threads"},
+      {"generate" + m + " --prompt hi --top-p 1.5", 1, "top-p"},
+      {"generate" + m + " --prompt hi -n 1024", 1, "n_positions = 1024"},
+      {"generate --model /nonexistent --prompt hi", 1, "not a directory"},
+      {"generate" + m + " --prompt hi --attention quantum", 1, "expected one of softmax|sliding"},
+      {"logits" + m + " --tokens 1,50257 --out " + out, 1, "token ids in [0, 50257)"},
+      {"logits" + m + " --tokens 1,x --out " + out, 1, "'x'"},
+      {"logits" + m + " --prompt \"$(cat " + path("long.txt") + ")\" --out " + out, 1, "n_positions = 1024"},
+      {"logits" + m + " --out " + out, 1, "--prompt TEXT or --tokens IDS"},
+      {"perplexity" + m + " --text /nonexistent.txt", 1, "/nonexistent.txt"},
+      {"perplexity" + m + " --text " + path("long.txt") + " --context 2000", 1, "n_positions = 1024"},
+      {"perplexity" + m + " --text " + path("long.txt") + " --context 16 --stride 32", 1, "--stride"},
+      {"init --preset huge --out " + path("x"), 2, "huge"},
+      {"info --model " + path("long.txt"), 1, "not a directory"},
+  };
+  for (const auto& c : calls) {
+    Result r = gc(c.args);
+    EXPECT_EQ(r.rc, c.rc) << c.args << "\n" << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.fragment), std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("gaincell: error: ", 0), 0u) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(out));
+  for (auto& e : fs::directory_iterator(*dir_))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "left a temp file: " << e.path();
+}
+
+TEST_F(Cli, HelpExitsZero) {
+  Result r = gc("generate --help");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("--temperature"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gaincell
