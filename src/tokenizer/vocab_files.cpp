@@ -58,7 +58,7 @@ bool unicode_token_to_bytes(std::string_view token, std::string* bytes) {
     } else {
       return false;
     }
-    if (cp >= kMaxMappedCodePoint || inv[cp] < 0) return false;
+    if (cp >= kMaxMappedCodePoint || inv[cp] < 0 || (cp >= 0x80) != (b0 >= 0x80)) return false;  // no overlongs
     bytes->push_back(static_cast<char>(inv[cp]));
   }
   return !bytes->empty();

@@ -297,6 +297,33 @@ TEST(TokenizerFiles, RejectsBrokenMerges) {
   expect_rejected("truncated_merges", vocab, "#version: 0.2\nh e\nl l\n", "vocab.bpe", "token 'hell' (id 258) of");
 }
 
+TEST(TokenizerFiles, CorruptedVocabJsonNeverCrashes) {
+  const std::string vocab = MiniFiles().vocab_json();
+  std::mt19937 rng(99);
+  std::uniform_int_distribution<size_t> pos(0, vocab.size() - 1);
+  std::uniform_int_distribution<int> byte(0, 255), op(0, 2);
+  int rejected = 0;
+  for (int i = 0; i < 500; ++i) {
+    std::string s = vocab;
+    for (int k = 0; k < 3; ++k) {
+      const size_t p = pos(rng) % s.size();
+      if (op(rng) == 0)
+        s[p] = char(byte(rng));
+      else if (op(rng) == 1)
+        s.erase(p, 1);
+      else
+        s.resize(p + 1);
+    }
+    try {
+      parse_vocab_json(s, "mutated.json");
+    } catch (const Error& e) {
+      ++rejected;
+      EXPECT_NE(std::string(e.what()).find("mutated.json"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GT(rejected, 100);
+}
+
 TEST(TokenizerFiles, RejectsMissingFiles) {
   const MiniFiles m;
   const std::string dir = write_mini("missing_merges", m.vocab_json(), "");
