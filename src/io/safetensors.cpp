@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/json.h"
+#include "io/printable.h"
 
 namespace gaincell {
 namespace {
@@ -47,7 +48,9 @@ std::string known_dtypes() {
 struct Where {
   const std::string& path;
   std::string tensor;
-  std::string str() const { return (tensor.empty() ? "" : "for tensor '" + tensor + "' ") + "in '" + path + "'"; }
+  std::string str() const {
+    return (tensor.empty() ? "" : "for tensor " + quoted_printable(tensor, 200) + " ") + "in '" + path + "'";
+  }
 };
 
 [[noreturn]] void bad(const Where& w, const std::string& expected, const std::string& got) {
