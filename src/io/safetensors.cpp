@@ -40,7 +40,10 @@ const DTypeEntry& dtype_entry(DType d) {
 
 std::string known_dtypes() {
   std::string s;
-  for (const auto& e : kDTypes) s += (s.empty() ? "" : "/") + std::string(e.name);
+  for (const auto& e : kDTypes) {
+    if (!s.empty()) s += '/';
+    s += e.name;
+  }
   return s;
 }
 

@@ -28,7 +28,9 @@ TEST(Npy, RoundTripKeepsShapeAndBits) {
     EXPECT_EQ(a.shape, shape);
     EXPECT_EQ(a.numel(), n);
     ASSERT_EQ(a.data.size(), v.size());
-    if (n) EXPECT_EQ(std::memcmp(a.data.data(), v.data(), v.size() * 4), 0);
+    if (n) {
+      EXPECT_EQ(std::memcmp(a.data.data(), v.data(), v.size() * 4), 0);
+    }
   }
 }
 
