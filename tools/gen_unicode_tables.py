@@ -9,6 +9,9 @@ pre-tokenizer pattern uses, from Python's unicodedata (its Unicode version is wr
           (Python `regex` differs on U+0085, which it counts as \\s, and U+FEFF, which it does not.)
 
 Usage: python3 tools/gen_unicode_tables.py [out.cpp]   (default: src/tokenizer/unicode_tables.cpp)
+       python3 tools/gen_unicode_tables.py --dump-classes classes.bin
+         writes one byte per code point (0 other, 1 L, 2 N, 3 space) for
+         tools/tokenizer_goldens/compare_unicode.js, which diffs them against node's regex classes.
 """
 import os
 import sys
@@ -44,6 +47,11 @@ def ranges():
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--dump-classes":
+        spaces = set(JS_SPACE)
+        with open(sys.argv[2], "wb") as f:
+            f.write(bytes(char_class(cp, spaces) for cp in range(0x110000)))
+        return
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "src", "tokenizer", "unicode_tables.cpp")
     rs = ranges()

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "io/printable.h"
 
 namespace gaincell {
 namespace {
@@ -28,6 +29,10 @@ struct NpyHeader {
   bool fortran_order = false;
   std::vector<int64_t> shape;
 };
+
+std::string quoted(std::string_view s) {
+  return quoted_printable(s);
+}
 
 [[noreturn]] void bad(const std::string& path, const std::string& expected, const std::string& got) {
   fail_expected(kComponent, expected, got, "in '" + path + "'");
@@ -55,7 +60,7 @@ class HeaderParser {
         h.shape = parse_shape();
         seen_shape = true;
       } else {
-        bad(path_, "header keys descr, fortran_order, shape (once each)", "key '" + key + "'");
+        bad(path_, "header keys descr, fortran_order, shape (once each)", "key " + quoted(key));
       }
       if (!eat(',')) {
         expect('}');
@@ -63,8 +68,7 @@ class HeaderParser {
       }
     }
     skip_ws();
-    if (pos_ != s_.size())
-      bad(path_, "only whitespace after the header dict", "'" + std::string(s_.substr(pos_)) + "'");
+    if (pos_ != s_.size()) bad(path_, "only whitespace after the header dict", quoted(s_.substr(pos_)));
     if (!seen_descr || !seen_order || !seen_shape)
       bad(path_, "header keys descr, fortran_order and shape", "a header missing one");
     return h;
@@ -83,14 +87,14 @@ class HeaderParser {
     return false;
   }
   void expect(char c) {
-    if (!eat(c)) bad(path_, std::string("'") + c + "' in the header dict", "'" + near() + "'");
+    if (!eat(c)) bad(path_, std::string("'") + c + "' in the header dict", near());
   }
-  std::string near() const { return std::string(s_.substr(pos_, 20)); }
+  std::string near() const { return quoted(s_.substr(pos_, 20)); }
 
   std::string parse_string() {
     skip_ws();
     if (pos_ >= s_.size() || (s_[pos_] != '\'' && s_[pos_] != '"'))
-      bad(path_, "a quoted string in the header dict", "'" + near() + "'");
+      bad(path_, "a quoted string in the header dict", near());
     char q = s_[pos_++];
     size_t end = s_.find(q, pos_);
     if (end == std::string_view::npos) bad(path_, "a closing quote in the header dict", "end of header");
@@ -105,7 +109,7 @@ class HeaderParser {
         pos_ += std::strlen(word);
         return value;
       }
-    bad(path_, "True or False for fortran_order", "'" + near() + "'");
+    bad(path_, "True or False for fortran_order", near());
   }
   int64_t parse_dim() {
     skip_ws();
@@ -114,10 +118,10 @@ class HeaderParser {
     while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
       if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, uint64_t(s_[pos_] - '0'), &v) ||
           v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        bad(path_, "shape dims below 2^63", "'" + std::string(s_.substr(start, 25)) + "'");
+        bad(path_, "shape dims below 2^63", quoted(s_.substr(start, 25)));
       ++pos_;
     }
-    if (pos_ == start) bad(path_, "a non-negative integer in shape", "'" + near() + "'");
+    if (pos_ == start) bad(path_, "a non-negative integer in shape", near());
     return static_cast<int64_t>(v);
   }
   std::vector<int64_t> parse_shape() {
@@ -220,7 +224,7 @@ NpyArray read_npy(const std::string& path) {
   else if (h.descr == "<f8")
     itemsize = 8;
   else
-    bad(path, "dtype '<f4' or '<f8' (little-endian float)", "'" + h.descr + "'");
+    bad(path, "dtype '<f4' or '<f8' (little-endian float)", quoted(h.descr));
   if (h.fortran_order) bad(path, "fortran_order False (C order)", "True");
   const uint64_t n = checked_numel(h.shape, itemsize, path);
   const uint64_t data_bytes = f.size() - data_offset;

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/json.h"
+#include "io/printable.h"
 
 namespace gaincell {
 namespace {
@@ -39,7 +40,10 @@ const DTypeEntry& dtype_entry(DType d) {
 
 std::string known_dtypes() {
   std::string s;
-  for (const auto& e : kDTypes) s += (s.empty() ? "" : "/") + std::string(e.name);
+  for (const auto& e : kDTypes) {
+    if (!s.empty()) s += '/';
+    s += e.name;
+  }
   return s;
 }
 
@@ -47,7 +51,9 @@ std::string known_dtypes() {
 struct Where {
   const std::string& path;
   std::string tensor;
-  std::string str() const { return (tensor.empty() ? "" : "for tensor '" + tensor + "' ") + "in '" + path + "'"; }
+  std::string str() const {
+    return (tensor.empty() ? "" : "for tensor " + quoted_printable(tensor, 200) + " ") + "in '" + path + "'";
+  }
 };
 
 [[noreturn]] void bad(const Where& w, const std::string& expected, const std::string& got) {

@@ -22,6 +22,7 @@ class MergeTable {
     return it == rules_.end() ? nullptr : &it->second;
   }
   size_t size() const { return rules_.size(); }
+  const std::unordered_map<uint64_t, Rule>& rules() const { return rules_; }
 
  private:
   static uint64_t key(int32_t left, int32_t right) { return (uint64_t(uint32_t(left)) << 32) | uint32_t(right); }

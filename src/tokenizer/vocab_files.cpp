@@ -58,7 +58,7 @@ bool unicode_token_to_bytes(std::string_view token, std::string* bytes) {
     } else {
       return false;
     }
-    if (cp >= kMaxMappedCodePoint || inv[cp] < 0) return false;
+    if (cp >= kMaxMappedCodePoint || inv[cp] < 0 || (cp >= 0x80) != (b0 >= 0x80)) return false;  // no overlongs
     bytes->push_back(static_cast<char>(inv[cp]));
   }
   return !bytes->empty();
@@ -157,22 +157,16 @@ void load_merges(const std::string& path, const std::string& vocab_path, VocabTa
 // Every multi-byte token must come out of some merge, except special tokens "<|...|>"; otherwise the
 // merges file is truncated or belongs to another vocabulary.
 void check_reachable(const std::string& vocab_path, const std::string& merges_path, const VocabTables& t) {
+  std::vector<char> produced(t.token_bytes.size(), 0);
+  for (const auto& [pair, rule] : t.merges.rules()) produced[rule.result] = 1;
   for (size_t id = 0; id < t.token_bytes.size(); ++id) {
     const std::string& bytes = t.token_bytes[id];
-    if (bytes.size() < 2) continue;
-    // A token is produced iff some split of it is a merge rule.
-    bool ok = bytes.size() >= 4 && bytes.compare(0, 2, "<|") == 0 && bytes.compare(bytes.size() - 2, 2, "|>") == 0;
-    for (size_t k = 1; !ok && k < bytes.size(); ++k) {
-      auto l = t.id_of_bytes.find(bytes.substr(0, k)), r = t.id_of_bytes.find(bytes.substr(k));
-      if (l == t.id_of_bytes.end() || r == t.id_of_bytes.end()) continue;
-      const MergeTable::Rule* rule = t.merges.find(l->second, r->second);
-      ok = rule && rule->result == static_cast<int32_t>(id);
-    }
-    if (!ok)
-      fail("tokenizer", "inconsistent files: token '" + display(bytes) + "' (id " + std::to_string(id) + ") of '" +
-                            vocab_path + "' is no byte and no merge result of '" + merges_path + "' (expected " +
-                            std::to_string(t.token_bytes.size()) +
-                            " tokens to be reachable, is the merges file truncated?)");
+    const bool special =
+        bytes.size() >= 4 && bytes.compare(0, 2, "<|") == 0 && bytes.compare(bytes.size() - 2, 2, "|>") == 0;
+    if (bytes.size() < 2 || produced[id] || special) continue;
+    fail("tokenizer", "inconsistent files: token '" + display(bytes) + "' (id " + std::to_string(id) + ") of '" +
+                          vocab_path + "' is neither a byte nor the result of a merge in '" + merges_path +
+                          "' (merges file truncated or from another vocabulary?)");
   }
 }
 

@@ -299,6 +299,7 @@ std::vector<HostileCase> hostile_cases() {
       {"metadata_not_string", st(R"({"__metadata__":{"k":1}})", 0), "string value for key 'k'"},
       {"metadata_not_object", st(R"({"__metadata__":"x"})", 0), "for tensor '__metadata__'"},
       {"empty_name", st("{\"\":{" + f32_4 + "[0,4]}}", 4), "non-empty tensor names"},
+      {"newline_in_name", st("{\"a\\nb\":{" + f32_4 + "[0,8]}}", 8), "for tensor 'a\\x0ab'"},
       {"too_deep", st(R"({"a":{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}})", 4), "nested at most 3"},
   };
 }
@@ -318,6 +319,7 @@ TEST(SafeTensorsHostile, EachBrokenFileFailsWithAClearError) {
       EXPECT_EQ(e.component(), "safetensors") << c.name << ": " << what;
       EXPECT_NE(what.find(c.fragment), std::string::npos) << c.name << ": " << what;
       EXPECT_NE(what.find(path), std::string::npos) << c.name << " does not name the file: " << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << c.name << ": message is not one line";
     }
   }
 }
