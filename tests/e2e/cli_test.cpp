@@ -2,6 +2,8 @@
 // documented exit codes (2 usage, 1 bad input) and no partial output files.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -33,16 +35,26 @@ int count_lines(const std::string& s) {
 
 class Cli : public ::testing::Test {
  protected:
+  // ctest runs each test in its own process, in parallel: the model folder is made once (in a temporary
+  // folder renamed into place, so a concurrent reader never sees it half-written) and every process writes
+  // its own outputs in a folder of its own.
   static void SetUpTestSuite() {
-    dir_ = new std::string(test::scratch_dir("cli"));
-    Result r = gc("init --preset tiny --seed 7 --out " + model());
+    dir_ = new std::string(test::scratch_dir("cli_" + std::to_string(::getpid())));
+    model_ = new std::string(fs::path(*dir_).parent_path() / "cli_model_tiny_seed7");
+    if (fs::exists(*model_ + "/config.json")) return;
+    std::string tmp = *dir_ + "/model_tmp";
+    Result r = gc("init --preset tiny --seed 7 --out " + tmp);
     ASSERT_EQ(r.rc, 0) << r.err;
+    std::error_code ec;
+    fs::rename(tmp, *model_, ec);  // loses the race harmlessly when another process got there first
   }
-  static std::string model() { return *dir_ + "/tiny"; }
+  static std::string model() { return *model_; }
   static std::string path(const std::string& f) { return *dir_ + "/" + f; }
   static std::string* dir_;
+  static std::string* model_;
 };
 std::string* Cli::dir_ = nullptr;
+std::string* Cli::model_ = nullptr;
 
 TEST_F(Cli, InitWritesALoadableFolderWithTokenizer) {
   for (const char* f : {"config.json", "model.safetensors", "encoder.json", "vocab.bpe"})
