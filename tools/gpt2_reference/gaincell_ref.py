@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Reference of the gain-cell attention core (paper-spec §2.4, §2.6) and of the software HardSigmoid attention
+(§2.7), in PyTorch, for any dtype (float64 for goldens; float32 to see where a float32 port may differ).
+
+Layout as the C++ Attention interface: qkv [B, T, 3C] = q | k | v, each [H, 64] head-major; out [B, T, C].
+
+Gain-cell forward of one head (i = query token, j = key token, d = head dim):
+   1. q' = a_q q + b_q, k' = a_k k + b_k, v' = a_v v + b_v  (a clamped to >= 1e-20)
+   2. clip q' to [0, 1], k' and v' to [0, 0.9]
+   3. quantise: q' 16 levels on [0, 1], k' v' 8 levels on [0, 0.9]  (step * round_half_even(x / step))
+   4. y^K = k' - 0.45, y^V = v' - 0.45
+   5. S_ij = 19.3 sum_d q'_id y^K_jd delta_ij                                  (linear)
+      S_ij = sum_p alpha_p delta_ij^p sum_d q'_id (y^K_jd)^p                   (nonlinear)
+      with delta_ij = exp(-lambda (i - j)) and m_ij = [max(0, i-W+1) <= j <= i]
+   6. S_ij = 0 where m_ij = 0;  7. P = clip(S / 80, 0, 1)
+   8-9. per tile tau of 64 absolute key positions (64 tau ... 64 tau + 63):
+      A^tau_id = 19.3 sum_{j in tau} P_ij delta_ij y^V_jd                        (linear)
+      A^tau_id = sum_p alpha_p sum_{j in tau} P_ij delta_ij^p (y^V_jd)^p        (nonlinear)
+  10. per-tile ADC: Quant_32(clip(A^tau / 40, -1, 1)) on [-1, 1] (step 2/31; +-1 -> +-16 * 2/31 = +-1.0323)
+  11. O = sum over tiles;  12. O' = a_out O + b_out
+HardSigmoid software attention: out_i = sum_j m_ij clip(q_i . k_j / sqrt(64), 0, 1) v_j (no scalers, no
+quantisation, no decay).
+"""
+import math
+
+import torch
+
+HEAD_DIM = 64
+TILE = 64                      # keys per V array (tiles at absolute key positions)
+GAIN = 19.3                    # linear cell gain (uA/V)
+ALPHA = (0.5213636139, 13.612260634, -2.620445619, 46.05483778)  # collapsed cubic I(y), uA
+V_OFFSET = 0.45                # stored-voltage zero
+S_SAT = 80.0                   # charge-to-pulse saturation
+A_FS = 40.0                    # second-product full scale
+Q_RANGE, KV_RANGE, OUT_RANGE = (0.0, 1.0), (0.0, 0.9), (-1.0, 1.0)
+Q_LEVELS, KV_LEVELS, OUT_LEVELS = 16, 8, 32
+DEFAULT_SCALERS = {"q": (1.0, 0.0), "k": (1.0, 0.45), "v": (1.0, 0.45), "out": (1.0, 0.0)}
+
+
+def quant_step(levels, lo, hi):
+    return (hi - lo) / (levels - 1)
+
+
+def quantize(x, levels, lo, hi):
+    """step * round(x / step), round half to even, relative to 0 (not to lo)."""
+    step = quant_step(levels, lo, hi)
+    return torch.round(x / step) * step
+
+
+def split_heads(qkv, n_head):
+    """qkv [B, T, 3C] -> q, k, v [B, H, T, 64]."""
+    B, T, C3 = qkv.shape
+    return qkv.view(B, T, 3, n_head, C3 // (3 * n_head)).permute(2, 0, 3, 1, 4).unbind(0)
+
+
+def merge_heads(y):
+    B, H, T, D = y.shape
+    return y.transpose(1, 2).reshape(B, T, H * D)
+
+
+def window_mask(T, window):
+    i = torch.arange(T).unsqueeze(1)
+    j = torch.arange(T).unsqueeze(0)
+    return (j <= i) & (j >= i - window + 1)
+
+
+def decay_matrix(T, lam, mask, dtype):
+    """delta_ij = exp(-lam (i - j)) inside the mask, 0 outside."""
+    age = (torch.arange(T).unsqueeze(1) - torch.arange(T).unsqueeze(0)).clamp(min=0).to(dtype)
+    return torch.exp(-lam * age) * mask.to(dtype)
+
+
+def affine(x, scaler, dtype):
+    """x [B, H, T, D]; scaler (a, b) with a, b scalars or per-head lists."""
+    a = torch.as_tensor(scaler[0], dtype=dtype).reshape(-1, 1, 1).clamp(min=1e-20)
+    b = torch.as_tensor(scaler[1], dtype=dtype).reshape(-1, 1, 1)
+    return a * x + b
+
+
+def gaincell_inputs(qkv, n_head, scalers):
+    """Steps 1-2 (affine, clip), before the quantiser: q', k', v' [B, H, T, D]."""
+    q, k, v = split_heads(qkv, n_head)
+    qc = affine(q, scalers["q"], qkv.dtype).clamp(*Q_RANGE)
+    kc = affine(k, scalers["k"], qkv.dtype).clamp(*KV_RANGE)
+    vc = affine(v, scalers["v"], qkv.dtype).clamp(*KV_RANGE)
+    return qc, kc, vc
+
+
+def first_product(qq, yk, delta, model):
+    """qq [B,H,T,D], yk [B,H,T,D], delta [T,T] -> S [B,H,T,T] (before masking)."""
+    if model == "linear":
+        return GAIN * (qq @ yk.transpose(-1, -2)) * delta
+    return sum(ALPHA[p] * delta.pow(p) * (qq @ yk.pow(p).transpose(-1, -2)) for p in range(4))
+
+
+def tile_product(P, yv, delta, model):
+    """P, delta restricted to one tile's keys [.., T, n]; yv [.., n, D] -> A [.., T, D]."""
+    if model == "linear":
+        return GAIN * ((P * delta) @ yv)
+    return sum(ALPHA[p] * ((P * delta.pow(p)) @ yv.pow(p)) for p in range(4))
+
+
+def gaincell_attention(qkv, n_head, model, window, lam, scalers=None, trace=None):
+    """qkv [B, T, 3C] (computed in qkv.dtype) -> out [B, T, C]. model: "linear" or "nonlinear".
+    trace: optional dict that receives q', k', v' before quantisation and the per-tile A / 40 before the clip
+    ("adc", [tiles, B, H, T, D])."""
+    scalers = scalers or DEFAULT_SCALERS
+    dtype = qkv.dtype
+    T = qkv.shape[1]
+    qc, kc, vc = gaincell_inputs(qkv, n_head, scalers)
+    qq = quantize(qc, Q_LEVELS, *Q_RANGE)
+    yk = quantize(kc, KV_LEVELS, *KV_RANGE) - V_OFFSET
+    yv = quantize(vc, KV_LEVELS, *KV_RANGE) - V_OFFSET
+    mask = window_mask(T, window)
+    delta = decay_matrix(T, lam, mask, dtype)
+    S = first_product(qq, yk, delta, model).masked_fill(~mask, 0.0)
+    P = (S / S_SAT).clamp(0.0, 1.0)
+    out = torch.zeros_like(qq)
+    adc_in = []
+    for t0 in range(0, T, TILE):
+        cols = slice(t0, min(t0 + TILE, T))
+        A = tile_product(P[..., cols], yv[..., cols, :], delta[:, cols], model)
+        adc_in.append(A / A_FS)
+        out = out + quantize((A / A_FS).clamp(*OUT_RANGE), OUT_LEVELS, *OUT_RANGE)
+    out = affine(out, scalers["out"], dtype)
+    if trace is not None:
+        trace.update(q=qc, k=kc, v=vc, adc=torch.stack(adc_in, dim=0))
+    return merge_heads(out)
+
+
+def hardsigmoid_attention(qkv, n_head, window):
+    """Software baseline: clip(q k^T / sqrt(d), 0, 1) v over the causal window; qkv [B,T,3C] -> [B,T,C]."""
+    q, k, v = split_heads(qkv, n_head)
+    T = qkv.shape[1]
+    att = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).clamp(0.0, 1.0)
+    att = att.masked_fill(~window_mask(T, window), 0.0)
+    return merge_heads(att @ v)
