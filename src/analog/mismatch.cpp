@@ -1,5 +1,7 @@
 #include "analog/mismatch.h"
 
+#include <algorithm>
+
 namespace gaincell {
 namespace {
 

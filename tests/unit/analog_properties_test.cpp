@@ -53,7 +53,7 @@ TEST(AnalogLeakage, StoredValueDecaysMonotonicallyWithAge) {
   auto t = make_decay_table(1.6e-4, 4, 1024);
   for (int p = 1; p < 4; ++p)
     for (int a = 1; a < 1024; ++a) EXPECT_LT(t[p * 1024 + a], t[p * 1024 + a - 1]);
-  EXPECT_NEAR(t[1 * 1024 + 63], 0.98997, 1e-5);    // paper-spec §1.1
+  EXPECT_NEAR(t[1 * 1024 + 63], 0.98997, 1e-5);  // paper-spec §1.1
   EXPECT_NEAR(t[1 * 1024 + 1023], 0.84901, 1e-5);
   for (int a = 0; a < 1024; ++a) EXPECT_EQ(t[a], 1.0f);  // p = 0 does not decay
 }
