@@ -1,0 +1,183 @@
+#include "analog/array_read.h"
+
+#include <algorithm>
+
+namespace gaincell {
+
+void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_mismatch) {
+  D = dim;
+  ld = columns;
+  n_pow = poly.n;
+  mismatch = with_mismatch;
+  for (int p = 0; p < kMaxPowers; ++p) {
+    bool keep = p < n_pow && poly.active[p] && (p > 0 || mismatch);
+    kp[p].assign(keep ? size_t(D) * ld : 0, 0.0f);
+    vp[p].assign(keep ? size_t(D) * ld : 0, 0.0f);
+  }
+  k_off.assign(mismatch ? size_t(D) * ld : 0, 0.0f);
+  v_off.assign(mismatch ? size_t(D) * ld : 0, 0.0f);
+  written_at.assign(ld, -1);
+}
+
+void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, const CellPoly& poly,
+                      const HeadMismatch* mm, int64_t slot) {
+  written_at[col] = t;
+  for (int d = 0; d < D; ++d) {
+    float gk = 1.0f, gv = 1.0f;
+    if (mismatch) {
+      gk = 1.0f + mm->k_gain[slot * D + d];
+      gv = 1.0f + mm->v_gain[slot * D + d];
+      k_off[size_t(d) * ld + col] = mm->k_off[slot * D + d];
+      v_off[size_t(col) * D + d] = mm->v_off[slot * D + d];
+    }
+    float pk = 1.0f, pv = 1.0f;  // y^p built as the reference does: ((1*y)*y)*y
+    for (int p = 0; p < n_pow; ++p) {
+      if (!kp[p].empty()) {
+        kp[p][size_t(d) * ld + col] = mismatch ? gk * pk : pk;
+        vp[p][size_t(col) * D + d] = mismatch ? gv * pv : pv;
+      }
+      pk *= yk[d];
+      pv *= yv[d];
+    }
+  }
+}
+
+namespace {
+
+// dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range).
+void dot_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* r, int nr) {
+  for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
+    int64_t n = r[ri].c1 - r[ri].c0;
+    float* out = dst + k0;
+    std::fill(out, out + n, 0.0f);
+    for (int d = 0; d < D; ++d) {
+      const float* row = m + size_t(d) * ld + r[ri].c0;
+      float qd = q[d];
+      for (int64_t c = 0; c < n; ++c) out[c] += qd * row[c];
+    }
+  }
+}
+
+int64_t age_of(int64_t now, int64_t t, int refresh) {
+  if (refresh > 0) {
+    int64_t last = (now / refresh) * refresh;
+    if (last > t) return now - last;
+  }
+  return now - t;
+}
+
+// Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p.
+void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
+                   const ReadConfig& rc, ReadScratch& scr) {
+  const CellPoly& poly = *rc.poly;
+  const int D = cells.D;
+  float sumq = 0.0f;
+  for (int d = 0; d < D; ++d) sumq += q[d] * 1.0f;
+  for (int p = 0; p < poly.n; ++p) {
+    if (!poly.active[p]) continue;
+    scr.dot[p].resize(n);
+    if (cells.kp[p].empty())
+      std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
+    else
+      dot_columns(scr.dot[p].data(), q, cells.kp[p].data(), D, cells.ld, ranges, nr);
+  }
+  if (cells.mismatch) {
+    scr.dot_off.resize(n);
+    dot_columns(scr.dot_off.data(), q, cells.k_off.data(), D, cells.ld, ranges, nr);
+  }
+  scr.s.resize(n);
+  scr.p.resize(n);
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t t = cells.written_at[scr.col[k]];
+    int32_t age = int32_t(age_of(now, t, rc.refresh));
+    scr.age[k] = age;
+    float s = 0.0f;
+    for (int p = 0; p < poly.n; ++p)
+      if (poly.active[p]) s += poly.alpha[p] * rc.decay[p * rc.n_ages + age] * scr.dot[p][k];
+    if (cells.mismatch) s += scr.dot_off[k];
+    if (rc.c2c && rc.sigma_s > 0) s += float(rc.sigma_s * c2c_normal(*rc.c2c, NoiseTag::kReadS, now, t));
+    float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[t % rc.window] : rc.cv->s_sat;
+    scr.s[k] = s;
+    scr.p[k] = std::min(std::max(s / s_sat, 0.0f), 1.0f);
+  }
+  for (int p = 0; p < poly.n; ++p) {
+    if (!poly.active[p]) continue;
+    scr.w[p].resize(n);
+    for (int64_t k = 0; k < n; ++k) scr.w[p][k] = scr.p[k] * rc.decay[p * rc.n_ages + scr.age[k]];
+  }
+}
+
+// Steps 9-11 for the keys [k0, k1) of one array; adds the ADC output to out[D].
+void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, const HeadCells& cells,
+                const ReadConfig& rc, ReadScratch& scr) {
+  const CellPoly& poly = *rc.poly;
+  const int D = cells.D;
+  float* A = scr.a.data();
+  std::fill(A, A + D, 0.0f);
+  for (int p = 0; p < poly.n; ++p) {
+    if (!poly.active[p]) continue;
+    float* acc = scr.acc[p].data();
+    std::fill(acc, acc + D, 0.0f);
+    const float* w = scr.w[p].data();
+    if (cells.vp[p].empty()) {  // y^0 = 1
+      for (int64_t k = k0; k < k1; ++k)
+        for (int d = 0; d < D; ++d) acc[d] += w[k] * 1.0f;
+    } else {
+      for (int64_t k = k0; k < k1; ++k) {
+        const float* row = cells.vp[p].data() + size_t(scr.col[k]) * D;
+        for (int d = 0; d < D; ++d) acc[d] += w[k] * row[d];
+      }
+    }
+    for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[d];
+  }
+  if (cells.mismatch)
+    for (int64_t k = k0; k < k1; ++k) {
+      const float* row = cells.v_off.data() + size_t(scr.col[k]) * D;
+      for (int d = 0; d < D; ++d) A[d] += scr.p[k] * row[d];
+    }
+  int64_t n_arrays = (rc.window + rc.cols - 1) / rc.cols;
+  int64_t adc = group % n_arrays;
+  bool adc_err = rc.mm && !rc.mm->adc_gain.empty();
+  for (int d = 0; d < D; ++d) {
+    float a = A[d];
+    if (rc.c2c && rc.sigma_a > 0)
+      a += float(rc.sigma_a * c2c_normal(*rc.c2c, NoiseTag::kReadA, now, uint64_t(group) * D + d));
+    float x = a / rc.cv->a_fs;
+    if (adc_err) x = x * (1.0f + rc.mm->adc_gain[adc * D + d]) + rc.mm->adc_off[adc * D + d];
+    out[d] += rc.cv->adc(x);
+  }
+}
+
+}  // namespace
+
+ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ranges, int n_ranges,
+                     const HeadCells& cells, const ReadConfig& rc, ReadScratch& scr) {
+  int64_t n = 0;
+  for (int r = 0; r < n_ranges; ++r) n += ranges[r].c1 - ranges[r].c0;
+  scr.col.resize(n);
+  scr.group.resize(n);
+  scr.age.resize(n);
+  for (int r = 0, k = 0; r < n_ranges; ++r)
+    for (int64_t c = ranges[r].c0; c < ranges[r].c1; ++c, ++k) {
+      int64_t t = cells.written_at[c];
+      scr.col[k] = c;
+      scr.group[k] = (rc.ring ? t % rc.window : t) / rc.cols;
+    }
+  std::fill(out, out + cells.D, 0.0f);
+  ReadStats st;
+  st.keys = n;
+  if (n == 0) return st;
+  first_product(q, now, ranges, n_ranges, n, cells, rc, scr);
+  scr.a.resize(cells.D);
+  for (int p = 0; p < kMaxPowers; ++p) scr.acc[p].resize(cells.D);
+  for (int64_t k0 = 0; k0 < n;) {  // arrays are runs of equal group in read order
+    int64_t k1 = k0 + 1;
+    while (k1 < n && scr.group[k1] == scr.group[k0]) ++k1;
+    read_array(out, now, scr.group[k0], k0, k1, cells, rc, scr);
+    ++st.arrays;
+    k0 = k1;
+  }
+  return st;
+}
+
+}  // namespace gaincell

@@ -1,0 +1,67 @@
+// The arrays of one head and one read of them (the fast path shared by the training form and the streaming
+// decoder). Column c of the K store / row c of the V store holds one token, written at position
+// written_at[c]. A read drives the query pulses, integrates each K column (with leakage by age), converts
+// to pulses, integrates the V columns array by array and digitises each array with its ADC (paper-spec
+// §2.4 steps 5-11). The float operation order mirrors gaincell_reference.cpp so both agree bit for bit.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "analog/cell_model.h"
+#include "analog/mismatch.h"
+
+namespace gaincell {
+
+// Stored cell values of one head. kp[p] is [D][ld] (K transposed, as the array holds it), vp[p] is [ld][D].
+// For p >= 1 they hold (1 + g) * y^p; p = 0 is stored only with cell mismatch ((1 + g)); k_off / v_off hold
+// the per-cell offset currents when mismatch is on.
+struct HeadCells {
+  int D = 0;
+  int64_t ld = 0;
+  int n_pow = 0;
+  bool mismatch = false;
+  std::vector<float> kp[kMaxPowers], vp[kMaxPowers];
+  std::vector<float> k_off, v_off;
+  std::vector<int64_t> written_at;  // [ld], -1 = never written
+
+  void init(int dim, int64_t columns, const CellPoly& poly, bool with_mismatch);
+  // Writes offset-removed voltages yk, yv [D] of token t into column col (physical slot `slot`).
+  void write(int64_t col, int64_t t, const float* yk, const float* yv, const CellPoly& poly, const HeadMismatch* mm,
+             int64_t slot);
+};
+
+// Constants of the reads of one head.
+struct ReadConfig {
+  const CellPoly* poly = nullptr;
+  const Converters* cv = nullptr;
+  const float* decay = nullptr;  // make_decay_table(lambda, poly->n, n_ages)
+  int64_t n_ages = 0;
+  int window = 1024, cols = 64;
+  bool ring = false;                 // array of a column = (written_at mod window) / cols, else written_at / cols
+  int refresh = 0;                   // > 0: cells are restored every `refresh` tokens
+  const HeadMismatch* mm = nullptr;  // d2d values, or null
+  const Rng* c2c = nullptr;          // c2c stream of (layer, sequence, head), or null when read noise is off
+  double sigma_s = 0, sigma_a = 0;   // read noise on S and A (uA x T_max)
+};
+
+struct ColRange {
+  int64_t c0 = 0, c1 = 0;  // columns [c0, c1), read in this order
+};
+
+struct ReadScratch {
+  std::vector<float> dot[kMaxPowers], w[kMaxPowers], acc[kMaxPowers];
+  std::vector<float> s, p, dot_off, a;
+  std::vector<int32_t> age;
+  std::vector<int64_t> col, group;
+};
+
+struct ReadStats {
+  int64_t keys = 0;    // columns read (keys in the window)
+  int64_t arrays = 0;  // arrays (ADC groups) read
+};
+
+// out[D] = sum over arrays of ADC(A_array / a_fs) for query pulses q[D] at time `now`.
+ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ranges, int n_ranges,
+                     const HeadCells& cells, const ReadConfig& rc, ReadScratch& scr);
+
+}  // namespace gaincell

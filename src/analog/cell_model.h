@@ -1,0 +1,53 @@
+// The gain-cell device model shared by every analog path: the cell polynomial I(y), leakage powers by age,
+// per-head affine scalers and the write of one K/V token (scaler -> clip -> quantise -> offset).
+// Noise and mismatch are applied by callers (mismatch.h); this file is the paper model only.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analog/hw_config.h"
+#include "analog/quantize.h"
+
+namespace gaincell {
+
+constexpr int kMaxPowers = 8;
+constexpr int kMaxRows = 4096;  // upper bound of array.rows (validate())
+
+// I(y) = sum_p alpha[p] y^p in uA; active[p] says which powers are non-zero (p = 0 does not decay).
+struct CellPoly {
+  int n = 0;  // number of coefficients (highest power + 1)
+  float alpha[kMaxPowers] = {};
+  bool active[kMaxPowers] = {};
+  double eval(double y) const;
+};
+
+// linear = the intermediate model I(y) = g*y; otherwise the configured polynomial (collapsed cubic).
+CellPoly make_cell_poly(const DeviceParams& d, bool linear);
+
+// delta^p for p < n and age in [0, n_ages): table[p * n_ages + age] = (exp(-lambda * age))^p (float).
+std::vector<float> make_decay_table(double lambda, int n_powers, int64_t n_ages);
+
+// Per-head affine scalers a*x + b of one layer (paper-spec §2.3), each [n_head]; a is clamped to >= 1e-20.
+struct LayerScalers {
+  std::vector<float> q_scale, q_shift, k_scale, k_shift, v_scale, v_shift, out_scale, out_shift;
+};
+// Defaults q (1, 0), k (1, 0.45), v (1, 0.45), out (1, 0).
+LayerScalers default_scalers(int n_head);
+inline float scale_of(float a) {
+  return a < 1e-20f ? 1e-20f : a;
+}
+
+// The quantisers and constants of one hardware config, in float.
+struct Converters {
+  Quantizer query, store, adc;
+  float v_offset = 0.45f, s_sat = 80.0f, a_fs = 40.0f;
+  explicit Converters(const HardwareConfig& c);
+};
+
+// Query pulse widths of one token: out[d] = Q_q(clip(a*q[d] + b)), d < D.
+void query_pulses(float* out, const float* q, int D, float a, float b, const Converters& cv);
+// Stored voltage of one K or V token: out[d] = Q_store(clip(a*x[d] + b)) (before write noise), d < D.
+void stored_voltages(float* out, const float* x, int D, float a, float b, const Converters& cv);
+
+}  // namespace gaincell

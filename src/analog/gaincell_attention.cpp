@@ -1,0 +1,69 @@
+#include "analog/gaincell_attention.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace gaincell {
+
+GainCellAttention::GainCellAttention(const AttentionContext& ctx, bool linear)
+    : GainCellAttention(std::make_shared<GainCellModel>(ctx, linear), linear) {}
+
+GainCellAttention::GainCellAttention(std::shared_ptr<GainCellModel> model, bool linear)
+    : model_(std::move(model)), log_(std::make_shared<ActivityLog>(model_->n_layer())), linear_(linear) {}
+
+// One (sequence, head): writes all T tokens, then reads once per query token i over the window
+// [max(0, i - W + 1), i]. With ring tiles the window is read in physical slot order (two column ranges).
+void GainCellAttention::forward_head(float* out, const float* qkv, int T, int b, int h, int layer,
+                                     AttentionActivity& act) const {
+  const GainCellModel& m = *model_;
+  const int D = m.head_dim(), C = m.n_head() * D, W = m.window();
+  HeadMismatch mm = m.mismatch(layer, h);
+  Rng c2c = m.c2c(layer, b, h);
+  HeadCells cells;
+  cells.init(D, T, m.poly(), mm.cells());
+  std::vector<float> qp(size_t(T) * D), o(D);
+  for (int t = 0; t < T; ++t) {
+    const float* row = qkv + (size_t(b) * T + t) * 3 * C + size_t(h) * D;
+    m.query(&qp[size_t(t) * D], row, layer, h);
+    m.write_token(cells, t, t, row + C, row + 2 * C, layer, h, &mm, c2c);
+  }
+  ReadConfig rc = m.read_config(&mm, &c2c);
+  ReadScratch scr;
+  for (int i = 0; i < T; ++i) {
+    int lo = std::max(0, i - W + 1);
+    ColRange r[2];
+    int nr = 1;
+    r[0] = {lo, i + 1};
+    int base = (i / W) * W;
+    if (rc.ring && lo < base) {
+      r[0] = {base, i + 1};
+      r[1] = {lo, base};
+      nr = 2;
+    }
+    ReadStats st = read_cells(o.data(), &qp[size_t(i) * D], i, r, nr, cells, rc, scr);
+    count_read(act, st, D);
+    m.output(out + (size_t(b) * T + i) * C + size_t(h) * D, o.data(), layer, h);
+  }
+  act.cell_writes += int64_t(2) * T * D;
+}
+
+void GainCellAttention::forward(float* out, const float* qkv, int B, int T, int layer) {
+  if (layer < 0 || layer >= model_->n_layer())
+    fail_expected("gaincell", "layer in [0, " + std::to_string(model_->n_layer()) + ")", std::to_string(layer));
+  const int H = model_->n_head();
+  std::vector<AttentionActivity> acts(size_t(B) * H);
+  parallel_for(0, int64_t(B) * H,
+               [&](int64_t task) { forward_head(out, qkv, T, int(task / H), int(task % H), layer, acts[task]); });
+  AttentionActivity total;
+  for (auto& a : acts) total.add(a);
+  total.tokens += int64_t(B) * T;
+  log_->add(layer, total);
+}
+
+std::unique_ptr<AttentionCache> GainCellAttention::make_cache(int layer, int B, int64_t max_tokens) {
+  return make_gaincell_cache(model_, log_, layer, B, max_tokens);
+}
+
+}  // namespace gaincell

@@ -1,0 +1,35 @@
+// The "gaincell" and "gaincell-linear" attention backends: the training form (paper-spec §2.4, whole
+// sequences, tiles at absolute key positions unless array.tile_mapping = "ring") and the streaming decoder
+// whose cache is the arrays themselves (gaincell_cache.cpp).
+#pragma once
+#include <memory>
+
+#include "analog/gaincell_model.h"
+#include "model/attention.h"
+
+namespace gaincell {
+
+class GainCellAttention : public Attention {
+ public:
+  GainCellAttention(const AttentionContext& ctx, bool linear);
+  GainCellAttention(std::shared_ptr<GainCellModel> model, bool linear);
+  std::string name() const override { return linear_ ? "gaincell-linear" : "gaincell"; }
+  void forward(float* out, const float* qkv, int B, int T, int layer) override;
+  std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) override;
+  std::vector<AttentionActivity> activity() const override { return log_->snapshot(); }
+  GainCellModel& model() { return *model_; }
+
+ private:
+  void forward_head(float* out, const float* qkv, int T, int b, int h, int layer, AttentionActivity& act) const;
+  std::shared_ptr<GainCellModel> model_;
+  std::shared_ptr<ActivityLog> log_;
+  bool linear_;
+};
+
+// The streaming decoder of one layer: per sequence and head ceil(W/cols) K and V arrays (one HeadCells of
+// W columns), token t in slot t mod W, ages per cell, the same read as the training form.
+std::unique_ptr<AttentionCache> make_gaincell_cache(std::shared_ptr<const GainCellModel> model,
+                                                    std::shared_ptr<ActivityLog> log, int layer, int B,
+                                                    int64_t max_tokens);
+
+}  // namespace gaincell

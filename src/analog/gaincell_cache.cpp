@@ -1,0 +1,86 @@
+// Streaming decoder: the KV cache is the arrays. Each (sequence, head) owns W columns of cells, i.e.
+// ceil(W/cols) K arrays and ceil(W/cols) V arrays; token t goes to slot t mod W; a read covers the written
+// slots in slot order, grouped per physical array, with each cell's age = now - its write time.
+#include <algorithm>
+
+#include "analog/gaincell_attention.h"
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace gaincell {
+namespace {
+
+class GainCellCache : public AttentionCache {
+ public:
+  GainCellCache(std::shared_ptr<const GainCellModel> model, std::shared_ptr<ActivityLog> log, int layer, int B,
+                int64_t max_tokens)
+      : m_(std::move(model)), log_(std::move(log)), layer_(layer), B_(B) {
+    const int H = m_->n_head();
+    int64_t cols = m_->window();
+    if (max_tokens > 0 && max_tokens < cols) cols = max_tokens;         // never wraps: fewer columns suffice
+    for (int h = 0; h < H; ++h) mm_.push_back(m_->mismatch(layer, h));  // arrays are created now
+    heads_.resize(size_t(B) * H);
+    for (int64_t task = 0; task < int64_t(B) * H; ++task)
+      heads_[task].init(m_->head_dim(), cols, m_->poly(), mm_[task % H].cells());
+    scratch_.resize(heads_.size());
+  }
+
+  void step(float* out, const float* qkv) override {
+    const int H = m_->n_head(), D = m_->head_dim(), C = H * D;
+    const int64_t t = pos_, ld = heads_[0].ld;
+    if (t >= ld && ld < m_->window())
+      fail_expected("gaincell", "at most " + std::to_string(ld) + " tokens (max_tokens of make_cache)",
+                    std::to_string(t + 1));
+    std::vector<AttentionActivity> acts(size_t(B_) * H);
+    parallel_for(0, int64_t(B_) * H, [&](int64_t task) {
+      int b = int(task / H), h = int(task % H);
+      const float* row = qkv + size_t(b) * 3 * C + size_t(h) * D;
+      const HeadMismatch* mm = &mm_[h];
+      Rng c2c = m_->c2c(layer_, b, h);
+      HeadCells& cells = heads_[task];
+      int64_t slot = t % m_->window();
+      m_->write_token(cells, slot, t, row + C, row + 2 * C, layer_, h, mm, c2c);
+      float qp[kMaxRows], o[kMaxRows];
+      m_->query(qp, row, layer_, h);
+      ReadConfig rc = m_->read_config(mm, &c2c);
+      rc.ring = true;  // the physical arrays
+      ColRange r{0, std::min<int64_t>(t + 1, ld)};
+      ReadStats st = read_cells(o, qp, t, &r, 1, cells, rc, scratch_for(task));
+      count_read(acts[task], st, D);
+      acts[task].cell_writes += 2 * D;
+      m_->output(out + size_t(b) * C + size_t(h) * D, o, layer_, h);
+    });
+    AttentionActivity total;
+    for (auto& a : acts) total.add(a);
+    total.tokens += B_;
+    log_->add(layer_, total);
+    ++pos_;
+  }
+
+  int64_t position() const override { return pos_; }
+  void reset() override {
+    pos_ = 0;
+    for (auto& c : heads_) std::fill(c.written_at.begin(), c.written_at.end(), -1);
+  }
+
+ private:
+  ReadScratch& scratch_for(int64_t task) { return scratch_[task]; }
+  std::shared_ptr<const GainCellModel> m_;
+  std::shared_ptr<ActivityLog> log_;
+  int layer_, B_;
+  int64_t pos_ = 0;
+  std::vector<HeadMismatch> mm_;
+  std::vector<HeadCells> heads_;
+  std::vector<ReadScratch> scratch_;
+};
+
+}  // namespace
+
+std::unique_ptr<AttentionCache> make_gaincell_cache(std::shared_ptr<const GainCellModel> model,
+                                                    std::shared_ptr<ActivityLog> log, int layer, int B,
+                                                    int64_t max_tokens) {
+  if (B < 1) fail_expected("gaincell", "B >= 1", std::to_string(B));
+  return std::make_unique<GainCellCache>(std::move(model), std::move(log), layer, B, max_tokens);
+}
+
+}  // namespace gaincell

@@ -1,0 +1,79 @@
+// Everything the gain-cell backends share for one model: the hardware config, the cell polynomial, the
+// converters, the leakage table, the per-layer scalers and the run seed; plus the write of one token into
+// a head's cells and the read configuration. Used by the training form (gaincell_attention.cpp) and the
+// streaming decoder (gaincell_cache.cpp) so the two cannot drift apart.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "analog/array_read.h"
+#include "analog/cell_model.h"
+#include "analog/hw_config.h"
+#include "model/attention.h"
+
+namespace gaincell {
+
+class GainCellModel {
+ public:
+  // Loads ctx.hw_path (paper defaults when empty), applies ctx.window, reads the per-head scalers
+  // h.{L}.attn.gaincell.{q,k,v,out}.{scale,shift} through ctx.find_tensor (defaults when absent).
+  GainCellModel(const AttentionContext& ctx, bool linear);
+  GainCellModel(const HardwareConfig& hw, int n_layer, int n_head, int head_dim, int window, bool linear,
+                uint64_t seed);
+
+  const HardwareConfig& hw() const { return hw_; }
+  int n_layer() const { return n_layer_; }
+  int n_head() const { return n_head_; }
+  int head_dim() const { return dim_; }
+  int window() const { return window_; }
+  bool ring_tiles() const { return hw_.array.tile_mapping == "ring"; }
+  bool has_mismatch() const;
+  bool has_read_noise() const;
+  const CellPoly& poly() const { return poly_; }
+  LayerScalers& scalers(int layer) { return scalers_[layer]; }
+  const LayerScalers& scalers(int layer) const { return scalers_[layer]; }
+
+  // The d2d values of (layer, head), or an empty struct when mismatch is off.
+  HeadMismatch mismatch(int layer, int head) const;
+  // The c2c stream of (layer, sequence, head).
+  Rng c2c(int layer, int64_t seq, int head) const { return c2c_stream(seed_, layer, seq, head); }
+  // Query pulses of one token [D].
+  void query(float* qp, const float* q, int layer, int head) const;
+  // Writes raw k, v [D] of token t into column col of `cells` (physical slot t mod window).
+  void write_token(HeadCells& cells, int64_t col, int64_t t, const float* k, const float* v, int layer, int head,
+                   const HeadMismatch* mm, const Rng& c2c) const;
+  ReadConfig read_config(const HeadMismatch* mm, const Rng* c2c) const;
+  // Output scaler: out[d] = a_out * o[d] + b_out.
+  void output(float* out, const float* o, int layer, int head) const;
+
+ private:
+  void init(bool linear);
+  HardwareConfig hw_;
+  int n_layer_ = 0, n_head_ = 0, dim_ = 0, window_ = 0;
+  uint64_t seed_ = 0;
+  CellPoly poly_;
+  Converters cv_{HardwareConfig{}};
+  std::vector<float> decay_;  // [poly.n][window]
+  std::vector<LayerScalers> scalers_;
+};
+
+// Per-layer activity counters shared by a backend and its caches (thread-safe accumulation).
+class ActivityLog {
+ public:
+  explicit ActivityLog(int n_layer) : per_layer_(n_layer) {}
+  void add(int layer, const AttentionActivity& a);
+  std::vector<AttentionActivity> snapshot() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<AttentionActivity> per_layer_;
+};
+
+// Counters of one read of one head: D query pulses and D ADC conversions per array read, one charge-to-pulse
+// conversion per key column, 2 D cell reads per key, D digital additions per extra array.
+void count_read(AttentionActivity& a, const ReadStats& st, int D);
+
+}  // namespace gaincell

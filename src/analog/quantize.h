@@ -1,0 +1,25 @@
+// Clip-and-quantise of one converter (paper-spec §2.6): clip to [lo, hi], then step * round(x / step) with
+// round-half-to-even relative to 0 (std::nearbyint in the default rounding mode, like torch.round).
+// Computed in float32 with the step rounded to float, as the PyTorch reference does.
+#pragma once
+#include <algorithm>
+#include <cmath>
+
+#include "analog/hw_config.h"
+
+namespace gaincell {
+
+struct Quantizer {
+  bool enabled = false;
+  float lo = 0.0f, hi = 1.0f, step = 1.0f;
+
+  Quantizer() = default;
+  explicit Quantizer(const QuantizerConfig& c)
+      : enabled(c.enabled), lo(float(c.lo)), hi(float(c.hi)), step(float(quant_step(c))) {}
+
+  float clip(float x) const { return std::min(std::max(x, lo), hi); }
+  float quantize(float x) const { return enabled ? step * std::nearbyint(x / step) : x; }
+  float operator()(float x) const { return quantize(clip(x)); }
+};
+
+}  // namespace gaincell

@@ -1,0 +1,110 @@
+// Physical properties of the simulator (style R20d) and its activity counters: quantiser code counts,
+// leakage monotone in age, charge-to-pulse monotone and saturating, ADC monotone and clipped.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <set>
+
+#include "analog/cell_model.h"
+#include "analog/gaincell_attention.h"
+#include "analog/gaincell_reference.h"
+#include "core/rng.h"
+
+namespace gaincell {
+namespace {
+
+int codes(const Quantizer& q, double lo, double hi) {
+  std::set<float> s;
+  for (int i = 0; i <= 200000; ++i) s.insert(q(float(lo + (hi - lo) * i / 200000.0)));
+  return int(s.size());
+}
+
+TEST(AnalogQuantizer, ProducesTheSpecifiedNumberOfCodes) {
+  HardwareConfig hw;
+  Converters cv(hw);
+  EXPECT_EQ(codes(cv.query, -1, 2), 16);
+  EXPECT_EQ(codes(cv.store, -1, 2), 8);
+  EXPECT_EQ(codes(cv.adc, -2, 2), 33);  // paper-spec §2.6: +-1 round to +-16 steps
+  EXPECT_FLOAT_EQ(cv.adc(1.0f), 16 * 2.0f / 31.0f);
+  EXPECT_FLOAT_EQ(cv.adc(-1.0f), -16 * 2.0f / 31.0f);
+  EXPECT_FLOAT_EQ(cv.adc(0.99f), 15 * 2.0f / 31.0f);
+  EXPECT_FLOAT_EQ(cv.query(0.5f / 15.0f), 0.0f);  // half to even: 0.5 -> 0
+  EXPECT_FLOAT_EQ(cv.query(1.5f / 15.0f), 2.0f / 15.0f);
+}
+
+TEST(AnalogQuantizer, DisabledIsClipOnlyAndMonotone) {
+  HardwareConfig hw;
+  hw.converters.adc.enabled = false;
+  Converters cv(hw);
+  EXPECT_FLOAT_EQ(cv.adc(0.3f), 0.3f);
+  EXPECT_FLOAT_EQ(cv.adc(7.0f), 1.0f);
+  Converters q(HardwareConfig{});
+  float prev = -10;
+  for (int i = -3000; i <= 3000; ++i) {
+    float y = q.adc(i / 1000.0f);
+    EXPECT_GE(y, prev);
+    EXPECT_LE(std::abs(y), 16 * 2.0f / 31.0f + 1e-6f);
+    prev = y;
+  }
+}
+
+TEST(AnalogLeakage, StoredValueDecaysMonotonicallyWithAge) {
+  auto t = make_decay_table(1.6e-4, 4, 1024);
+  for (int p = 1; p < 4; ++p)
+    for (int a = 1; a < 1024; ++a) EXPECT_LT(t[p * 1024 + a], t[p * 1024 + a - 1]);
+  EXPECT_NEAR(t[1 * 1024 + 63], 0.98997, 1e-5);  // paper-spec §1.1
+  EXPECT_NEAR(t[1 * 1024 + 1023], 0.84901, 1e-5);
+  for (int a = 0; a < 1024; ++a) EXPECT_EQ(t[a], 1.0f);  // p = 0 does not decay
+}
+
+// One key read at growing age: |S - alpha_0 sum q| shrinks monotonically.
+TEST(AnalogLeakage, ChargeOfOneKeyShrinksWithAge) {
+  CellPoly poly = make_cell_poly(DeviceParams{}, false);
+  const int T = 200, D = 4;
+  std::vector<float> q(T * D, 0.5f), y(T * D, 0.0f), S(T * T);
+  for (int d = 0; d < D; ++d) y[d] = 0.3f;  // key 0 stored high, the others at the offset
+  reference_first_product(S.data(), q.data(), y.data(), T, D, poly, 1e-3, T);
+  float base = poly.alpha[0] * 2.0f;  // sum q = 2
+  for (int i = 1; i < T; ++i) EXPECT_LT(S[i * T] - base, S[(i - 1) * T] - base);
+}
+
+TEST(AnalogChargeToPulse, MonotoneAndSaturating) {
+  std::vector<float> S, P;
+  for (int i = -2000; i <= 2000; ++i) S.push_back(i * 0.1f);
+  P.resize(S.size());
+  reference_charge_to_pulse(P.data(), S.data(), int64_t(S.size()), 80.0f);
+  for (size_t i = 1; i < P.size(); ++i) EXPECT_GE(P[i], P[i - 1]);
+  EXPECT_EQ(P.front(), 0.0f);
+  EXPECT_EQ(P.back(), 1.0f);
+  EXPECT_FLOAT_EQ(P[2000 + 400], 0.5f);  // S = 40 -> half of T_max
+}
+
+// Counters for one head, T = 70 tokens, window 1024, 64 keys per array: query i reads i + 1 keys in
+// ceil((i + 1) / 64) arrays.
+TEST(AnalogActivity, CountsFollowTheArrays) {
+  const int T = 70, D = 64;
+  auto m = std::make_shared<GainCellModel>(HardwareConfig{}, 2, 1, D, 1024, false, 0);
+  GainCellAttention att(m, false);
+  std::vector<float> qkv(size_t(T) * 3 * D, 0.1f), out(size_t(T) * D);
+  att.forward(out.data(), qkv.data(), 1, T, 1);
+  auto a = att.activity();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].tokens, 0);
+  int64_t keys = T * (T + 1) / 2, arrays = 64 * 1 + 6 * 2;
+  EXPECT_EQ(a[1].tokens, T);
+  EXPECT_EQ(a[1].cell_writes, 2 * T * D);
+  EXPECT_EQ(a[1].charge_to_pulse, keys);
+  EXPECT_EQ(a[1].cell_reads, 2 * keys * D);
+  EXPECT_EQ(a[1].query_pulses, arrays * D);
+  EXPECT_EQ(a[1].adc_conversions, arrays * D);
+  EXPECT_EQ(a[1].digital_adds, 6 * D);
+  // Decoding the same tokens adds the same counts.
+  auto cache = att.make_cache(1, 1, T);
+  for (int t = 0; t < T; ++t) cache->step(out.data(), &qkv[size_t(t) * 3 * D]);
+  EXPECT_EQ(att.activity()[1].adc_conversions, 2 * arrays * D);
+  EXPECT_EQ(att.activity()[1].tokens, 2 * T);
+}
+
+}  // namespace
+}  // namespace gaincell
