@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <limits>
 
 #include "core/error.h"
@@ -334,6 +335,41 @@ TEST(SafeTensorsHostile, MessageNamesTheTensor) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("for tensor 'blocks.3.w'"), std::string::npos) << e.what();
+  }
+}
+
+// Every truncation and random byte corruption of a valid file either loads consistently or throws Error;
+// nothing else escapes (no std::exception from nlohmann, no crash under ASan/UBSan).
+TEST(SafeTensorsHostile, TruncatedAndCorruptedFilesNeverEscapeAsOtherErrors) {
+  const std::string dir = test::scratch_dir("st_mutate");
+  float v[6] = {1, 2, 3, 4, 5, 6};
+  SafeTensorsWriter w;
+  w.set_metadata("m", "x");
+  w.add_f32("a", {2, 3}, v);
+  w.add_f32("b", {3}, v, DType::kF16);
+  w.write(dir + "/ok.safetensors");
+  const std::string good = read_file(dir + "/ok.safetensors");
+  auto check = [&](const std::string& bytes, const std::string& what) {
+    std::ofstream(dir + "/m.safetensors", std::ios::binary | std::ios::trunc) << bytes;  // no fsync: fast
+    try {
+      SafeTensorsFile f(dir + "/m.safetensors");
+      uint64_t total = 0;
+      for (const TensorInfo& t : f.tensors()) total += t.nbytes;
+      uint64_t header_len;
+      std::memcpy(&header_len, bytes.data(), 8);
+      EXPECT_EQ(total + 8 + header_len, bytes.size()) << what;
+    } catch (const Error&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << what << ": non-gaincell exception " << e.what();
+    }
+  };
+  for (size_t n = 0; n < good.size(); ++n) check(good.substr(0, n), "truncated to " + std::to_string(n));
+  Rng rng(5);
+  for (int i = 0; i < 400; ++i) {
+    std::string bad = good;
+    size_t at = rng.next_u64() % bad.size();
+    bad[at] = static_cast<char>(rng.next_u64());
+    check(bad, "byte " + std::to_string(at) + " changed");
   }
 }
 
