@@ -6,7 +6,10 @@ void fail(const std::string& component, const std::string& message) { throw Erro
 
 void fail_expected(const std::string& component, const std::string& expected, const std::string& got,
                    const std::string& context) {
-  throw Error(component, "expected " + expected + ", got " + got + (context.empty() ? "" : " " + context));
+  std::string msg = "expected ";
+  msg.append(expected).append(", got ").append(got);
+  if (!context.empty()) msg.append(" ").append(context);
+  throw Error(component, msg);
 }
 
 void assert_failed(const char* expr, const char* file, int line) {

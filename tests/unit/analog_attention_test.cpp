@@ -101,7 +101,9 @@ TEST_P(AnalogFastVsReference, TrainingFormEqualsStepByStepReference) {
       EXPECT_EQ(worst, 0.0) << "b " << b << " h " << h << " worst at " << at;
       int active = 0;  // the case must exercise non-trivial ADC codes
       for (int e = 0; e < c.T * kD; ++e) active += std::abs(ref[e] - ref_params(*m, h, c.linear).b_out) > 0.01f;
-      if (c.T > 1) EXPECT_GT(active, c.T * kD / 10);
+      if (c.T > 1) {
+        EXPECT_GT(active, c.T * kD / 10);
+      }
     }
 }
 
