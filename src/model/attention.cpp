@@ -45,6 +45,10 @@ std::unique_ptr<Attention> AttentionRegistry::create(const std::string& name, co
   fail_expected("attention", "one of " + known, "'" + name + "'");
 }
 
+void Attention::backward(float*, const float*, const float*, int, int, int) {
+  fail("attention", "backend '" + name() + "' has no backward pass (not trainable)");
+}
+
 AttentionRegistry& attention_registry() {
   static AttentionRegistry registry;
   return registry;

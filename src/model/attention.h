@@ -39,6 +39,15 @@ struct AttentionActivity {
   void add(const AttentionActivity& o);
 };
 
+// A trainable tensor owned by a backend (for example per-head scalers), named as stored in the model file.
+struct ParamView {
+  std::string name;
+  std::vector<int64_t> shape;
+  float* value = nullptr;
+  float* grad = nullptr;      // accumulated by backward()
+  bool weight_decay = false;  // AdamW decays only tensors with >= 2 dimensions
+};
+
 class Attention {
  public:
   virtual ~Attention() = default;
@@ -46,6 +55,12 @@ class Attention {
   // Full-sequence causal attention of layer `layer` over B sequences of T tokens.
   // qkv: [B, T, 3*C]; out: [B, T, C].
   virtual void forward(float* out, const float* qkv, int B, int T, int layer) = 0;
+  // Training form: the gradient of forward(). Given the same qkv and dL/d(out) [B, T, C], writes (not
+  // accumulates) dL/d(qkv) [B, T, 3*C] and accumulates the gradients of parameters(). Backends may recompute
+  // what they need from qkv. Backends that cannot be trained throw Error("attention", ...).
+  virtual void backward(float* dqkv, const float* dout, const float* qkv, int B, int T, int layer);
+  // Trainable backend parameters of all layers (empty for softmax and sliding).
+  virtual std::vector<ParamView> parameters() { return {}; }
   // A decoding cache for layer `layer`, B sequences, at most max_tokens tokens (windowed backends hold at
   // most their window and slide).
   virtual std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) = 0;
