@@ -54,16 +54,12 @@ ReadShape read_shape(RunMode mode, int64_t i, int64_t window, int64_t cols, bool
   ReadShape r;
   const int64_t lo = std::max<int64_t>(0, i - window + 1);
   r.keys = i - lo + 1;
-  if (mode == RunMode::kDecode || (ring_tiles && i < window)) {
-    // Slots t mod W, grouped per array: a window that is not full covers slots 0..i, a full one all W slots.
+  if (mode == RunMode::kDecode || ring_tiles) {
+    // Slots t mod W, grouped per array: a window that is not full covers slots 0..i, a full one all W slots
+    // (a ring read that wraps continues in the same array, so it is one array read, not two).
     r.arrays = (std::min(i + 1, window) + cols - 1) / cols;
-  } else if (!ring_tiles) {
-    r.arrays = i / cols - lo / cols + 1;  // absolute tiles j / cols
   } else {
-    // Ring tiles read [base, i] then [lo, base) in slot order; each range is its own run of arrays.
-    const int64_t base = (i / window) * window;
-    r.arrays = (i - base) / cols + 1;
-    if (lo < base) r.arrays += (window - 1) / cols - (lo - base + window) / cols + 1;
+    r.arrays = i / cols - lo / cols + 1;  // absolute tiles j / cols
   }
   return r;
 }
