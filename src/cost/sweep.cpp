@@ -98,37 +98,38 @@ std::vector<SweepPoint> run_sweep(const SweepBase& base, const std::vector<Sweep
 }
 
 std::string sweep_csv(const std::vector<SweepParam>& params, const std::vector<SweepPoint>& points) {
-  std::string s;
-  for (auto& p : params) s += p.key + ",";
-  s += "head_phi_qk_pj,head_phi_sv_pj,head_digital_pj,head_dac_pj,head_total_pj,layer_energy_nj,"
-       "layer_latency_ns,model_energy_nj,model_latency_ns,area_mm2,decay_per_token";
-  const std::vector<GpuComparison>* gpus = points.empty() ? nullptr : &points[0].summary.gpus;
-  if (gpus)
-    for (auto& g : *gpus) s += "," + g.gpu.name + "_latency_ratio," + g.gpu.name + "_energy_ratio";
-  s += "\n";
+  std::vector<std::string> head;
+  for (auto& p : params) head.push_back(p.key);
+  for (const char* h :
+       {"head_phi_qk_pj", "head_phi_sv_pj", "head_digital_pj", "head_dac_pj", "head_total_pj", "layer_energy_nj",
+        "layer_latency_ns", "model_energy_nj", "model_latency_ns", "area_mm2", "decay_per_token"})
+    head.push_back(h);
+  if (!points.empty())
+    for (auto& g : points[0].summary.gpus) {
+      head.push_back(g.gpu.name + "_latency_ratio");
+      head.push_back(g.gpu.name + "_energy_ratio");
+    }
+  std::vector<std::vector<std::string>> rows = {head};
   char buf[64];
-  auto add = [&](double v) {
-    std::snprintf(buf, sizeof(buf), ",%.10g", v);
-    s += buf;
-  };
   for (auto& pt : points) {
+    std::vector<std::string> row;
+    for (int v : pt.values) row.push_back(std::to_string(v));
+    auto add = [&](double v) {
+      std::snprintf(buf, sizeof(buf), "%.10g", v);
+      row.push_back(buf);
+    };
     const TokenCost& t = pt.summary.token;
-    for (size_t k = 0; k < pt.values.size(); ++k)
-      s += std::to_string(pt.values[k]) + (k + 1 < pt.values.size() ? "," : "");
-    if (pt.values.empty()) s += "";
-    std::string row;
     add(t.per_head.qk_pj), add(t.per_head.sv_pj), add(t.per_head.digital_pj), add(t.per_head.dac_pj);
     add(t.per_head.total_pj()), add(t.per_layer.total_pj() * 1e-3), add(t.layer_latency.total_ns());
     add(t.per_model.total_pj() * 1e-3), add(t.model_latency_ns), add(pt.summary.area.model_mm2());
     add(pt.summary.decay_per_token);
     for (auto& g : pt.summary.gpus) add(g.latency_ratio), add(g.energy_ratio);
-    s += "\n";
+    rows.push_back(row);
   }
-  if (params.empty()) {  // no key columns: drop the leading comma of each data row
-    std::string fixed;
-    for (size_t i = 0; i < s.size(); ++i)
-      if (!(s[i] == ',' && (i == 0 || s[i - 1] == '\n'))) fixed += s[i];
-    s = fixed;
+  std::string s;
+  for (auto& row : rows) {
+    for (size_t k = 0; k < row.size(); ++k) s += (k ? "," : "") + row[k];
+    s += "\n";
   }
   return s;
 }

@@ -101,6 +101,8 @@ TEST(CostArea, GrowsLinearlyWithWindowAndGpt2XlHas38400Arrays) {
   EXPECT_EQ(a.tiles_per_head, 32);
   EXPECT_DOUBLE_EQ(a.per_head.total_um2(), 32 * 75392.0 + 5000.0);
   EXPECT_EQ(model_area({48, 25, 64}, HardwareConfig{}, 1024, AreaTable{}).arrays, 38400);
+  // GPT-2 XL at 4096: 1200 heads x (64 tiles x 75392 + 5000) um^2 = 5796.1056 mm^2.
+  EXPECT_NEAR(model_area({48, 25, 64}, HardwareConfig{}, 4096, AreaTable{}).model_mm2(), 5796.1056, 1e-9);
 }
 
 TEST(CostLeakage, RetentionInTheContextSetsTheSimulatorsDecay) {
