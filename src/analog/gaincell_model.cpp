@@ -17,8 +17,12 @@ void load_scaler(const AttentionContext& ctx, int layer, const char* which, std:
 }
 
 HardwareConfig load_hw(const AttentionContext& ctx) {
-  if (ctx.hw_path.empty()) return HardwareConfig{};
-  return load_hardware_toml(ctx.hw_path);
+  HardwareConfig hw = ctx.hw_path.empty() ? HardwareConfig{} : load_hardware_toml(ctx.hw_path);
+  if (ctx.retention_tau_s > 0) {  // --retention-s: leakage from the clock
+    hw.leakage.retention_tau_s = ctx.retention_tau_s;
+    hw.leakage.token_period_s = ctx.token_period_s;
+  }
+  return hw;
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ void register_generate(CLI::App& app) {
     std::fprintf(stderr, "prompt: %zu tokens in %.1f ms; generated %d tokens, %.2f ms/token (%s attention)\n",
                  ids.size(), 1e3 * (t1 - t0), o->n, o->n > 1 ? 1e3 * (t2 - t1) / (o->n - 1) : 0.0,
                  lm.attention->name().c_str());
+    write_report_if_requested(o->model, lm);
   });
 }
 
@@ -150,6 +151,7 @@ void register_perplexity(CLI::App& app) {
       std::printf("tokens:        %lld (scored %lld)\nmean NLL:      %.6f\nperplexity:    %.4f\nbits per byte: %.6f\n",
                   static_cast<long long>(N), static_cast<long long>(scored), mean, ppl, bpb);
     }
+    write_report_if_requested(o->model, lm);
   });
 }
 
@@ -180,6 +182,7 @@ void register_logits(CLI::App& app) {
     write_npy_f32(o->out, {T, c.vocab_size}, logits);
     std::fprintf(stderr, "wrote %s: [%d, %d] float32 (%s attention)\n", o->out.c_str(), T, c.vocab_size,
                  lm.attention->name().c_str());
+    write_report_if_requested(o->model, lm);
   });
 }
 

@@ -27,6 +27,9 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed) {
   cmd->add_option("--window", o.window, "Window W of windowed backends (tokens)")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--hw", o.hw_path, "Hardware TOML for the gain-cell backends")->check(CLI::ExistingFile);
   if (with_seed) cmd->add_option("--seed", o.seed, "Random seed");
+  cmd->add_option("--retention-s", o.retention_s, "Cell retention time (s): leakage = token period / retention")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--report", o.report_path, "Write the run's activity counters and energy/latency as JSON");
   add_thread_options(cmd, o.threads);
 }
 
@@ -54,6 +57,10 @@ LoadedModel load_model(const ModelOptions& o) {
   ctx.window = o.window;
   ctx.hw_path = o.hw_path;
   ctx.seed = o.seed;
+  if (o.retention_s > 0) {
+    ctx.retention_tau_s = o.retention_s;
+    ctx.token_period_s = model_token_period_s(o, c);
+  }
   const Gpt2* model = m.model.get();
   ctx.find_tensor = [model](const std::string& name, int64_t n) { return model->find_extra(name, n); };
   m.attention = attention_registry().create(o.attention, ctx);

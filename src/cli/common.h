@@ -27,6 +27,8 @@ struct ModelOptions {
   std::string hw_path;   // hardware TOML for analog backends
   uint64_t seed = 0;
   ThreadOptions threads;
+  double retention_s = 0;   // --retention-s: leakage from the latency model's token period (0 = hardware's)
+  std::string report_path;  // --report: the run's activity counters and their cost as JSON
 };
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed = true);
 
@@ -39,6 +41,10 @@ struct LoadedModel {
   std::unique_ptr<Attention> attention;
 };
 LoadedModel load_model(const ModelOptions& o);
+// Token period (s) of the latency model for a loaded config and the options' hardware (cmd_cost.cpp).
+double model_token_period_s(const ModelOptions& o, const Gpt2Config& c);
+// Writes --report FILE.json when asked (cmd_cost.cpp).
+void write_report_if_requested(const ModelOptions& o, const LoadedModel& m);
 
 // Parses "1,2,3" into ids; throws Error("cli", ...) on anything else.
 std::vector<int32_t> parse_token_list(const std::string& s);

@@ -77,6 +77,9 @@ struct AttentionContext {
   int window = 0;          // --window: 0 = the backend's default (n_positions, or the hardware's window)
   std::string hw_path;     // --hw hardware TOML for analog backends; empty = paper defaults
   uint64_t seed = 0;       // root seed for stochastic backends
+  // --retention-s: > 0 overrides the hardware's leakage with lambda = token_period_s / retention_tau_s.
+  double retention_tau_s = 0;
+  double token_period_s = 0;
   // Looks up an optional float32 tensor stored in the model file (for example per-head scalers); returns
   // nullptr when absent, throws Error when present with a size other than expected_numel.
   std::function<const float*(const std::string& name, int64_t expected_numel)> find_tensor;

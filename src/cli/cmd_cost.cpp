@@ -1,0 +1,128 @@
+// Subcommands of the cost model: cost (one configuration against GPUs) and sweep (a design-space grid to
+// CSV + SVG); plus the --report and --retention-s plumbing of the model commands.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "analog/hw_toml.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "cost/report.h"
+#include "cost/sweep.h"
+#include "model/config.h"
+
+namespace gaincell::cli {
+namespace {
+
+struct CostOptions {
+  std::string model = "gpt2", hw_path, table_path, gpus = "h100,a100,rtx4090,jetson-nano";
+  int window = 0;
+  double retention_s = 5e-3;
+};
+
+void add_cost_options(CLI::App* cmd, CostOptions& o) {
+  cmd->add_option("--model", o.model, "gpt2|gpt2-medium|gpt2-large|gpt2-xl|tiny or a model folder");
+  cmd->add_option("--hw", o.hw_path, "Hardware TOML (paper defaults when absent)")->check(CLI::ExistingFile);
+  cmd->add_option("--table", o.table_path, "Cost table TOML (default: configs/cost_paper.toml values)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--gpu", o.gpus, "GPUs to compare: h100,a100,rtx4090,jetson-nano");
+  cmd->add_option("--window", o.window, "Sliding window M (default: the hardware's)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--retention-s", o.retention_s, "Cell retention time (s) for the leakage per token")
+      ->check(CLI::PositiveNumber);
+}
+
+Gpt2Config model_config(const std::string& model) {
+  for (auto& n : config_preset_names())
+    if (n == model) return config_preset(model);
+  if (!std::filesystem::is_directory(model))
+    fail_expected("cost", "--model gpt2|gpt2-medium|gpt2-large|gpt2-xl|tiny or a model folder", "'" + model + "'");
+  const std::string path = model + "/config.json";
+  return config_from_json(read_file(path, 1u << 20), path);
+}
+
+HardwareConfig hardware(const std::string& path) {
+  return path.empty() ? HardwareConfig{} : load_hardware_toml(path);
+}
+
+SweepBase base_of(const CostOptions& o) {
+  SweepBase b;
+  Gpt2Config c = model_config(o.model);
+  b.model = o.model;
+  b.shape = {c.n_layer, c.n_head, c.head_dim()};
+  b.vocab = c.vocab_size;
+  b.hw = hardware(o.hw_path);
+  b.window = o.window > 0 ? o.window : b.hw.array.window_tokens;
+  b.hw.array.window_tokens = b.window;
+  b.table = o.table_path.empty() ? CostTable{} : load_cost_table(o.table_path);
+  b.gpus = parse_gpu_list(o.gpus);
+  b.retention_s = o.retention_s;
+  return b;
+}
+
+void register_sweep(CLI::App& app) {
+  struct Opts {
+    CostOptions cost;
+    std::vector<std::string> sets;
+    std::string out;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd =
+      app.add_subcommand("sweep", "Sweep a design-space grid: CSV and SVG plots of energy, latency, ratios");
+  add_cost_options(cmd, o->cost);
+  cmd->add_option("--set", o->sets, "KEY=V1,V2,... (window, adc_bits, query_bits, store_bits, array_cols, ...)")
+      ->required();
+  cmd->add_option("--out", o->out, "Output folder")->required();
+  cmd->callback([o] {
+    std::vector<SweepParam> params;
+    for (auto& s : o->sets) params.push_back(parse_sweep_param(s));
+    std::vector<SweepPoint> points = run_sweep(base_of(o->cost), params);
+    for (auto& path : write_sweep(o->out, params, points)) std::printf("wrote %s\n", path.c_str());
+  });
+}
+
+}  // namespace
+
+void register_cost(CLI::App& app) {
+  struct Opts {
+    CostOptions cost;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("cost", "Energy, latency and area of gain-cell attention against GPUs");
+  add_cost_options(cmd, o->cost);
+  cmd->add_flag("--json", o->json, "Print the result as JSON");
+  cmd->callback([o] {
+    SweepBase b = base_of(o->cost);
+    CostSummary s = summarize(b.model, b.shape, b.vocab, b.hw, b.window, b.table, b.gpus, b.retention_s);
+    if (o->json)
+      std::printf("%s\n", summary_json(s).dump(2).c_str());
+    else
+      std::fputs(summary_text(s).c_str(), stdout);
+  });
+  register_sweep(app);
+}
+
+double model_token_period_s(const ModelOptions& o, const Gpt2Config& c) {
+  HardwareConfig hw = hardware(o.hw_path);
+  int window = o.window > 0 ? o.window : hw.array.window_tokens;
+  return token_period_s(token_cost({c.n_layer, c.n_head, c.head_dim()}, hw, window, CostTable{}));
+}
+
+void write_report_if_requested(const ModelOptions& o, const LoadedModel& m) {
+  if (o.report_path.empty()) return;
+  const Gpt2Config& c = m.model->config();
+  HardwareConfig hw = hardware(o.hw_path);
+  hw.array.window_tokens = o.window > 0 ? o.window : hw.array.window_tokens;
+  if (o.retention_s > 0) {
+    hw.leakage.retention_tau_s = o.retention_s;
+    hw.leakage.token_period_s = model_token_period_s(o, c);
+  }
+  nlohmann::ordered_json j = run_report_json(m.attention->activity(), {c.n_layer, c.n_head, c.head_dim()}, hw,
+                                             CostTable{}, m.attention->name());
+  write_file_atomic(o.report_path, j.dump(2) + "\n");
+  std::fprintf(stderr, "wrote %s\n", o.report_path.c_str());
+}
+
+}  // namespace gaincell::cli

@@ -1,0 +1,46 @@
+// Reports built from counts x table: the configuration summary of `gaincell cost` (per head / layer / model,
+// area, GPU comparisons, whole-model share, leakage) and the per-run report of --report.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cost/area.h"
+#include "cost/cost_model.h"
+#include "cost/gpu.h"
+
+namespace gaincell {
+
+struct GpuComparison {
+  GpuSpec gpu;
+  bool measured = false;                       // attention cost from the measured point (else roofline)
+  GpuCost attention;                           // one attention layer per token (the baseline used)
+  GpuCost roofline;                            // one attention layer per token, roofline
+  GpuCost rest;                                // the rest of one GPT-2 token on this GPU (roofline)
+  double latency_ratio = 0, energy_ratio = 0;  // GPU attention / gain-cell attention, per layer
+  // Whole model per token: attention share and end-to-end gain when only attention moves to gain cells.
+  double gpu_attention_share_latency = 0, gpu_attention_share_energy = 0;
+  double imc_attention_share_latency = 0, imc_attention_share_energy = 0;
+  double end_to_end_latency_gain = 0, end_to_end_energy_gain = 0;
+};
+
+struct CostSummary {
+  std::string model;
+  int vocab = 50257;
+  TokenCost token;
+  ModelArea area;
+  std::vector<GpuComparison> gpus;
+  double retention_s = 5e-3;  // Si gain cells (paper-spec §1.1)
+  double decay_per_token = 0;
+};
+
+CostSummary summarize(const std::string& model, const ModelShape& shape, int vocab, const HardwareConfig& hw,
+                      int window, const CostTable& table, const std::vector<GpuSpec>& gpus, double retention_s);
+nlohmann::ordered_json summary_json(const CostSummary& s);
+std::string summary_text(const CostSummary& s);
+
+// --report: the run's counters per layer and the energy / latency they cost.
+nlohmann::ordered_json run_report_json(const std::vector<AttentionActivity>& layers, const ModelShape& shape,
+                                       const HardwareConfig& hw, const CostTable& table, const std::string& attention);
+
+}  // namespace gaincell
