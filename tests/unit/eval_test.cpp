@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file.h"
@@ -12,6 +13,7 @@
 #include "eval/perplexity.h"
 #include "eval/task_data.h"
 #include "eval/tasks.h"
+#include "io/json.h"
 #include "model/attention.h"
 #include "model/engine.h"
 #include "model/gpt2.h"
@@ -264,6 +266,30 @@ TEST(EvalData, ReadTaskFileCountsLinesSkipsBlanksAndHonoursTheLimit) {
   expect_error([&] { read_task_file(dir + "/missing.jsonl"); }, "missing.jsonl");
   for (const char* f : {"lambada", "arc_easy", "piqa", "winogrande", "hellaswag", "copa", "mixed"})
     EXPECT_GE(read_task_file(test::data_path(std::string("eval/") + f + ".jsonl")).size(), 4u) << f;
+}
+
+// Parity with lm-eval's prompt construction: tools/eval_goldens/make_requests_golden.py builds the pairs in
+// Python (its hellaswag preprocess, str.capitalize, the " " delimiter, len() for acc_norm).
+TEST(EvalData, PairsMatchThePythonReference) {
+  const nlohmann::json golden = load_json_file(test::data_path("eval/requests_golden.json"), "test");
+  int checked = 0;
+  for (const auto& [name, items] : golden.items()) {
+    const auto parsed = read_task_file(test::data_path("eval/" + name + ".jsonl"));
+    ASSERT_EQ(parsed.size(), items.size()) << name;
+    for (size_t i = 0; i < parsed.size(); ++i) {
+      const auto& want = items[i]["pairs"];
+      ASSERT_EQ(parsed[i].pairs.size(), want.size()) << name << " item " << i;
+      EXPECT_EQ(parsed[i].gold, items[i]["gold"].get<int>()) << name << " item " << i;
+      for (size_t k = 0; k < want.size(); ++k) {
+        const ScoredPair& p = parsed[i].pairs[k];
+        EXPECT_EQ(p.context, want[k][0].get<std::string>()) << name << " item " << i << " pair " << k;
+        EXPECT_EQ(p.continuation, want[k][1].get<std::string>()) << name << " item " << i << " pair " << k;
+        EXPECT_EQ(p.norm_length, want[k][2].get<int64_t>()) << name << " item " << i << " pair " << k;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 8 + 24 + 8 + 8 + 8 + 24 + 20);
 }
 
 TEST_F(EvalModel, TaskRunnersRejectTheWrongSchema) {
