@@ -8,6 +8,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "eval/perplexity.h"
 #include "io/npy.h"
 #include "model/engine.h"
 #include "model/sampler.h"
@@ -15,15 +16,6 @@
 
 namespace gaincell::cli {
 namespace {
-
-// -log softmax(logits)[target], in double.
-double token_nll(const float* logits, int32_t vocab, int32_t target) {
-  float mx = logits[0];
-  for (int32_t i = 1; i < vocab; ++i) mx = std::max(mx, logits[i]);
-  double sum = 0;
-  for (int32_t i = 0; i < vocab; ++i) sum += std::exp(double(logits[i]) - mx);
-  return std::log(sum) + mx - logits[target];
-}
 
 void check_context(int64_t tokens, int n_positions, const std::string& what) {
   if (tokens > n_positions)
@@ -108,31 +100,15 @@ void register_perplexity(CLI::App& app) {
     Tokenizer tok = Tokenizer::from_dir(o->model.model_dir);
     std::string text = read_file(o->text_path);
     std::vector<int32_t> ids = tok.encode(text);
-    if (ids.size() < 2) fail_expected("cli", "a text of at least 2 tokens", std::to_string(ids.size()) + " tokens");
     Gpt2Engine engine(*lm.model, *lm.attention);
-    // Hugging Face's strided evaluation: windows of at most L tokens whose ends advance by the stride; each
-    // window scores only the tokens the previous ones did not, so every token after the first is scored
-    // exactly once. A stride of L is taken as L - 1 so that each scored token has at least one of context.
-    const int64_t N = static_cast<int64_t>(ids.size());
-    const int64_t step = std::min(S, L - 1);
-    double nll = 0;
-    int64_t scored_to = 1;  // tokens [1, scored_to) are scored
-    Progress progress("perplexity", N, "tok");
-    while (scored_to < N) {
-      const int64_t end = std::min<int64_t>(N, scored_to == 1 ? L : scored_to + step);
-      const int64_t begin = std::max<int64_t>(0, end - L);
-      const int T = static_cast<int>(end - begin);
-      const int first = static_cast<int>(scored_to - begin);  // >= 1: the token before it is in the window
-      const float* logits = engine.forward(ids.data() + begin, 1, T, T - first + 1);
-      for (int t = first; t < T; ++t)  // logits of position t - 1 predict token t
-        nll += token_nll(logits + int64_t{t - first} * c.vocab_size, c.vocab_size, ids[begin + t]);
-      scored_to = end;
-      progress.update(end, "nll " + std::to_string(nll / (scored_to - 1)));
-    }
-    const int64_t scored = N - 1;
+    Progress progress("perplexity", static_cast<int64_t>(ids.size()), "tok");
+    PerplexityResult r = strided_perplexity(engine, ids, {L, S}, [&](int64_t done, double mean_nll) {
+      progress.update(done, "nll " + std::to_string(mean_nll));
+    });
     progress.finish();
-    const double mean = nll / scored, ppl = std::exp(mean);
-    const double bpb = nll / std::log(2.0) / static_cast<double>(text.size());
+    const int64_t N = r.tokens, scored = r.scored_tokens;
+    const double mean = r.mean_nll, ppl = r.perplexity;
+    const double bpb = bits_per_byte(r.nll_sum, static_cast<int64_t>(text.size()));
     if (o->json) {
       nlohmann::ordered_json j;
       j["model"] = o->model.model_dir;
@@ -168,8 +144,7 @@ void register_logits(CLI::App& app) {
   prompt->excludes(tokens);
   cmd->add_option("--out", o->out, "Output .npy file")->required();
   cmd->callback([o, prompt, tokens] {
-    if (prompt->count() == 0 && tokens->count() == 0)
-      fail_expected("cli", "--prompt TEXT or --tokens IDS", "neither");
+    if (prompt->count() == 0 && tokens->count() == 0) fail_expected("cli", "--prompt TEXT or --tokens IDS", "neither");
     LoadedModel lm = load_model(o->model);
     const Gpt2Config& c = lm.model->config();
     std::vector<int32_t> ids =

@@ -1,0 +1,49 @@
+#include "eval/perplexity.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "eval/loglik.h"
+
+namespace gaincell {
+
+PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_t>& ids,
+                                    const PerplexityOptions& options,
+                                    const std::function<void(int64_t, double)>& on_progress) {
+  const Gpt2Config& c = engine.model().config();
+  PerplexityResult r;
+  r.context = options.context ? options.context : c.n_positions;
+  if (r.context < 2 || r.context > c.n_positions)
+    fail_expected("eval", "a context of 2 to n_positions = " + std::to_string(c.n_positions) + " tokens",
+                  std::to_string(r.context));
+  r.stride = options.stride ? options.stride : std::max(1, r.context / 2);
+  if (r.stride < 1 || r.stride > r.context)
+    fail_expected("eval", "a stride of 1 to the context (" + std::to_string(r.context) + ")", std::to_string(r.stride));
+  r.tokens = static_cast<int64_t>(ids.size());
+  if (r.tokens < 2) fail_expected("eval", "a text of at least 2 tokens", std::to_string(r.tokens) + " tokens");
+  const int64_t L = r.context, step = std::min(r.stride, r.context - 1);
+  int64_t scored_to = 1;  // tokens [1, scored_to) are scored
+  while (scored_to < r.tokens) {
+    const int64_t end = std::min(r.tokens, scored_to == 1 ? L : scored_to + step);
+    const int64_t begin = std::max<int64_t>(0, end - L);
+    const int T = static_cast<int>(end - begin);
+    const int first = static_cast<int>(scored_to - begin);  // >= 1: the token before it is in the window
+    const float* logits = engine.forward(ids.data() + begin, 1, T, T - first + 1);
+    for (int t = first; t < T; ++t)  // logits of position t - 1 predict token t
+      r.nll_sum += token_nll(logits + int64_t{t - first} * c.vocab_size, c.vocab_size, ids[begin + t]);
+    scored_to = end;
+    if (on_progress) on_progress(end, r.nll_sum / static_cast<double>(scored_to - 1));
+  }
+  r.scored_tokens = r.tokens - 1;
+  r.mean_nll = r.nll_sum / static_cast<double>(r.scored_tokens);
+  r.perplexity = std::exp(r.mean_nll);
+  return r;
+}
+
+double bits_per_byte(double nll_sum, int64_t n_bytes) {
+  return n_bytes > 0 ? nll_sum / std::log(2.0) / static_cast<double>(n_bytes) : 0.0;
+}
+
+}  // namespace gaincell

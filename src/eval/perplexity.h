@@ -1,0 +1,37 @@
+// Strided sliding-window perplexity of a token stream (Hugging Face's "perplexity of fixed-length models"):
+// windows of at most `context` tokens whose ends advance by `stride`; each window scores only the tokens the
+// previous ones did not, so every token after the first is scored exactly once.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "model/engine.h"
+
+namespace gaincell {
+
+struct PerplexityOptions {
+  int context = 0;  // window length in tokens; 0 = n_positions
+  int stride = 0;   // tokens advanced per window; 0 = context / 2
+};
+
+struct PerplexityResult {
+  int context = 0, stride = 0;  // as resolved
+  int64_t tokens = 0;           // length of the stream
+  int64_t scored_tokens = 0;    // tokens - 1: the first has no context
+  double nll_sum = 0;           // natural log
+  double mean_nll = 0;
+  double perplexity = 0;  // exp(mean_nll)
+};
+
+// Throws Error("eval", ...) for a stream of fewer than 2 tokens, a context over n_positions, or a stride
+// over the context. A stride equal to the context runs as context - 1, so that every scored token has at
+// least one token of context. on_progress(done) reports tokens [0, done) as scored.
+PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_t>& ids,
+                                    const PerplexityOptions& options,
+                                    const std::function<void(int64_t, double)>& on_progress = {});
+
+// Bits per byte of a text of n_bytes bytes whose tokens have a total NLL of nll_sum nats.
+double bits_per_byte(double nll_sum, int64_t n_bytes);
+
+}  // namespace gaincell
