@@ -60,12 +60,12 @@ std::vector<int32_t> read_token_window(const std::string& path, int64_t begin, i
 }
 
 // One fixed batch of B random windows of T + 1 tokens: inputs [B, T] and next-token targets [B, T].
-void draw_batch(std::vector<int32_t>& x, std::vector<int32_t>& y, const std::string& path, int B, int T,
-                int32_t vocab, uint64_t seed) {
+void draw_batch(std::vector<int32_t>& x, std::vector<int32_t>& y, const std::string& path, int B, int T, int32_t vocab,
+                uint64_t seed) {
   int64_t total = 0;
   read_token_window(path, 0, 0, &total, vocab);
-  if (total < T + 1) fail_expected("adapt", "a token file of at least " + std::to_string(T + 1) + " ids",
-                                   std::to_string(total), path);
+  if (total < T + 1)
+    fail_expected("adapt", "a token file of at least " + std::to_string(T + 1) + " ids", std::to_string(total), path);
   Rng rng(seed);
   x.clear();
   y.clear();
@@ -115,9 +115,8 @@ void apply_scalers(GainCellAttention& att, const std::vector<ScalerCalibration>&
 }
 
 nlohmann::ordered_json step_json(const CalibrationStep& st) {
-  return {{"iteration", st.iteration},     {"alpha", st.alpha},
-          {"loss", st.loss},               {"criteria_met", st.criteria_met},
-          {"criteria", st.criteria},       {"max_std_error", st.max_std_error},
+  return {{"iteration", st.iteration},          {"alpha", st.alpha},       {"loss", st.loss},
+          {"criteria_met", st.criteria_met},    {"criteria", st.criteria}, {"max_std_error", st.max_std_error},
           {"max_mean_error", st.max_mean_error}};
 }
 
@@ -146,8 +145,8 @@ void run_adapt(AdaptOptions& o) {
   auto* att = dynamic_cast<GainCellAttention*>(lm.attention.get());
   const Gpt2Config& c = lm.model->config();
   if (!lm.model->find_extra("h.0.attn.gaincell.q.target_std", c.n_head))
-    fail_expected("adapt", "target statistics h.{L}.attn.gaincell.*.target_{mean,std} in the model (stage 1)",
-                  "none", o.model.model_dir);
+    fail_expected("adapt", "target statistics h.{L}.attn.gaincell.*.target_{mean,std} in the model (stage 1)", "none",
+                  o.model.model_dir);
   const int T = o.context ? o.context : std::min(c.n_positions, 256);
   if (T > c.n_positions) fail_expected("adapt", "--context <= n_positions", std::to_string(T));
   std::vector<int32_t> x, y;
@@ -176,9 +175,12 @@ void run_adapt(AdaptOptions& o) {
   j["model"] = o.model.model_dir;
   j["data"] = o.data_dir;
   j["stages"]["linear"] = {{"steps", 0}, {"skipped", true}};
-  j["stages"]["calibration"] = {{"batch", o.calib_batch},        {"context", T},
-                                {"converged", r.converged},      {"iterations", r.iterations},
-                                {"loss_before", r.trace.front().loss}, {"loss_after", final_loss},
+  j["stages"]["calibration"] = {{"batch", o.calib_batch},
+                                {"context", T},
+                                {"converged", r.converged},
+                                {"iterations", r.iterations},
+                                {"loss_before", r.trace.front().loss},
+                                {"loss_after", final_loss},
                                 {"trace", trace}};
   j["stages"]["finetune"] = {{"steps", 0}, {"skipped", true}};
   save_output(*lm.model, *att, o, j);
@@ -191,8 +193,7 @@ void run_adapt(AdaptOptions& o) {
 void register_adapt(CLI::App& app) {
   auto o = std::make_shared<AdaptOptions>();
   CLI::App* cmd = app.add_subcommand("adapt", "Adapt a model to the gain-cell hardware (paper-spec §3)");
-  cmd->add_option("--model", o->model.model_dir, "Model folder (the linear model with target statistics)")
-      ->required();
+  cmd->add_option("--model", o->model.model_dir, "Model folder (the linear model with target statistics)")->required();
   cmd->add_option("--data", o->data_dir, "Token folder with train.bin (gaincell data prepare)")->required();
   cmd->add_option("--out", o->out_dir, "Output model folder")->required();
   cmd->add_option("--hw", o->model.hw_path, "Hardware TOML (default: paper values)");

@@ -72,18 +72,22 @@ void record_targets(const std::string& model_dir, const std::string& out_dir) {
     fs::copy_file(fs::path(model_dir) / f, fs::path(out_dir) / f, fs::copy_options::overwrite_existing);
 }
 
+// The models and data are made once per process (ctest runs each test in its own process).
 class AdaptCli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = test::scratch_dir("adapt_" + std::to_string(::getpid()));
-    Result r = gc("init --preset tiny --seed 7 --out " + dir_ + "/init");
+  static void SetUpTestSuite() {
+    root_ = new std::string(test::scratch_dir("adapt_" + std::to_string(::getpid())));
+    Result r = gc("init --preset tiny --seed 7 --out " + *root_ + "/init");
     ASSERT_EQ(r.rc, 0) << r.err;
-    record_targets(dir_ + "/init", dir_ + "/linear");
-    fs::create_directories(dir_ + "/data");
-    write_tokens(dir_ + "/data/train.bin", 4000, 50257);
+    record_targets(*root_ + "/init", *root_ + "/linear");
+    fs::create_directories(*root_ + "/data");
+    write_tokens(*root_ + "/data/train.bin", 4000, 50257);
   }
+  void SetUp() override { dir_ = *root_; }
   std::string dir_;
+  static std::string* root_;
 };
+std::string* AdaptCli::root_ = nullptr;
 
 TEST_F(AdaptCli, CalibrationStageWritesAModelAndATrace) {
   Result r = gc("adapt --model " + dir_ + "/linear --data " + dir_ + "/data --out " + dir_ +
