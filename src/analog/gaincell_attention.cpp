@@ -8,10 +8,15 @@
 namespace gaincell {
 
 GainCellAttention::GainCellAttention(const AttentionContext& ctx, bool linear)
-    : GainCellAttention(std::make_shared<GainCellModel>(ctx, linear), linear) {}
+    : GainCellAttention(std::make_shared<GainCellModel>(ctx, linear), linear) {
+  train_->load_targets(ctx);
+}
 
 GainCellAttention::GainCellAttention(std::shared_ptr<GainCellModel> model, bool linear)
-    : model_(std::move(model)), log_(std::make_shared<ActivityLog>(model_->n_layer())), linear_(linear) {}
+    : model_(std::move(model)),
+      log_(std::make_shared<ActivityLog>(model_->n_layer())),
+      train_(std::make_shared<GainCellTrainState>(model_->n_layer(), model_->n_head())),
+      linear_(linear) {}
 
 // One (sequence, head): writes all T tokens, then reads once per query token i over the window
 // [max(0, i - W + 1), i]. With ring tiles the window is read in physical slot order (two column ranges).
@@ -60,6 +65,7 @@ void GainCellAttention::forward(float* out, const float* qkv, int B, int T, int 
   for (auto& a : acts) total.add(a);
   total.tokens += int64_t(B) * T;
   log_->add(layer, total);
+  train_->observe(model_->scalers(layer), layer, qkv, out, B, T, model_->head_dim());
 }
 
 std::unique_ptr<AttentionCache> GainCellAttention::make_cache(int layer, int B, int64_t max_tokens) {

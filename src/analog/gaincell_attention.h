@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "analog/gaincell_model.h"
+#include "analog/gaincell_train.h"
 #include "model/attention.h"
 
 namespace gaincell {
@@ -15,6 +16,12 @@ class GainCellAttention : public Attention {
   GainCellAttention(std::shared_ptr<GainCellModel> model, bool linear);
   std::string name() const override { return linear_ ? "gaincell-linear" : "gaincell"; }
   void forward(float* out, const float* qkv, int B, int T, int layer) override;
+  // Training form gradients (gaincell_backward.h; gaincell = surrogate of paper-spec §2.7).
+  void backward(float* dqkv, const float* dout, const float* qkv, int B, int T, int layer) override;
+  std::vector<ParamView> parameters() override;
+  std::vector<ParamView> buffers() override { return train_->buffers(); }
+  // Scaler gradients, target statistics and statistics capture (paper-spec §3.2-3.3).
+  GainCellTrainState& train_state() { return *train_; }
   std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) override;
   std::vector<AttentionActivity> activity() const override { return log_->snapshot(); }
   GainCellModel& model() { return *model_; }
@@ -23,6 +30,7 @@ class GainCellAttention : public Attention {
   void forward_head(float* out, const float* qkv, int T, int b, int h, int layer, AttentionActivity& act) const;
   std::shared_ptr<GainCellModel> model_;
   std::shared_ptr<ActivityLog> log_;
+  std::shared_ptr<GainCellTrainState> train_;
   bool linear_;
 };
 

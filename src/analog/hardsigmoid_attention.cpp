@@ -102,6 +102,17 @@ class HardSigmoidAttention : public Attention {
     log_->add(layer, a);
   }
 
+  void backward(float* dqkv, const float* dout, const float* qkv, int B, int T, int) override {
+    const int C = H_ * D_;
+    parallel_for(0, int64_t(B) * H_, [&](int64_t task) {
+      int b = int(task / H_), h = int(task % H_);
+      const size_t row0 = size_t(b) * T * 3 * C + size_t(h) * D_;
+      const float* base = qkv + row0;
+      hardsigmoid_head_backward(dqkv + row0, dqkv + row0 + C, dqkv + row0 + 2 * C, dout + size_t(b) * T * C + h * D_,
+                                C, base, base + C, base + 2 * C, 3 * C, T, D_, W_);
+    });
+  }
+
   std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) override {
     if (B < 1) fail_expected("hardsigmoid", "B >= 1", std::to_string(B));
     return std::make_unique<HardSigmoidCache>(H_, D_, W_, B, log_, layer);

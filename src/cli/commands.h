@@ -12,5 +12,6 @@ void register_perplexity(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_cost(CLI::App& app);  // cost and sweep
 void register_eval(CLI::App& app);
+void register_adapt(CLI::App& app);
 
 }  // namespace gaincell::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   gaincell::cli::register_logits(app);
   gaincell::cli::register_cost(app);
   gaincell::cli::register_eval(app);
+  gaincell::cli::register_adapt(app);
   std::string known;
   bool found = false;
   for (const CLI::App* sub : app.get_subcommands({})) {

@@ -61,6 +61,9 @@ class Attention {
   virtual void backward(float* dqkv, const float* dout, const float* qkv, int B, int T, int layer);
   // Trainable backend parameters of all layers (empty for softmax and sliding).
   virtual std::vector<ParamView> parameters() { return {}; }
+  // Persistent non-trainable tensors saved with the model (grad = nullptr), e.g. the gain-cell target
+  // statistics h.{L}.attn.gaincell.{q,k,v,out}.target_{mean,std}; empty for most backends.
+  virtual std::vector<ParamView> buffers() { return {}; }
   // A decoding cache for layer `layer`, B sequences, at most max_tokens tokens (windowed backends hold at
   // most their window and slide).
   virtual std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) = 0;

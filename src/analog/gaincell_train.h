@@ -1,0 +1,77 @@
+// Training-side state of the gain-cell backends: the gradients of the per-head scalers, the target
+// statistics recorded while the linear model trains (paper-spec §3.2) and the current-batch statistics that
+// calibration reads (§3.3 step 4a). The scaler values themselves stay in GainCellModel (LayerScalers).
+// Statistics are the mean and the unbiased std (torch.std) of a scaler's output a*x + b before clipping,
+// per head over batch x tokens x head dim; targets are an EMA with weight 0.1 starting from 0, as in the
+// authors' range_scaler. Computing gradients lives in gaincell_backward.h.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "analog/cell_model.h"
+#include "model/attention.h"
+
+namespace gaincell {
+
+// The four trainable scalers of a layer, in file and calibration order.
+enum class ScalerKind { kQ = 0, kK = 1, kV = 2, kOut = 3 };
+constexpr int kNumScalers = 4;
+const char* scaler_name(int kind);  // "q", "k", "v", "out"
+float* scaler_scale(LayerScalers& s, int kind);
+float* scaler_shift(LayerScalers& s, int kind);
+const float* scaler_scale(const LayerScalers& s, int kind);
+const float* scaler_shift(const LayerScalers& s, int kind);
+
+// Per-head statistics of one scaler's output.
+struct ScalerStats {
+  std::vector<float> mean, std;  // [n_head]
+};
+
+// Gradients of one layer's scalers: scale[kind][h], shift[kind][h].
+struct ScalerGrads {
+  std::vector<float> scale[kNumScalers], shift[kNumScalers];
+};
+
+class GainCellTrainState {
+ public:
+  GainCellTrainState(int n_layer, int n_head);
+  // Reads h.{L}.attn.gaincell.{q,k,v,out}.target_{mean,std} through ctx.find_tensor (zeros when absent).
+  void load_targets(const AttentionContext& ctx);
+
+  int n_layer() const { return n_layer_; }
+  int n_head() const { return n_head_; }
+  ScalerGrads& grads(int layer) { return grads_[layer]; }
+
+  // When on, every forward updates the EMA targets of its layer (stage 1 of the adaptation).
+  void set_record_targets(bool on) { record_ = on; }
+  bool record_targets() const { return record_; }
+  // When on, every forward stores its layer's current-batch statistics (calibration, §3.3 step 4a).
+  void set_capture(bool on) { capture_ = on; }
+  bool capture() const { return capture_; }
+
+  // Updates targets and/or current statistics of `layer` from a forward: qkv [B, T, 3C] raw c_attn output,
+  // out [B, T, C] the attention output (after the output scaler).
+  void observe(const LayerScalers& s, int layer, const float* qkv, const float* out, int B, int T, int D);
+
+  ScalerStats& target(int layer, int kind) { return target_[layer * kNumScalers + kind]; }
+  const ScalerStats& current(int layer, int kind) const { return current_[layer * kNumScalers + kind]; }
+
+  // Trainable views of the scalers (values in `scalers`, gradients here), named
+  // h.{L}.attn.gaincell.{q,k,v,out}.{scale,shift}, shape [n_head], no weight decay.
+  std::vector<ParamView> parameters(const std::vector<LayerScalers*>& scalers);
+  // The target statistics as persistent buffers (grad = nullptr), named h.{L}.attn.gaincell.{kind}.target_{mean,std}.
+  std::vector<ParamView> buffers();
+
+ private:
+  int n_layer_, n_head_;
+  bool record_ = false, capture_ = false;
+  std::vector<ScalerGrads> grads_;
+  std::vector<ScalerStats> target_, current_;  // [layer * kNumScalers + kind]
+};
+
+// Per-head mean and unbiased std of a*x + b over rows [n_rows] of x with stride ld, columns h*D .. h*D+D-1
+// (a clamped as in the forward). Computed in double.
+void affine_stats(ScalerStats& st, const float* x, int64_t n_rows, int64_t ld, int n_head, int D, const float* a,
+                  const float* b);
+
+}  // namespace gaincell
