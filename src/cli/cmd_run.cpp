@@ -47,7 +47,7 @@ void register_generate(CLI::App& app) {
     const Gpt2Config& c = lm.model->config();
     Tokenizer tok = Tokenizer::from_dir(o->model.model_dir);
     std::vector<int32_t> ids = tok.encode(o->prompt);
-    if (ids.empty()) ids.push_back(Tokenizer::kEndOfText);
+    if (ids.empty()) ids.push_back(tok.start_id());
     check_context(static_cast<int64_t>(ids.size()) + o->n, c.n_positions, "prompt + generated tokens");
     Gpt2Engine engine(*lm.model, *lm.attention);
     engine.decode_begin(1, static_cast<int64_t>(ids.size()) + o->n);

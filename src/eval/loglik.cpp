@@ -18,7 +18,7 @@ LoglikRequest encode_pair(const Tokenizer& tok, std::string context, std::string
   if (context.empty()) {
     r.tokens = tok.encode(continuation);
     r.n_target = static_cast<int>(r.tokens.size());
-    r.tokens.insert(r.tokens.begin(), Tokenizer::kEndOfText);
+    r.tokens.insert(r.tokens.begin(), tok.start_id());
   } else {
     r.tokens = tok.encode(context + continuation);
     const size_t n_context = tok.encode(context).size();

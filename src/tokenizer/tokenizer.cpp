@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/file.h"
+#include <nlohmann/json.hpp>
 #include "tokenizer/bpe.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/vocab_files.h"
@@ -11,6 +13,7 @@ namespace gaincell {
 
 struct Tokenizer::Impl {
   VocabTables tables;
+  bool bytes = false;
 };
 
 namespace {
@@ -53,11 +56,32 @@ Tokenizer Tokenizer::from_files(const std::string& vocab_path, const std::string
   return Tokenizer(std::move(impl));
 }
 
+Tokenizer Tokenizer::bytes() {
+  auto impl = std::make_unique<Impl>();
+  impl->bytes = true;
+  for (int b = 0; b < 256; ++b) {
+    impl->tables.token_bytes.push_back(std::string(1, static_cast<char>(b)));
+    impl->tables.byte_id[b] = b;
+  }
+  return Tokenizer(std::move(impl));
+}
+
+void Tokenizer::write_bytes_tokenizer(const std::string& dir) {
+  write_file_atomic(dir + "/tokenizer.json", "{\"type\": \"bytes\"}\n");
+}
+
 Tokenizer Tokenizer::from_dir(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail("tokenizer", "missing tokenizer folder '" + dir + "'");
   const fs::path d(dir);
+  if (fs::exists(d / "tokenizer.json", ec)) {
+    const std::string path = (d / "tokenizer.json").string();
+    nlohmann::json j = nlohmann::json::parse(read_file(path, 1 << 16), nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("type") || j["type"] != "bytes")
+      fail_expected("tokenizer", "{\"type\": \"bytes\"}", j.dump(), "in '" + path + "'");
+    return bytes();
+  }
   for (const auto& [vocab, merges] : {std::pair{"vocab.json", "merges.txt"}, std::pair{"encoder.json", "vocab.bpe"}}) {
     const bool has_vocab = fs::exists(d / vocab, ec), has_merges = fs::exists(d / merges, ec);
     if (has_vocab || has_merges) return from_files((d / vocab).string(), (d / merges).string());
@@ -66,6 +90,8 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+  if (impl_->bytes) return std::vector<int32_t>(reinterpret_cast<const unsigned char*>(text.data()),
+                                                reinterpret_cast<const unsigned char*>(text.data()) + text.size());
   const VocabTables& t = impl_->tables;
   std::vector<int32_t> out, word;
   out.reserve(text.size() / 3 + 16);
@@ -100,6 +126,10 @@ std::string Tokenizer::decode_one(int32_t id) const {
                   "when decoding");
   return impl_->tables.token_bytes[id];
 }
+
+bool Tokenizer::is_bytes() const { return impl_->bytes; }
+
+int32_t Tokenizer::start_id() const { return impl_->bytes ? int32_t{'\n'} : kEndOfText; }
 
 int32_t Tokenizer::vocab_size() const {
   return static_cast<int32_t>(impl_->tables.token_bytes.size());

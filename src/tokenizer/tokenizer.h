@@ -1,6 +1,8 @@
 // GPT-2 byte-level BPE tokenizer, bit-exact with OpenAI's encoder.py / the npm gpt-3-encoder: the GPT-2
 // pre-tokenization pattern, the bytes_to_unicode table, merge ranks. "<|endoftext|>" in text is plain
-// text (as encode_ordinary); use kEndOfText to insert the separator id.
+// text (as encode_ordinary); use start_id() to insert the separator id.
+// A folder may instead hold a byte tokenizer (tokenizer.json = {"type": "bytes"}): ids are the 256 byte
+// values, for small models trained from scratch (docs/tokenizer.md).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -19,6 +21,10 @@ class Tokenizer {
   static Tokenizer from_dir(const std::string& dir);
   // Loads from explicit files (vocab = encoder.json/vocab.json, merges = vocab.bpe/merges.txt).
   static Tokenizer from_files(const std::string& vocab_path, const std::string& merges_path);
+  // The 256-id byte tokenizer.
+  static Tokenizer bytes();
+  // Writes DIR/tokenizer.json for the byte tokenizer (atomic).
+  static void write_bytes_tokenizer(const std::string& dir);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -29,6 +35,9 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& ids) const;
   std::string decode_one(int32_t id) const;
   int32_t vocab_size() const;
+  bool is_bytes() const;
+  // The id that starts a text or separates documents: <|endoftext|> for GPT-2, '\n' for bytes.
+  int32_t start_id() const;
 
  private:
   struct Impl;

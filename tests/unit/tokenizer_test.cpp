@@ -353,3 +353,28 @@ TEST(TokenizerFiles, RejectsMissingFiles) {
 
 }  // namespace
 }  // namespace gaincell
+
+namespace gaincell {
+namespace {
+
+TEST(ByteTokenizer, IdsAreBytesAndRoundTrip) {
+  std::string dir = test::scratch_dir("byte_tokenizer");
+  Tokenizer::write_bytes_tokenizer(dir);
+  Tokenizer t = Tokenizer::from_dir(dir);
+  EXPECT_TRUE(t.is_bytes());
+  EXPECT_EQ(t.vocab_size(), 256);
+  EXPECT_EQ(t.start_id(), 10);
+  std::string s = "Hi\xff\n";
+  EXPECT_EQ(t.encode(s), (std::vector<int32_t>{72, 105, 255, 10}));
+  EXPECT_EQ(t.decode(t.encode(s)), s);
+  write_file_atomic(dir + "/tokenizer.json", "{\"type\": \"wordpiece\"}");
+  try {
+    Tokenizer::from_dir(dir);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("wordpiece"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace gaincell
