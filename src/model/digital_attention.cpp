@@ -46,6 +46,22 @@ void weighted_values(float* o, int64_t ldo, const float* p, const float* v, int 
 #endif
 }
 
+// C[M, N] = alpha * op(A) op(B) + beta * C, row-major with leading dimensions (the backward pass's GEMMs).
+void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float beta, float* c, int64_t ldc) {
+#if GAINCELL_WITH_OPENBLAS
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, a,
+              lda, b, ldb, beta, c, ldc);
+#else
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      float acc = 0.0f;
+      for (int k = 0; k < K; ++k) acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
+      c[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
+    }
+#endif
+}
+
 class SoftmaxCache : public AttentionCache {
  public:
   SoftmaxCache(int B, int H, int D, int64_t slots, AttentionActivity* activity)
@@ -124,20 +140,48 @@ class SoftmaxAttention : public Attention {
       const int64_t b = bh / H, h = bh % H;
       float* s = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * T * T;
       const float* base = qkv + b * T * 3 * C;
-      scores_qk(s, base + h * D, base + C + h * D, T, D, 3 * C, scale);
-      for (int i = 0; i < T; ++i) {
-        float* row = s + int64_t{i} * T;
-        const int lo = std::max(0, i - window_ + 1);
-        for (int j = 0; j < lo; ++j) row[j] = 0.0f;
-        SoftmaxCache::softmax_span(row + lo, i - lo + 1);
-        for (int j = i + 1; j < T; ++j) row[j] = 0.0f;
-      }
+      probabilities(s, base + h * D, base + C + h * D, T, D, 3 * C, scale);
       weighted_values(out + b * T * C + h * D, C, s, base + 2 * C + h * D, T, D, 3 * C);
     });
     int64_t pairs = 0;
     for (int i = 0; i < T; ++i) pairs += std::min(i + 1, window_);
     activity_[layer].tokens += int64_t{B} * T;
     activity_[layer].macs += 2 * int64_t{B} * H * pairs * D;
+  }
+
+  // Recomputes P per (batch, head), then dP = dO V^T, dV = P^T dO, dS = P * (dP - rowsum(P * dP)),
+  // dQ = scale dS K, dK = scale dS^T Q. Heads write disjoint slices of dqkv, so the result does not depend
+  // on the thread count.
+  void backward(float* dqkv, const float* dout, const float* qkv, int B, int T, int layer) override {
+    (void)layer;
+    const int H = ctx_.n_head, D = ctx_.head_dim;
+    const int64_t C = int64_t{H} * D;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    const int nt = num_threads();
+    scratch_.resize(static_cast<size_t>(nt) * 2 * T * T);
+    parallel_for(0, int64_t{B} * H, [&](int64_t bh) {
+      const int64_t b = bh / H, h = bh % H;
+      float* p = scratch_.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * T * T;
+      float* dp = p + int64_t{T} * T;
+      const float* base = qkv + b * T * 3 * C;
+      const float *q = base + h * D, *k = base + C + h * D, *v = base + 2 * C + h * D;
+      float* dbase = dqkv + b * T * 3 * C;
+      float *dq = dbase + h * D, *dk = dbase + C + h * D, *dv = dbase + 2 * C + h * D;
+      const float* dO = dout + b * T * C + h * D;
+      probabilities(p, q, k, T, D, 3 * C, scale);
+      gemm(false, true, T, T, D, 1.0f, dO, C, v, 3 * C, 0.0f, dp, T);
+      gemm(true, false, T, D, T, 1.0f, p, T, dO, C, 0.0f, dv, 3 * C);
+      for (int i = 0; i < T; ++i) {
+        float* pr = p + int64_t{i} * T;
+        float* dr = dp + int64_t{i} * T;
+        float dot = 0.0f;
+        for (int j = 0; j <= i; ++j) dot += pr[j] * dr[j];
+        for (int j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dot);
+        for (int j = i + 1; j < T; ++j) dr[j] = 0.0f;
+      }
+      gemm(false, false, T, D, T, scale, dp, T, k, 3 * C, 0.0f, dq, 3 * C);
+      gemm(true, false, T, D, T, scale, dp, T, q, 3 * C, 0.0f, dk, 3 * C);
+    });
   }
 
   std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) override {
@@ -148,6 +192,18 @@ class SoftmaxAttention : public Attention {
   std::vector<AttentionActivity> activity() const override { return activity_; }
 
  private:
+  // P[T, T] = masked softmax(scale Q K^T) of one (batch, head); zero outside the causal window.
+  void probabilities(float* s, const float* q, const float* k, int T, int D, int64_t ld, float scale) const {
+    scores_qk(s, q, k, T, D, ld, scale);
+    for (int i = 0; i < T; ++i) {
+      float* row = s + int64_t{i} * T;
+      const int lo = std::max(0, i - window_ + 1);
+      for (int j = 0; j < lo; ++j) row[j] = 0.0f;
+      SoftmaxCache::softmax_span(row + lo, i - lo + 1);
+      for (int j = i + 1; j < T; ++j) row[j] = 0.0f;
+    }
+  }
+
   AttentionContext ctx_;
   int window_;
   bool sliding_;
