@@ -53,20 +53,20 @@ void register_data(CLI::App& app) {
   cmd->callback([o] {
     if (!(o->val_fraction > 0.0 && o->val_fraction < 1.0))
       fail_expected("cli", "--val-fraction in (0, 1)", std::to_string(o->val_fraction));
-    const Gpt2Config cfg = config_from_json(read_file(o->model_dir + "/config.json", 1 << 20),
-                                            o->model_dir + "/config.json");
+    const Gpt2Config cfg =
+        config_from_json(read_file(o->model_dir + "/config.json", 1 << 20), o->model_dir + "/config.json");
     Tokenizer tok = Tokenizer::from_dir(o->model_dir);
     std::vector<int32_t> ids = tokenize_corpus(tok, read_file(o->text_path), cfg.vocab_size);
     const auto n = static_cast<int64_t>(ids.size());
     const auto n_val = static_cast<int64_t>(std::ceil(o->val_fraction * static_cast<double>(n)));
     if (n < 4 || n_val < 2 || n - n_val < 2)
-      fail_expected("data", "a corpus of enough tokens for both splits (>= 2 each)",
-                    std::to_string(n) + " tokens", "in '" + o->text_path + "'");
+      fail_expected("data", "a corpus of enough tokens for both splits (>= 2 each)", std::to_string(n) + " tokens",
+                    "in '" + o->text_path + "'");
     make_dirs(o->out);
     write_token_file(o->out + "/train.bin", std::vector<int32_t>(ids.begin(), ids.end() - n_val), cfg.vocab_size);
     write_token_file(o->out + "/val.bin", std::vector<int32_t>(ids.end() - n_val, ids.end()), cfg.vocab_size);
-    std::printf("wrote %s: %lld train tokens, %lld val tokens\n", o->out.c_str(),
-                static_cast<long long>(n - n_val), static_cast<long long>(n_val));
+    std::printf("wrote %s: %lld train tokens, %lld val tokens\n", o->out.c_str(), static_cast<long long>(n - n_val),
+                static_cast<long long>(n_val));
   });
 }
 

@@ -83,10 +83,9 @@ void run_train(const TrainCliOptions& o) {
   Gpt2 init = [&] {
     if (resuming) return Gpt2::load(ckpt);
     if (o.init == "model") return Gpt2::load(o.model.model_dir);
-    Gpt2Config cfg = o.preset.empty()
-                         ? config_from_json(read_file(o.model.model_dir + "/config.json", 1 << 20),
-                                            o.model.model_dir + "/config.json")
-                         : config_preset(o.preset);
+    Gpt2Config cfg = o.preset.empty() ? config_from_json(read_file(o.model.model_dir + "/config.json", 1 << 20),
+                                                         o.model.model_dir + "/config.json")
+                                      : config_preset(o.preset);
     return Gpt2::random(cfg, o.train.seed);
   }();
   std::unique_ptr<Attention> attention = make_attention(init, o.model);
@@ -168,7 +167,8 @@ void register_train(CLI::App& app) {
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   cmd->add_option("--init", o->init, "model: start from --model's weights; scratch: GPT-2 initialisation")
       ->check(CLI::IsMember({"model", "scratch"}));
-  cmd->add_option("--preset", o->preset, "Configuration for --init scratch")->check(CLI::IsMember(config_preset_names()));
+  cmd->add_option("--preset", o->preset, "Configuration for --init scratch")
+      ->check(CLI::IsMember(config_preset_names()));
   cmd->add_option("--distill", t.distill, "Weight lambda of the MSE to the teacher's logits")
       ->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--teacher", o->teacher_dir, "Teacher model folder for --distill (softmax attention)");

@@ -54,8 +54,7 @@ TokenFile TokenFile::load(const std::string& path, int64_t model_vocab) {
   const uint8_t* d = t.file_.data();
   const size_t size = t.file_.size();
   const std::string where = "in token file '" + path + "'";
-  if (size < kTokenFileHeaderBytes)
-    fail_expected("tokens", "a 32-byte header", std::to_string(size) + " bytes", where);
+  if (size < kTokenFileHeaderBytes) fail_expected("tokens", "a 32-byte header", std::to_string(size) + " bytes", where);
   if (std::memcmp(d, kTokenFileMagic, 8) != 0) fail_expected("tokens", "magic 'GCTOKENS'", "other bytes", where);
   const uint64_t version = get(d + 8, 4), width = get(d + 12, 4), count = get(d + 16, 8), vocab = get(d + 24, 4);
   if (version != kTokenFileVersion)
@@ -64,8 +63,9 @@ TokenFile TokenFile::load(const std::string& path, int64_t model_vocab) {
   if (vocab == 0 || vocab > INT32_MAX) fail_expected("tokens", "vocab_size in [1, 2^31)", std::to_string(vocab), where);
   const uint64_t body = size - kTokenFileHeaderBytes;
   if (count > body / width || count * width != body)
-    fail_expected("tokens", std::to_string(kTokenFileHeaderBytes) + " + count x " + std::to_string(width) +
-                                " bytes for count " + std::to_string(count),
+    fail_expected("tokens",
+                  std::to_string(kTokenFileHeaderBytes) + " + count x " + std::to_string(width) + " bytes for count " +
+                      std::to_string(count),
                   std::to_string(size) + " bytes (truncated or trailing data)", where);
   t.ids_ = d + kTokenFileHeaderBytes;
   t.count_ = static_cast<int64_t>(count);

@@ -8,11 +8,23 @@
 // Determinism (style R9): every reduction runs in an order fixed by the shapes alone. Reductions over rows
 // (dbias, dweight of layernorm, dwpe, dwte) are parallelised over the reduced-to index, each summing its rows
 // sequentially, so results are bit-identical at any thread count. GEMMs go through BLAS, which partitions
-// only the output (never the inner dimension) across threads.
+// only the output, in fixed panels (gemm_deterministic).
 #pragma once
 #include <cstdint>
 
 namespace gaincell {
+
+// C[M, N] = alpha op(A) op(B) + beta C (row-major, leading dimensions lda, ldb, ldc), bit-identical at any
+// thread count: the output is cut into fixed 128-wide panels along its longer side (independent of threads),
+// and each panel is one single-threaded BLAS call inside an OpenMP region. Multi-threaded BLAS calls are not
+// reproducible across thread counts (OpenBLAS switches kernels and blocking with the thread count).
+void gemm_deterministic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+                        int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// matmul_forward and matmul_transposed_forward of ops.h through gemm_deterministic (the training forward).
+void matmul_forward_deterministic(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
+                                  int64_t M);
+void matmul_transposed_forward_deterministic(float* out, const float* inp, const float* wt, int64_t N, int64_t C,
+                                             int64_t V);
 
 // Gradients of out[N, M] = inp[N, K] @ w[K, M] + bias[M]:
 //   dinp[N, K] = dout @ w^T (written; skipped when dinp is null), dweight[K, M] += inp^T @ dout,
@@ -44,7 +56,7 @@ void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32
 void crossentropy_forward(float* losses, float* logits_to_probs, const int32_t* targets, int64_t N, int64_t V);
 // dlogits[n, v] = scale * (probs[n, v] - [v == target[n]]) (written; may alias probs). scale is dL/dloss_n,
 // for example 1 / (rows x micro-batches) for a mean.
-void crossentropy_softmax_backward(float* dlogits, const float* probs, const int32_t* targets, float scale,
-                                   int64_t N, int64_t V);
+void crossentropy_softmax_backward(float* dlogits, const float* probs, const int32_t* targets, float scale, int64_t N,
+                                   int64_t V);
 
 }  // namespace gaincell

@@ -30,17 +30,20 @@ void AdamW::step(float lr, int64_t t) {
     float* m = m_.data() + offset;
     float* v = v_.data() + offset;
     const float decay = s.decay ? 1.0f - lr * config_.weight_decay : 1.0f;
-    parallel_for(0, (s.numel + kChunk - 1) / kChunk, [&](int64_t c) {
-      const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
-      for (int64_t i = b; i < e; ++i) {
-        const float g = s.grad[i];
-        float p = s.value[i] * decay;
-        m[i] = m[i] + (g - m[i]) * (1.0f - b1);
-        v[i] = v[i] * b2 + (1.0f - b2) * g * g;
-        const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-        s.value[i] = p - step_size * (m[i] / denom);
-      }
-    }, s.numel * 12);
+    parallel_for(
+        0, (s.numel + kChunk - 1) / kChunk,
+        [&](int64_t c) {
+          const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
+          for (int64_t i = b; i < e; ++i) {
+            const float g = s.grad[i];
+            float p = s.value[i] * decay;
+            m[i] = m[i] + (g - m[i]) * (1.0f - b1);
+            v[i] = v[i] * b2 + (1.0f - b2) * g * g;
+            const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+            s.value[i] = p - step_size * (m[i] / denom);
+          }
+        },
+        s.numel * 12);
     offset += s.numel;
   }
 }
@@ -51,22 +54,28 @@ double clip_grad_norm(const std::vector<ParamSpan>& spans, double max_norm) {
   for (const ParamSpan& s : spans) {
     const int64_t chunks = (s.numel + kChunk - 1) / kChunk;
     partial.assign(static_cast<size_t>(chunks), 0.0);
-    parallel_for(0, chunks, [&](int64_t c) {
-      const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
-      double acc = 0.0;
-      for (int64_t i = b; i < e; ++i) acc += double(s.grad[i]) * s.grad[i];
-      partial[c] = acc;
-    }, s.numel * 2);
+    parallel_for(
+        0, chunks,
+        [&](int64_t c) {
+          const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
+          double acc = 0.0;
+          for (int64_t i = b; i < e; ++i) acc += double(s.grad[i]) * s.grad[i];
+          partial[c] = acc;
+        },
+        s.numel * 2);
     for (double p : partial) total += p;
   }
   const double norm = std::sqrt(total);
   if (max_norm > 0.0 && norm > max_norm) {
     const float coef = static_cast<float>(max_norm / (norm + 1e-6));
     for (const ParamSpan& s : spans)
-      parallel_for(0, (s.numel + kChunk - 1) / kChunk, [&](int64_t c) {
-        const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
-        for (int64_t i = b; i < e; ++i) s.grad[i] *= coef;
-      }, s.numel);
+      parallel_for(
+          0, (s.numel + kChunk - 1) / kChunk,
+          [&](int64_t c) {
+            const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
+            for (int64_t i = b; i < e; ++i) s.grad[i] *= coef;
+          },
+          s.numel);
   }
   return norm;
 }

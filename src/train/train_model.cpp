@@ -25,8 +25,10 @@ TrainModel::TrainModel(const Gpt2& init, Attention& attention)
   grads_.zero();
   // Copy from the Gpt2's views, tensor by tensor, in table order.
   const Gpt2Config& c = config_;
-  std::map<std::string, const float*> src = {{"wte.weight", init.wte()}, {"wpe.weight", init.wpe()},
-                                             {"ln_f.weight", init.lnf_w()}, {"ln_f.bias", init.lnf_b()}};
+  std::map<std::string, const float*> src = {{"wte.weight", init.wte()},
+                                             {"wpe.weight", init.wpe()},
+                                             {"ln_f.weight", init.lnf_w()},
+                                             {"ln_f.bias", init.lnf_b()}};
   for (int l = 0; l < c.n_layer; ++l) {
     const LayerWeights& w = init.layer(l);
     const std::string h = "h." + std::to_string(l) + ".";
@@ -153,19 +155,19 @@ const float* TrainModel::forward(const int32_t* tokens, int B, int T) {
     float* fch = act(fch_, l, 4 * C);
     float* fcg = act(fch_gelu_, l, 4 * C);
     layernorm_forward(ln1, act(ln1_mean_, l, 1), act(ln1_rstd_, l, 1), x, w.ln1_w, w.ln1_b, N, C, eps);
-    matmul_forward(qkv, ln1, w.attn_w, w.attn_b, N, C, 3 * C);
+    matmul_forward_deterministic(qkv, ln1, w.attn_w, w.attn_b, N, C, 3 * C);
     attention_.forward(att, qkv, B, T, l);
-    matmul_forward(proj_.data(), att, w.proj_w, w.proj_b, N, C, C);
+    matmul_forward_deterministic(proj_.data(), att, w.proj_w, w.proj_b, N, C, C);
     residual_forward(mid, x, proj_.data(), N * C);
     layernorm_forward(ln2, act(ln2_mean_, l, 1), act(ln2_rstd_, l, 1), mid, w.ln2_w, w.ln2_b, N, C, eps);
-    matmul_forward(fch, ln2, w.fc_w, w.fc_b, N, C, 4 * C);
+    matmul_forward_deterministic(fch, ln2, w.fc_w, w.fc_b, N, C, 4 * C);
     gelu_forward(fcg, fch, N * 4 * C);
-    matmul_forward(proj_.data(), fcg, w.fcproj_w, w.fcproj_b, N, 4 * C, C);
+    matmul_forward_deterministic(proj_.data(), fcg, w.fcproj_w, w.fcproj_b, N, 4 * C, C);
     residual_forward(act(res_in_, l + 1, C), mid, proj_.data(), N * C);
   }
-  layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), act(res_in_, c.n_layer, C), p_.lnf_w, p_.lnf_b,
-                    N, C, eps);
-  matmul_transposed_forward(logits_.data(), lnf_.data(), p_.wte, N, C, V);
+  layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), act(res_in_, c.n_layer, C), p_.lnf_w, p_.lnf_b, N,
+                    C, eps);
+  matmul_transposed_forward_deterministic(logits_.data(), lnf_.data(), p_.wte, N, C, V);
   return logits_.data();
 }
 
@@ -180,7 +182,8 @@ double TrainModel::loss(const int32_t* targets) {
 
 double TrainModel::backward(const int32_t* targets, const float* teacher_logits, float distill, float grad_scale) {
   const int64_t N = n_rows_, C = config_.n_embd, V = config_.vocab_size;
-  if (distill < 0.0f || distill > 1.0f) fail_expected("train", "a distillation weight in [0, 1]", std::to_string(distill));
+  if (distill < 0.0f || distill > 1.0f)
+    fail_expected("train", "a distillation weight in [0, 1]", std::to_string(distill));
   if (distill > 0.0f && !teacher_logits) fail("train", "distillation needs teacher logits");
   check_tokens(targets, N, "target ids");
   double mse = 0.0;
@@ -194,22 +197,24 @@ double TrainModel::backward(const int32_t* targets, const float* teacher_logits,
   double ce = 0.0;
   for (int64_t i = 0; i < N; ++i) ce += losses_[i];
   ce /= static_cast<double>(N);
-  crossentropy_softmax_backward(dlogits, dlogits, targets, (1.0f - distill) * grad_scale / static_cast<float>(N),
-                                N, V);
+  crossentropy_softmax_backward(dlogits, dlogits, targets, (1.0f - distill) * grad_scale / static_cast<float>(N), N, V);
   if (distill > 0.0f) {
     const float k = distill * grad_scale * 2.0f / static_cast<float>(N * V);
-    parallel_for(0, N, [&](int64_t n) {
-      const float* s = logits_.data() + n * V;
-      const float* t = teacher_logits + n * V;
-      float* d = dlogits + n * V;
-      double acc = 0.0;
-      for (int64_t v = 0; v < V; ++v) {
-        const float diff = s[v] - t[v];
-        acc += double(diff) * diff;
-        d[v] += k * diff;
-      }
-      losses_[n] = static_cast<float>(acc);
-    }, N * V * 4);
+    parallel_for(
+        0, N,
+        [&](int64_t n) {
+          const float* s = logits_.data() + n * V;
+          const float* t = teacher_logits + n * V;
+          float* d = dlogits + n * V;
+          double acc = 0.0;
+          for (int64_t v = 0; v < V; ++v) {
+            const float diff = s[v] - t[v];
+            acc += double(diff) * diff;
+            d[v] += k * diff;
+          }
+          losses_[n] = static_cast<float>(acc);
+        },
+        N * V * 4);
     for (int64_t i = 0; i < N; ++i) mse += losses_[i];
     mse /= static_cast<double>(N * V);
   }
@@ -227,17 +232,17 @@ void TrainModel::backward_layer(int l) {
   const int64_t N = n_rows_, C = config_.n_embd;
   const LayerPtrs& w = p_.layers[l];
   const LayerPtrs& g = g_.layers[l];
-  matmul_backward(dfch_.data(), g.fcproj_w, g.fcproj_b, dres_.data(), act(fch_gelu_, l, 4 * C), w.fcproj_w, N,
-                  4 * C, C);
+  matmul_backward(dfch_.data(), g.fcproj_w, g.fcproj_b, dres_.data(), act(fch_gelu_, l, 4 * C), w.fcproj_w, N, 4 * C,
+                  C);
   gelu_backward(dfch_.data(), act(fch_, l, 4 * C), dfch_.data(), N * 4 * C);
   matmul_backward(dln_.data(), g.fc_w, g.fc_b, dfch_.data(), act(ln2_, l, C), w.fc_w, N, C, 4 * C);
-  layernorm_backward(dres_.data(), g.ln2_w, g.ln2_b, dln_.data(), act(res_mid_, l, C), w.ln2_w,
-                     act(ln2_mean_, l, 1), act(ln2_rstd_, l, 1), N, C);
+  layernorm_backward(dres_.data(), g.ln2_w, g.ln2_b, dln_.data(), act(res_mid_, l, C), w.ln2_w, act(ln2_mean_, l, 1),
+                     act(ln2_rstd_, l, 1), N, C);
   matmul_backward(datt_.data(), g.proj_w, g.proj_b, dres_.data(), act(att_, l, C), w.proj_w, N, C, C);
   attention_.backward(dqkv_.data(), datt_.data(), act(qkv_, l, 3 * C), B_, T_, l);
   matmul_backward(dln_.data(), g.attn_w, g.attn_b, dqkv_.data(), act(ln1_, l, C), w.attn_w, N, C, 3 * C);
-  layernorm_backward(dres_.data(), g.ln1_w, g.ln1_b, dln_.data(), act(res_in_, l, C), w.ln1_w,
-                     act(ln1_mean_, l, 1), act(ln1_rstd_, l, 1), N, C);
+  layernorm_backward(dres_.data(), g.ln1_w, g.ln1_b, dln_.data(), act(res_in_, l, C), w.ln1_w, act(ln1_mean_, l, 1),
+                     act(ln1_rstd_, l, 1), N, C);
 }
 
 }  // namespace gaincell

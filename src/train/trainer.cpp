@@ -34,8 +34,8 @@ Trainer::Trainer(TrainModel& model, const TrainOptions& options, Gpt2Engine* tea
   const TrainOptions& o = options_;
   if (o.steps < 1 || o.batch < 1 || o.context < 1 || o.accum < 1)
     fail_expected("train", "steps, batch, context and accum >= 1",
-                  std::to_string(o.steps) + ", " + std::to_string(o.batch) + ", " + std::to_string(o.context) +
-                      ", " + std::to_string(o.accum));
+                  std::to_string(o.steps) + ", " + std::to_string(o.batch) + ", " + std::to_string(o.context) + ", " +
+                      std::to_string(o.accum));
   if (o.context > model.config().n_positions)
     fail_expected("train", "--context <= n_positions = " + std::to_string(model.config().n_positions),
                   std::to_string(o.context));
@@ -87,7 +87,8 @@ void Trainer::sample(int32_t* inputs, int32_t* targets, const TokenFile& file, R
 StepRecord Trainer::step() {
   if (!train_) fail("train", "no training data (data_dir is empty)");
   const int64_t per = int64_t{options_.batch} * options_.context;
-  for (int a = 0; a < options_.accum; ++a) sample(inputs_.data() + a * per, targets_.data() + a * per, *train_, data_rng_);
+  for (int a = 0; a < options_.accum; ++a)
+    sample(inputs_.data() + a * per, targets_.data() + a * per, *train_, data_rng_);
   return step_on(inputs_.data(), targets_.data());
 }
 

@@ -16,21 +16,21 @@
 namespace gaincell {
 
 struct TrainOptions {
-  std::string data_dir;        // train.bin and val.bin
-  std::string out_dir;         // checkpoints, log.jsonl, model/
-  int64_t steps = 100;         // optimizer steps in total (a resumed run continues up to this)
-  int batch = 4;               // sequences per micro-batch
-  int context = 64;            // tokens per sequence
-  int accum = 1;               // micro-batches per optimizer step
+  std::string data_dir;  // train.bin and val.bin
+  std::string out_dir;   // checkpoints, log.jsonl, model/
+  int64_t steps = 100;   // optimizer steps in total (a resumed run continues up to this)
+  int batch = 4;         // sequences per micro-batch
+  int context = 64;      // tokens per sequence
+  int accum = 1;         // micro-batches per optimizer step
   float lr = 6e-4f;
   float min_lr = 6e-5f;
-  int64_t warmup = 0;          // linear warm-up steps
-  float grad_clip = 1.0f;      // max global gradient norm; <= 0 disables clipping
+  int64_t warmup = 0;      // linear warm-up steps
+  float grad_clip = 1.0f;  // max global gradient norm; <= 0 disables clipping
   float weight_decay = 0.1f;
-  int64_t eval_every = 0;      // evaluate every N steps and at the end; 0 = only at the end
-  int eval_batches = 4;        // batches of the val split per evaluation (fixed windows)
+  int64_t eval_every = 0;        // evaluate every N steps and at the end; 0 = only at the end
+  int eval_batches = 4;          // batches of the val split per evaluation (fixed windows)
   int64_t checkpoint_every = 0;  // checkpoint every K steps; the last step always checkpoints
-  float distill = 0.0f;        // lambda of lambda * MSE(teacher) + (1 - lambda) * CE
+  float distill = 0.0f;          // lambda of lambda * MSE(teacher) + (1 - lambda) * CE
   uint64_t seed = 0;
 };
 
@@ -40,7 +40,7 @@ struct StepRecord {
   double loss = 0.0;       // mean training loss of its micro-batches
   double grad_norm = 0.0;  // before clipping
   float lr = 0.0f;
-  double seconds = 0.0;    // wall time of the step
+  double seconds = 0.0;  // wall time of the step
   bool has_eval = false;
   double val_loss = 0.0;
 };

@@ -3,6 +3,8 @@
 // float, so central differences use steps of 1e-2 (the truncation error is O(h^2) ~ 1e-4 relative, while the
 // float rounding error of L divided by 2h stays ~1e-5): agreement within 2e-3 relative + 2e-4 absolute.
 // Non-smooth points: none of these ops has a kink except softmax masks, which are fixed by position.
+#include "kernels/backward.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "kernels/backward.h"
 #include "kernels/ops.h"
 #include "model/attention.h"
 
@@ -90,8 +91,7 @@ TEST(Backward, Layernorm) {
   };
   loss();
   std::vector<float> dinp(N * C, 0.0f), dw(C, 0.0f), db(C, 0.0f);
-  layernorm_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), mean.data(), rstd.data(),
-                     N, C);
+  layernorm_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), mean.data(), rstd.data(), N, C);
   fd_check("dinp", loss, inp, dinp);
   fd_check("dweight", loss, w, dw);
   fd_check("dbias", loss, b, db);
@@ -186,8 +186,12 @@ void check_attention(const std::string& kind, int window) {
   EXPECT_TRUE(att->parameters().empty());
 }
 
-TEST(Backward, SoftmaxAttention) { check_attention("softmax", 0); }
-TEST(Backward, SlidingAttention) { check_attention("sliding", 2); }
+TEST(Backward, SoftmaxAttention) {
+  check_attention("softmax", 0);
+}
+TEST(Backward, SlidingAttention) {
+  check_attention("sliding", 2);
+}
 
 }  // namespace
 }  // namespace gaincell
