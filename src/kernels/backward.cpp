@@ -30,10 +30,27 @@ void bias_backward(float* dbias, const float* dout, int64_t N, int64_t M) {
       N * M);
 }
 
+constexpr int64_t kSmallGemm = int64_t{1} << 16;
+
+void gemm_loops(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
+      c[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
+    }
+}
+
 }  // namespace
 
 void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (M * N * K <= kSmallGemm) {  // tiny: plain loops on this thread (a parallel region costs more)
+    gemm_loops(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   constexpr int64_t kPanel = 128;
   const bool by_rows = M >= N;
   const int64_t len = by_rows ? M : N;
@@ -58,13 +75,7 @@ void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m_sub, n_sub, K, alpha,
                 ap, lda, bp, ldb, beta, cp, ldc);
 #else
-    for (int64_t i = 0; i < m_sub; ++i)
-      for (int64_t j = 0; j < n_sub; ++j) {
-        float acc = 0.0f;
-        for (int64_t k = 0; k < K; ++k)
-          acc += (ta ? ap[k * lda + i] : ap[i * lda + k]) * (tb ? bp[j * ldb + k] : bp[k * ldb + j]);
-        cp[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * cp[i * ldc + j]);
-      }
+    gemm_loops(ta, tb, m_sub, n_sub, K, alpha, ap, lda, bp, ldb, beta, cp, ldc);
 #endif
   }
 }

@@ -13,6 +13,7 @@
 
 #include "core/rng.h"
 #include "kernels/ops.h"
+#include "kernels/threads.h"
 #include "model/attention.h"
 
 namespace gaincell {
@@ -165,6 +166,7 @@ TEST(Backward, CrossEntropy) {
 
 void check_attention(const std::string& kind, int window) {
   register_digital_attention();
+  set_compute_threads(1);  // hundreds of tiny forwards: parallel regions would dominate on a loaded machine
   const int B = 2, T = 5, H = 2, D = 3;
   const int64_t C = H * D;
   AttentionContext ctx;
@@ -184,6 +186,7 @@ void check_attention(const std::string& kind, int window) {
   att->backward(dqkv.data(), r.data(), qkv.data(), B, T, 0);
   fd_check(kind.c_str(), loss, qkv, dqkv);
   EXPECT_TRUE(att->parameters().empty());
+  set_compute_threads(0);
 }
 
 TEST(Backward, SoftmaxAttention) {
