@@ -22,8 +22,10 @@ struct Shape {
   int64_t K, M;
   bool transposed;  // lm_head: out = x @ wte^T with wte [M, K]
 };
-constexpr Shape kShapes[] = {{"c_attn", 768, 2304, false},  {"c_proj", 768, 768, false},
-                             {"c_fc", 768, 3072, false},    {"mlp_proj", 3072, 768, false},
+constexpr Shape kShapes[] = {{"c_attn", 768, 2304, false},
+                             {"c_proj", 768, 768, false},
+                             {"c_fc", 768, 3072, false},
+                             {"mlp_proj", 3072, 768, false},
                              {"lm_head", 768, 50257, true}};
 
 struct Operands {
@@ -45,8 +47,12 @@ Weights& weights_of(int s) {
   }
   return *w;
 }
-const float* weights(int s) { return weights_of(s).w.data(); }
-const float* bias_of(int s) { return weights_of(s).bias.data(); }
+const float* weights(int s) {
+  return weights_of(s).w.data();
+}
+const float* bias_of(int s) {
+  return weights_of(s).bias.data();
+}
 
 Operands& operands(int64_t N, int s) {
   static std::map<std::pair<int64_t, int>, std::unique_ptr<Operands>> cache;
@@ -89,8 +95,7 @@ std::string check_ours(int64_t N, int s) {
       const double bound = 2.0 * sh.K * 1.1920929e-7 * mag + 1e-6;
       if (!(err <= bound))
         return std::string(sh.name) + " row " + std::to_string(n) + " col " + std::to_string(m) + ": got " +
-               std::to_string(o.out[n * sh.M + m]) + " want " + std::to_string(acc) + " bound " +
-               std::to_string(bound);
+               std::to_string(o.out[n * sh.M + m]) + " want " + std::to_string(acc) + " bound " + std::to_string(bound);
     }
   }
   return "";
@@ -100,8 +105,8 @@ void set_rate_counters(benchmark::State& state, int64_t N, int s, int threads) {
   const Shape& sh = kShapes[s];
   const double flops = 2.0 * N * sh.K * sh.M;
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["peak_frac"] = benchmark::Counter(flops / (fma_peak_gflops(threads) * 1e9),
-                                                   benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_frac"] =
+      benchmark::Counter(flops / (fma_peak_gflops(threads) * 1e9), benchmark::Counter::kIsIterationInvariantRate);
   // Bytes of weights streamed per second (the bound of decoding, N = 1).
   state.counters["wGB/s"] = benchmark::Counter(4e-9 * sh.K * sh.M, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(sh.name);

@@ -65,7 +65,9 @@ std::string load_average() {
   return a + " " + b + " " + c;
 }
 
-bool has_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool has_avx2_fma() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 
 void fill_uniform(float* x, int64_t n, uint64_t seed) {
   uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;

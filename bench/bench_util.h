@@ -8,9 +8,9 @@
 
 namespace gaincell::bench {
 
-std::string cpu_model();       // "model name" of /proc/cpuinfo
-std::string load_average();    // first three fields of /proc/loadavg
-bool has_avx2_fma();           // CPUID check guarding the *_avx2.cpp kernels
+std::string cpu_model();     // "model name" of /proc/cpuinfo
+std::string load_average();  // first three fields of /proc/loadavg
+bool has_avx2_fma();         // CPUID check guarding the *_avx2.cpp kernels
 
 // Ceilings for `threads` threads, measured once per process on first use (median of 7 runs), in GFLOP/s and
 // GB/s (stream convention: triad moves 12 bytes per element; the read kernel 4).

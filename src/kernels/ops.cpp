@@ -1,9 +1,11 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/parallel.h"
+#include "kernels/dispatch.h"
 
 #if GAINCELL_WITH_OPENBLAS
 #include <cblas.h>
@@ -79,13 +81,10 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 }
 
 void gelu_forward(float* out, const float* inp, int64_t n) {
-  const float k = std::sqrt(2.0f / 3.14159265358979f);
+  const auto gelu = kernel_table().gelu;
   parallel_for(0, (n + 4095) / 4096, [&](int64_t blk) {
-    int64_t b = blk * 4096, e = std::min<int64_t>(n, b + 4096);
-    for (int64_t i = b; i < e; ++i) {
-      float x = inp[i];
-      out[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
-    }
+    const int64_t b = blk * 4096;
+    gelu(out + b, inp + b, std::min<int64_t>(4096, n - b));
   }, n * 20);
 }
 
