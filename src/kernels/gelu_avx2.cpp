@@ -3,31 +3,13 @@
 //
 // 0.5 x (1 + tanh(u)) == x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3). The right-hand form has no
 // cancellation for negative x (where 1 + tanh(u) loses digits), so it is at least as accurate as the scalar
-// reference; exp is a Cephes-style range reduction with a degree-6 polynomial (about 1 ulp).
-#include <immintrin.h>
+// reference.
 
 #include "kernels/dispatch.h"
+#include "kernels/simd_avx2.h"
 
 namespace gaincell {
 namespace {
-
-// exp(t) for t in [-87.3, 88.3] (callers clamp): t = n ln2 + r, |r| <= ln2 / 2, exp(r) by polynomial.
-inline __m256 exp_avx2(__m256 t) {
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), t);  // ln2 split in two (Cody-Waite)
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  // Scale by 2^n through the exponent bits.
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
 
 inline __m256 gelu8(__m256 x) {
   // -2u = x (c1 + c3 x^2), c1 = -2 sqrt(2/pi), c3 = c1 * 0.044715.
@@ -37,7 +19,7 @@ inline __m256 gelu8(__m256 x) {
   // as the tanh form does, instead of x / 1.6e38.
   const __m256 underflow = _mm256_cmp_ps(t, _mm256_set1_ps(88.0f), _CMP_GE_OQ);
   t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-  const __m256 y = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), exp_avx2(t)));
+  const __m256 y = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), avx2::exp8(t)));
   return _mm256_blendv_ps(y, _mm256_mul_ps(x, _mm256_setzero_ps()), underflow);
 }
 

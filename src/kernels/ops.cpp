@@ -105,16 +105,14 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
   }, B * T * C);
 }
 
-void softmax_row(float* x, int64_t n) {
-  float mx = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  float inv = 1.0f / sum;
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+void softmax_row(float* x, int64_t n) { kernel_table().softmax_row(x, n); }
+
+void attention_scores(float* s, const float* q, const float* k, int64_t n, int64_t D, float scale) {
+  kernel_table().attention_scores(s, q, k, n, D, scale);
+}
+
+void attention_mix(float* out, const float* p, const float* v, int64_t n, int64_t D) {
+  kernel_table().attention_mix(out, p, v, n, D);
 }
 
 }  // namespace gaincell

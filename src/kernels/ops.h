@@ -32,4 +32,9 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
 // Numerically stable in-place softmax of one row of n values, accumulated in float.
 void softmax_row(float* x, int64_t n);
 
+// Inner loops of one attention head at decode time (rows of D floats, row stride D):
+// s[j] = scale * dot(q, k[j, :]) for j < n, and out[d] = sum_j p[j] v[j, d].
+void attention_scores(float* s, const float* q, const float* k, int64_t n, int64_t D, float scale);
+void attention_mix(float* out, const float* p, const float* v, int64_t n, int64_t D);
+
 }  // namespace gaincell

@@ -7,6 +7,7 @@
 #include "core/buffer.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/ops.h"
 #include "model/attention.h"
 
 #if GAINCELL_WITH_OPENBLAS
@@ -69,16 +70,9 @@ class SoftmaxCache : public AttentionCache {
       std::memcpy(vc + slot * D_, row + 2 * C + h * D_, D_ * sizeof(float));
       const float* q = row + h * D_;
       float* s = scratch_.data() + bh * slots_;
-      for (int64_t j = 0; j < n; ++j) {
-        float a = 0;
-        for (int d = 0; d < D_; ++d) a += q[d] * kc[j * D_ + d];
-        s[j] = a * scale;
-      }
-      softmax_span(s, n);
-      float* o = out + b * C + h * D_;
-      for (int d = 0; d < D_; ++d) o[d] = 0;
-      for (int64_t j = 0; j < n; ++j)
-        for (int d = 0; d < D_; ++d) o[d] += s[j] * vc[j * D_ + d];
+      attention_scores(s, q, kc, n, D_, scale);
+      softmax_row(s, n);
+      attention_mix(out + b * C + h * D_, s, vc, n, D_);
     }, int64_t{B_} * H_ * n * D_ * 4);
     activity_->tokens += B_;
     activity_->macs += 2 * int64_t{B_} * H_ * n * D_;
@@ -87,14 +81,6 @@ class SoftmaxCache : public AttentionCache {
   int64_t position() const override { return pos_; }
   void reset() override { pos_ = 0; }
 
-  static void softmax_span(float* x, int64_t n) {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-    float sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - mx));
-    const float inv = 1.0f / sum;
-    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-  }
 
  private:
   int B_, H_, D_;
@@ -129,7 +115,7 @@ class SoftmaxAttention : public Attention {
         float* row = s + int64_t{i} * T;
         const int lo = std::max(0, i - window_ + 1);
         for (int j = 0; j < lo; ++j) row[j] = 0.0f;
-        SoftmaxCache::softmax_span(row + lo, i - lo + 1);
+        softmax_row(row + lo, i - lo + 1);
         for (int j = i + 1; j < T; ++j) row[j] = 0.0f;
       }
       weighted_values(out + b * T * C + h * D, C, s, base + 2 * C + h * D, T, D, 3 * C);

@@ -2,6 +2,7 @@
 // per-element bound, GELU variants against a double-precision GELU, LayerNorm against a double LayerNorm.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -191,6 +192,56 @@ TEST(Kernels, GeluForwardUsesTheDispatchedKernelInPlace) {
   kernel_table().gelu(want.data(), x.data(), static_cast<int64_t>(x.size()));
   gelu_forward(x.data(), x.data(), static_cast<int64_t>(x.size()));
   EXPECT_EQ(x, want) << "isa " << kernel_table().isa;
+}
+
+// Both table variants (scalar always; AVX2 when built and supported) against double references.
+std::vector<const KernelTable*> tables() {
+  std::vector<const KernelTable*> t{&scalar_kernel_table()};
+  if (std::string(kernel_table().isa) != "scalar") t.push_back(&kernel_table());
+  return t;
+}
+
+TEST(Kernels, SoftmaxRowMatchesDoubleReference) {
+  for (const KernelTable* t : tables())
+    for (int64_t n : {1, 3, 8, 17, 1024, 1031}) {
+      auto x = random_vector(n, 21, 8.0);
+      if (n > 3) x[2] = -200.0f;  // far below the max: exp underflows
+      std::vector<double> want(n);
+      double mx = -INFINITY, sum = 0;
+      for (float v : x) mx = std::max(mx, double(v));
+      for (int64_t i = 0; i < n; ++i) sum += (want[i] = std::exp(x[i] - mx));
+      t->softmax_row(x.data(), n);
+      double total = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        want[i] /= sum;
+        total += x[i];
+        // exp within 2 ulp plus a sum of n terms: relative 4 eps + n eps on each probability.
+        ASSERT_NEAR(x[i], want[i], (4 + n) * kEps * want[i] + 1e-37) << t->isa << " n=" << n << " i=" << i;
+      }
+      EXPECT_NEAR(total, 1.0, (4 + n) * kEps) << t->isa << " n=" << n;
+    }
+}
+
+TEST(Kernels, AttentionScoresAndMixMatchDoubleReference) {
+  for (const KernelTable* t : tables())
+    for (int64_t D : {1, 7, 8, 16, 33, 64, 100})
+      for (int64_t n : {1, 5, 129}) {
+        const auto q = random_vector(D, 22), k = random_vector(n * D, 23), v = random_vector(n * D, 24);
+        const auto p = random_vector(n, 25);
+        std::vector<float> s(n), o(D, 123.0f);
+        t->attention_scores(s.data(), q.data(), k.data(), n, D, 0.125f);
+        t->attention_mix(o.data(), p.data(), v.data(), n, D);
+        for (int64_t j = 0; j < n; ++j) {
+          double a = 0, mag = 0;
+          for (int64_t d = 0; d < D; ++d) a += double(q[d]) * k[j * D + d], mag += std::fabs(q[d] * k[j * D + d]);
+          ASSERT_NEAR(s[j], 0.125 * a, 0.125 * 2 * (D + 1) * kEps * mag) << t->isa << " D=" << D << " j=" << j;
+        }
+        for (int64_t d = 0; d < D; ++d) {
+          double a = 0, mag = 0;
+          for (int64_t j = 0; j < n; ++j) a += double(p[j]) * v[j * D + d], mag += std::fabs(p[j] * v[j * D + d]);
+          ASSERT_NEAR(o[d], a, 2 * (n + 1) * kEps * mag) << t->isa << " n=" << n << " d=" << d;
+        }
+      }
 }
 
 TEST(Kernels, LayerNormMatchesDoubleReference) {
