@@ -59,6 +59,36 @@ void matmul_transposed_forward(float* out, const float* inp, const float* wt, in
 #endif
 }
 
+void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
+               int64_t N, int64_t K, float alpha) {
+#if GAINCELL_WITH_OPENBLAS
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
+#else
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += a[i * lda + k] * b[j * ldb + k];
+      c[i * ldc + j] = alpha * acc;
+    }
+#endif
+}
+
+void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
+               int64_t N, int64_t K) {
+#if GAINCELL_WITH_OPENBLAS
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+#else
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const float w = a[i * lda + k];
+      if (w == 0.0f) continue;  // causal attention rows are mostly zeros
+      for (int64_t j = 0; j < N; ++j) c[i * ldc + j] += w * b[k * ldb + j];
+    }
+  }
+#endif
+}
+
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t N, int64_t C, float eps) {
   parallel_for(0, N, [&](int64_t n) {

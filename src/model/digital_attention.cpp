@@ -10,41 +10,17 @@
 #include "kernels/ops.h"
 #include "model/attention.h"
 
-#if GAINCELL_WITH_OPENBLAS
-#include <cblas.h>
-#endif
-
 namespace gaincell {
 namespace {
 
-// S[T, T] = scale * Q[T, D] K[T, D]^T with row strides ldq, ldk (reference loops without BLAS).
+// S[T, T] = scale * Q[T, D] K[T, D]^T with row stride ld for Q and K.
 void scores_qk(float* s, const float* q, const float* k, int T, int D, int64_t ld, float scale) {
-#if GAINCELL_WITH_OPENBLAS
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, q, ld, k, ld, 0.0f, s, T);
-#else
-  for (int i = 0; i < T; ++i)
-    for (int j = 0; j <= i; ++j) {
-      float a = 0;
-      for (int d = 0; d < D; ++d) a += q[i * ld + d] * k[j * ld + d];
-      s[i * T + j] = a * scale;
-    }
-#endif
+  matmul_nt(s, T, q, ld, k, ld, T, T, D, scale);
 }
 
 // O[T, D] (row stride ldo) = P[T, T] V[T, D] (row stride ld).
 void weighted_values(float* o, int64_t ldo, const float* p, const float* v, int T, int D, int64_t ld) {
-#if GAINCELL_WITH_OPENBLAS
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, p, T, v, ld, 0.0f, o, ldo);
-#else
-  for (int i = 0; i < T; ++i) {
-    for (int d = 0; d < D; ++d) o[i * ldo + d] = 0;
-    for (int j = 0; j < T; ++j) {
-      float w = p[i * T + j];
-      if (w == 0.0f) continue;
-      for (int d = 0; d < D; ++d) o[i * ldo + d] += w * v[j * ld + d];
-    }
-  }
-#endif
+  matmul_nn(o, ldo, p, T, v, ld, T, D, T);
 }
 
 class SoftmaxCache : public AttentionCache {

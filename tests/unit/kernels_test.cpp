@@ -116,6 +116,38 @@ TEST(Kernels, MatmulSameResultOnOneAndTwoThreads) {
   EXPECT_TRUE(ok) << worst.report();
 }
 
+TEST(Kernels, StridedAttentionGemmsMatchReference) {
+  // Q, K, V interleaved in rows of stride ld as in a qkv buffer; odd sizes and one GPT-2 head.
+  for (const MatmulShape& s :
+       {MatmulShape{1, 1, 1}, MatmulShape{5, 7, 3}, MatmulShape{64, 64, 64}, MatmulShape{33, 65, 17}}) {
+    const int64_t M = s.N, K = s.K, N = s.M, ld = 3 * std::max(K, N) + 1, ldc = N + 2;
+    const auto a = random_vector(M * ld, 26), b = random_vector(std::max(N, K) * ld, 27);
+    std::vector<float> c(M * ldc, 123.0f);
+    matmul_nt(c.data(), ldc, a.data(), ld, b.data(), ld, M, N, K, 0.5f);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double p = double(a[i * ld + k]) * b[j * ld + k];
+          acc += p;
+          mag += std::fabs(p);
+        }
+        ASSERT_NEAR(c[i * ldc + j], 0.5 * acc, 0.5 * 2 * (K + 1) * kEps * mag) << "nt " << i << "," << j;
+      }
+    matmul_nn(c.data(), ldc, a.data(), ld, b.data(), ld, M, N, K);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double p = double(a[i * ld + k]) * b[k * ld + j];
+          acc += p;
+          mag += std::fabs(p);
+        }
+        ASSERT_NEAR(c[i * ldc + j], acc, 2 * (K + 1) * kEps * mag) << "nn " << i << "," << j;
+      }
+  }
+}
+
 // GELU tanh form in double, written as x / (1 + exp(-2u)) (the same function without cancellation).
 double gelu_double(double x, double* t_out) {
   const double u = std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x);
