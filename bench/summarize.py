@@ -17,7 +17,9 @@ def medians(path):
 
 
 def fmt(x, digits=3):
-    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+    if isinstance(x, float):
+        return "" if x != x else f"{x:.{digits}g}"
+    return str(x)
 
 
 def table(title, rows, cols):
