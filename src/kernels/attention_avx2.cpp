@@ -1,6 +1,7 @@
 // AVX2+FMA inner loops of decode-time attention (one head, rows of D floats) and the softmax of one row,
 // reached only through the dispatch table after a CPUID check. Every loop has a tail for sizes that are not
 // a multiple of the vector width.
+#if GAINCELL_HAVE_AVX2_KERNELS  // the file is empty when configured with -DGAINCELL_AVX2=OFF
 #include <cmath>
 
 #include "kernels/dispatch.h"
@@ -82,3 +83,5 @@ void softmax_row_avx2(float* x, int64_t n) {
 }
 
 }  // namespace gaincell
+
+#endif  // GAINCELL_HAVE_AVX2_KERNELS

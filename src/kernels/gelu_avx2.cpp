@@ -5,6 +5,7 @@
 // cancellation for negative x (where 1 + tanh(u) loses digits), so it is at least as accurate as the scalar
 // reference.
 
+#if GAINCELL_HAVE_AVX2_KERNELS  // the file is empty when configured with -DGAINCELL_AVX2=OFF
 #include "kernels/dispatch.h"
 #include "kernels/simd_avx2.h"
 
@@ -37,3 +38,5 @@ void gelu_avx2(float* out, const float* inp, int64_t n) {
 }
 
 }  // namespace gaincell
+
+#endif  // GAINCELL_HAVE_AVX2_KERNELS
