@@ -158,6 +158,8 @@ void register_train(CLI::App& app) {
   cmd->add_option("--lr", t.lr, "Peak learning rate");
   cmd->add_option("--min-lr", t.min_lr, "Learning rate at the end of the cosine decay");
   cmd->add_option("--warmup", t.warmup, "Linear warm-up steps")->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  cmd->add_option("--decay-steps", t.decay_steps, "Steps of the cosine decay to --min-lr (0: --steps)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   cmd->add_option("--grad-clip", t.grad_clip, "Max global gradient norm (<= 0: off)");
   cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay (tensors with >= 2 dims)");
   cmd->add_option("--eval-every", t.eval_every, "Evaluate on val.bin every N steps (0: only at the end)")

@@ -55,7 +55,7 @@ Trainer::Trainer(TrainModel& model, const TrainOptions& options, Gpt2Engine* tea
         fail_expected("train", "at least context + 1 = " + std::to_string(o.context + 1) + " tokens",
                       std::to_string(f->size()), "in '" + f->path() + "'");
   }
-  schedule_ = LrSchedule{o.lr, o.min_lr, o.warmup, o.steps};
+  schedule_ = LrSchedule{o.lr, o.min_lr, o.warmup, o.decay_steps > 0 ? o.decay_steps : o.steps};
   adam_ = std::make_unique<AdamW>(spans(), AdamWConfig{0.9f, 0.95f, 1e-8f, o.weight_decay});
   const size_t n = static_cast<size_t>(o.accum) * o.batch * o.context;
   inputs_.resize(n);

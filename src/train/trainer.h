@@ -24,8 +24,9 @@ struct TrainOptions {
   int accum = 1;         // micro-batches per optimizer step
   float lr = 6e-4f;
   float min_lr = 6e-5f;
-  int64_t warmup = 0;      // linear warm-up steps
-  float grad_clip = 1.0f;  // max global gradient norm; <= 0 disables clipping
+  int64_t warmup = 0;       // linear warm-up steps
+  int64_t decay_steps = 0;  // step at which the cosine reaches min_lr; 0 = steps (the paper: 600000)
+  float grad_clip = 1.0f;   // max global gradient norm; <= 0 disables clipping
   float weight_decay = 0.1f;
   int64_t eval_every = 0;        // evaluate every N steps and at the end; 0 = only at the end
   int eval_batches = 4;          // batches of the val split per evaluation (fixed windows)
