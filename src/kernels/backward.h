@@ -59,4 +59,9 @@ void crossentropy_forward(float* losses, float* logits_to_probs, const int32_t* 
 void crossentropy_softmax_backward(float* dlogits, const float* probs, const int32_t* targets, float scale, int64_t N,
                                    int64_t V);
 
+// The two above fused for training, three passes over each row instead of five: losses[n] as
+// crossentropy_forward, and logits_to_dlogits[n, v] = scale * (softmax - onehot) in place.
+void crossentropy_fused(float* losses, float* logits_to_dlogits, const int32_t* targets, float scale, int64_t N,
+                        int64_t V);
+
 }  // namespace gaincell

@@ -32,7 +32,9 @@ class AdamW {
   // One update with learning rate lr; t is the 1-based step number (bias correction). As torch.optim.AdamW:
   // p *= 1 - lr*wd (decayed spans); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
   // p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
-  void step(float lr, int64_t t);
+  // grad_scale multiplies every gradient as it is read (clipping fused into the update: one pass less over
+  // the gradients); the gradients themselves are left unchanged.
+  void step(float lr, int64_t t, float grad_scale = 1.0f);
   float* m() { return m_.data(); }
   float* v() { return v_.data(); }
   int64_t size() const { return static_cast<int64_t>(m_.size()); }
@@ -48,6 +50,10 @@ class AdamW {
 // and the norm exceeds it, scales every gradient by max_norm / (norm + 1e-6) (as torch clip_grad_norm_).
 // Returns the norm before clipping.
 double clip_grad_norm(const std::vector<ParamSpan>& spans, double max_norm);
+// The global L2 norm alone (same order as clip_grad_norm), and the factor clipping applies for it: 1 when
+// max_norm <= 0 or norm <= max_norm, else max_norm / (norm + 1e-6).
+double grad_norm(const std::vector<ParamSpan>& spans);
+float clip_factor(double norm, double max_norm);
 
 // Linear warm-up from lr/warmup to lr over `warmup` steps (0-based step s gets lr * (s+1) / warmup), then
 // cosine decay from lr to min_lr at step total_steps - 1 (min_lr afterwards).

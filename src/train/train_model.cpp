@@ -193,11 +193,10 @@ double TrainModel::backward(const int32_t* targets, const float* teacher_logits,
     std::memcpy(dlogits_.data(), logits_.data(), static_cast<size_t>(N * V) * sizeof(float));
     dlogits = dlogits_.data();
   }
-  crossentropy_forward(losses_.data(), dlogits, targets, N, V);
+  crossentropy_fused(losses_.data(), dlogits, targets, (1.0f - distill) * grad_scale / static_cast<float>(N), N, V);
   double ce = 0.0;
   for (int64_t i = 0; i < N; ++i) ce += losses_[i];
   ce /= static_cast<double>(N);
-  crossentropy_softmax_backward(dlogits, dlogits, targets, (1.0f - distill) * grad_scale / static_cast<float>(N), N, V);
   if (distill > 0.0f) {
     const float k = distill * grad_scale * 2.0f / static_cast<float>(N * V);
     parallel_for(

@@ -106,10 +106,10 @@ StepRecord Trainer::step_on(const int32_t* inputs, const int32_t* targets) {
     loss += model_.backward(targets + a * per, teacher, options_.distill, 1.0f / static_cast<float>(options_.accum));
   }
   r.loss = loss / options_.accum;
-  r.grad_norm = clip_grad_norm(adam_->spans(), options_.grad_clip);
+  r.grad_norm = grad_norm(adam_->spans());
   r.lr = schedule_.at(step_);
   ++step_;
-  adam_->step(r.lr, step_);
+  adam_->step(r.lr, step_, clip_factor(r.grad_norm, options_.grad_clip));  // clipping fused into the update
   r.step = step_;
   r.seconds = seconds_now() - t0;
   return r;

@@ -162,6 +162,12 @@ TEST(Backward, CrossEntropy) {
   std::vector<float> d(N * V);
   crossentropy_softmax_backward(d.data(), work.data(), targets.data(), 1.0f / N, N, V);
   fd_check("dlogits", loss, logits, d);
+  // The fused form gives the same losses and gradients (up to rounding).
+  std::vector<float> fused = logits, fused_losses(N);
+  crossentropy_fused(fused_losses.data(), fused.data(), targets.data(), 1.0f / N, N, V);
+  loss();
+  for (int64_t n = 0; n < N; ++n) EXPECT_NEAR(fused_losses[n], losses[n], 1e-6);
+  for (size_t i = 0; i < d.size(); ++i) EXPECT_NEAR(fused[i], d[i], 1e-7);
 }
 
 void check_attention(const std::string& kind, int window) {
