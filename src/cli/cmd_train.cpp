@@ -91,16 +91,14 @@ void run_train(const TrainCliOptions& o) {
   std::unique_ptr<Attention> attention = make_attention(init, o.model);
   TrainModel model(init, *attention);
 
-  std::unique_ptr<Gpt2> teacher;
   std::unique_ptr<Attention> teacher_attention;
-  std::unique_ptr<Gpt2Engine> teacher_engine;
+  std::unique_ptr<TrainModel> teacher;  // forward only (softmax), through the deterministic training kernels
   if (!o.teacher_dir.empty()) {
-    teacher = std::make_unique<Gpt2>(Gpt2::load(o.teacher_dir));
-    ModelOptions to;
-    teacher_attention = make_attention(*teacher, to);  // softmax
-    teacher_engine = std::make_unique<Gpt2Engine>(*teacher, *teacher_attention);
+    Gpt2 teacher_weights = Gpt2::load(o.teacher_dir);
+    teacher_attention = make_attention(teacher_weights, ModelOptions{});
+    teacher = std::make_unique<TrainModel>(teacher_weights, *teacher_attention);
   }
-  Trainer trainer(model, t, teacher_engine.get());
+  Trainer trainer(model, t, teacher.get());
   const std::string log_path = t.out_dir + "/log.jsonl";
   if (resuming) {
     trainer.load_state(ckpt);

@@ -51,13 +51,15 @@ void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
     gemm_loops(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  constexpr int64_t kPanel = 128;
   const bool by_rows = M >= N;
   const int64_t len = by_rows ? M : N;
-  const int64_t panels = (len + kPanel - 1) / kPanel;
+  // At most 8 panels (each a multiple of 64, at least 128 wide): few enough that the shared operand is
+  // packed rarely, enough to balance 2-8 threads. The cut depends on the shape only.
+  const int64_t panel = std::max<int64_t>(128, ((len + 7) / 8 + 63) / 64 * 64);
+  const int64_t panels = (len + panel - 1) / panel;
 #pragma omp parallel for schedule(static) num_threads(num_threads())
   for (int64_t p = 0; p < panels; ++p) {
-    const int64_t lo = p * kPanel, n = std::min(kPanel, len - lo);
+    const int64_t lo = p * panel, n = std::min(panel, len - lo);
     const float* ap = a;
     const float* bp = b;
     float* cp = c;

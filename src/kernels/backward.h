@@ -15,9 +15,10 @@
 namespace gaincell {
 
 // C[M, N] = alpha op(A) op(B) + beta C (row-major, leading dimensions lda, ldb, ldc), bit-identical at any
-// thread count: the output is cut into fixed 128-wide panels along its longer side (independent of threads),
-// and each panel is one single-threaded BLAS call inside an OpenMP region. Multi-threaded BLAS calls are not
-// reproducible across thread counts (OpenBLAS switches kernels and blocking with the thread count).
+// thread count: the output is cut along its longer side into at most 8 panels (multiples of 64, >= 128 wide;
+// the cut depends on the shape only), and each panel is one single-threaded BLAS call inside an OpenMP region.
+// Multi-threaded BLAS calls are not reproducible across thread counts (OpenBLAS changes its blocking with the
+// thread count). Products of at most 2^16 multiply-adds run as plain loops (gemm_loops, the reference).
 void gemm_deterministic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
                         int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 // matmul_forward and matmul_transposed_forward of ops.h through gemm_deterministic (the training forward).

@@ -29,7 +29,7 @@ std::string ckpt_name(int64_t step) {
 
 }  // namespace
 
-Trainer::Trainer(TrainModel& model, const TrainOptions& options, Gpt2Engine* teacher)
+Trainer::Trainer(TrainModel& model, const TrainOptions& options, TrainModel* teacher)
     : model_(model), options_(options), teacher_(teacher), data_rng_(Rng(options.seed).split(kDataStream)) {
   const TrainOptions& o = options_;
   if (o.steps < 1 || o.batch < 1 || o.context < 1 || o.accum < 1)
@@ -43,9 +43,9 @@ Trainer::Trainer(TrainModel& model, const TrainOptions& options, Gpt2Engine* tea
     fail_expected("train", "0 <= min_lr <= lr and lr > 0", std::to_string(o.min_lr) + ", " + std::to_string(o.lr));
   if (o.distill < 0.0f || o.distill > 1.0f) fail_expected("train", "--distill in [0, 1]", std::to_string(o.distill));
   if (o.distill > 0.0f && !teacher_) fail("train", "--distill > 0 needs a teacher model (--teacher)");
-  if (teacher_ && teacher_->model().config().vocab_size != model.config().vocab_size)
+  if (teacher_ && teacher_->config().vocab_size != model.config().vocab_size)
     fail_expected("train", "a teacher with vocab_size " + std::to_string(model.config().vocab_size),
-                  std::to_string(teacher_->model().config().vocab_size));
+                  std::to_string(teacher_->config().vocab_size));
   if (!o.data_dir.empty()) {
     const int64_t V = model.config().vocab_size;
     train_ = std::make_unique<TokenFile>(TokenFile::load(o.data_dir + "/train.bin", V));

@@ -9,7 +9,6 @@
 
 #include "core/rng.h"
 #include "io/token_file.h"
-#include "model/engine.h"
 #include "train/optimizer.h"
 #include "train/train_model.h"
 
@@ -48,8 +47,9 @@ struct StepRecord {
 
 class Trainer {
  public:
-  // model (and its attention) and teacher (may be null; required when distill > 0) must outlive the trainer.
-  Trainer(TrainModel& model, const TrainOptions& options, Gpt2Engine* teacher);
+  // model (and its attention) and teacher (may be null; required when distill > 0; only its forward runs, with
+  // the training kernels, so distillation stays bit-reproducible) must outlive the trainer.
+  Trainer(TrainModel& model, const TrainOptions& options, TrainModel* teacher);
 
   // Restores optimizer moments, step and data RNG from a checkpoint folder written by save_checkpoint (the
   // weights are the model's: load them from the same folder). Throws Error("train", ...) on a mismatch.
@@ -76,7 +76,7 @@ class Trainer {
 
   TrainModel& model_;
   TrainOptions options_;
-  Gpt2Engine* teacher_;
+  TrainModel* teacher_;  // forward only: the same deterministic kernels as the student
   std::unique_ptr<TokenFile> train_, val_;
   std::unique_ptr<AdamW> adam_;
   LrSchedule schedule_;
