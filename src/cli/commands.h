@@ -10,5 +10,6 @@ void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_logits(CLI::App& app);
+void register_device(CLI::App& app);
 
 }  // namespace gaincell::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   gaincell::cli::register_generate(app);
   gaincell::cli::register_perplexity(app);
   gaincell::cli::register_logits(app);
+  gaincell::cli::register_device(app);
   std::string known;
   bool found = false;
   for (const CLI::App* sub : app.get_subcommands({})) {
