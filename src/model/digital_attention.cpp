@@ -7,43 +7,20 @@
 #include "core/buffer.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/ops.h"
 #include "model/attention.h"
-
-#if GAINCELL_WITH_OPENBLAS
-#include <cblas.h>
-#endif
 
 namespace gaincell {
 namespace {
 
-// S[T, T] = scale * Q[T, D] K[T, D]^T with row strides ldq, ldk (reference loops without BLAS).
+// S[T, T] = scale * Q[T, D] K[T, D]^T with row stride ld for Q and K.
 void scores_qk(float* s, const float* q, const float* k, int T, int D, int64_t ld, float scale) {
-#if GAINCELL_WITH_OPENBLAS
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, q, ld, k, ld, 0.0f, s, T);
-#else
-  for (int i = 0; i < T; ++i)
-    for (int j = 0; j <= i; ++j) {
-      float a = 0;
-      for (int d = 0; d < D; ++d) a += q[i * ld + d] * k[j * ld + d];
-      s[i * T + j] = a * scale;
-    }
-#endif
+  matmul_nt(s, T, q, ld, k, ld, T, T, D, scale);
 }
 
 // O[T, D] (row stride ldo) = P[T, T] V[T, D] (row stride ld).
 void weighted_values(float* o, int64_t ldo, const float* p, const float* v, int T, int D, int64_t ld) {
-#if GAINCELL_WITH_OPENBLAS
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, p, T, v, ld, 0.0f, o, ldo);
-#else
-  for (int i = 0; i < T; ++i) {
-    for (int d = 0; d < D; ++d) o[i * ldo + d] = 0;
-    for (int j = 0; j < T; ++j) {
-      float w = p[i * T + j];
-      if (w == 0.0f) continue;
-      for (int d = 0; d < D; ++d) o[i * ldo + d] += w * v[j * ld + d];
-    }
-  }
-#endif
+  matmul_nn(o, ldo, p, T, v, ld, T, D, T);
 }
 
 class SoftmaxCache : public AttentionCache {
@@ -69,16 +46,9 @@ class SoftmaxCache : public AttentionCache {
       std::memcpy(vc + slot * D_, row + 2 * C + h * D_, D_ * sizeof(float));
       const float* q = row + h * D_;
       float* s = scratch_.data() + bh * slots_;
-      for (int64_t j = 0; j < n; ++j) {
-        float a = 0;
-        for (int d = 0; d < D_; ++d) a += q[d] * kc[j * D_ + d];
-        s[j] = a * scale;
-      }
-      softmax_span(s, n);
-      float* o = out + b * C + h * D_;
-      for (int d = 0; d < D_; ++d) o[d] = 0;
-      for (int64_t j = 0; j < n; ++j)
-        for (int d = 0; d < D_; ++d) o[d] += s[j] * vc[j * D_ + d];
+      attention_scores(s, q, kc, n, D_, scale);
+      softmax_row(s, n);
+      attention_mix(out + b * C + h * D_, s, vc, n, D_);
     }, int64_t{B_} * H_ * n * D_ * 4);
     activity_->tokens += B_;
     activity_->macs += 2 * int64_t{B_} * H_ * n * D_;
@@ -87,14 +57,6 @@ class SoftmaxCache : public AttentionCache {
   int64_t position() const override { return pos_; }
   void reset() override { pos_ = 0; }
 
-  static void softmax_span(float* x, int64_t n) {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-    float sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - mx));
-    const float inv = 1.0f / sum;
-    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-  }
 
  private:
   int B_, H_, D_;
@@ -129,7 +91,7 @@ class SoftmaxAttention : public Attention {
         float* row = s + int64_t{i} * T;
         const int lo = std::max(0, i - window_ + 1);
         for (int j = 0; j < lo; ++j) row[j] = 0.0f;
-        SoftmaxCache::softmax_span(row + lo, i - lo + 1);
+        softmax_row(row + lo, i - lo + 1);
         for (int j = i + 1; j < T; ++j) row[j] = 0.0f;
       }
       weighted_values(out + b * T * C + h * D, C, s, base + 2 * C + h * D, T, D, 3 * C);
