@@ -11,10 +11,10 @@ void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_m
   mismatch = with_mismatch;
   for (int p = 0; p < kMaxPowers; ++p) {
     bool keep = p < n_pow && poly.active[p] && (p > 0 || mismatch);
-    kp[p].assign(keep ? size_t(D) * ld : 0, 0.0f);
+    kp[p].assign(keep ? size_t(D) * ld + kColumnSlack : 0, 0.0f);
     vp[p].assign(keep ? size_t(D) * ld : 0, 0.0f);
   }
-  k_off.assign(mismatch ? size_t(D) * ld : 0, 0.0f);
+  k_off.assign(mismatch ? size_t(D) * ld + kColumnSlack : 0, 0.0f);
   v_off.assign(mismatch ? size_t(D) * ld : 0, 0.0f);
   written_at.assign(ld, -1);
 }
@@ -44,17 +44,82 @@ void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, 
 
 namespace {
 
-// dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range).
-void dot_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* r, int nr) {
+// The two inner kernels use 8-float vectors (GCC vector extension) and are compiled twice, for AVX2 and for
+// baseline x86-64, picked at load time (ifunc). "avx2" does not enable FMA, so every product and sum rounds
+// exactly as in the scalar loops of the reference, in the same order per element: the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GAINCELL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GAINCELL_SIMD_CLONES
+#endif
+
+typedef float V8 __attribute__((vector_size(32)));
+inline V8 load8(const float* p) {
+  V8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, V8 v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+// dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range). Each lane sums
+// d = 0, 1, ... in order. The last block of a range may read up to 7 columns past it (the K arrays carry
+// kColumnSlack floats of padding, HeadCells::init); those lanes are never stored.
+GAINCELL_SIMD_CLONES void dot_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* r,
+                                      int nr) {
   for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
-    int64_t n = r[ri].c1 - r[ri].c0;
+    const int64_t n = r[ri].c1 - r[ri].c0;
+    const float* base = m + r[ri].c0;
     float* out = dst + k0;
-    std::fill(out, out + n, 0.0f);
-    for (int d = 0; d < D; ++d) {
-      const float* row = m + size_t(d) * ld + r[ri].c0;
-      float qd = q[d];
-      for (int64_t c = 0; c < n; ++c) out[c] += qd * row[c];
+    int64_t c = 0;
+    for (; c + 32 <= n; c += 32) {
+      V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      for (int d = 0; d < D; ++d) {
+        const float* row = base + size_t(d) * ld + c;
+        const float qd = q[d];
+        a0 += qd * load8(row);
+        a1 += qd * load8(row + 8);
+        a2 += qd * load8(row + 16);
+        a3 += qd * load8(row + 24);
+      }
+      store8(out + c, a0), store8(out + c + 8, a1), store8(out + c + 16, a2), store8(out + c + 24, a3);
     }
+    for (; c < n; c += 8) {
+      V8 a0 = {};
+      for (int d = 0; d < D; ++d) a0 += q[d] * load8(base + size_t(d) * ld + c);
+      float tmp[8];
+      store8(tmp, a0);
+      for (int j = 0; j < 8 && c + j < n; ++j) out[c + j] = tmp[j];
+    }
+  }
+}
+
+// acc[d] = sum over k in [k0, k1) (in order) of w[k] * V[col[k]][d].
+GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, const int64_t* col, int64_t k0,
+                                   int64_t k1, int D) {
+  int d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (int64_t k = k0; k < k1; ++k) {
+      const float* row = v + size_t(col[k]) * D + d0;
+      const float wk = w[k];
+      a0 += wk * load8(row);
+      a1 += wk * load8(row + 8);
+      a2 += wk * load8(row + 16);
+      a3 += wk * load8(row + 24);
+    }
+    store8(acc + d0, a0), store8(acc + d0 + 8, a1), store8(acc + d0 + 16, a2), store8(acc + d0 + 24, a3);
+  }
+  for (; d0 + 8 <= D; d0 += 8) {
+    V8 a0 = {};
+    for (int64_t k = k0; k < k1; ++k) a0 += w[k] * load8(v + size_t(col[k]) * D + d0);
+    store8(acc + d0, a0);
+  }
+  for (; d0 < D; ++d0) {
+    float a = 0.0f;
+    for (int64_t k = k0; k < k1; ++k) a += w[k] * v[size_t(col[k]) * D + d0];
+    acc[d0] = a;
   }
 }
 
@@ -117,16 +182,13 @@ void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, 
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
     float* acc = scr.acc[p].data();
-    std::fill(acc, acc + D, 0.0f);
     const float* w = scr.w[p].data();
-    if (cells.vp[p].empty()) {  // y^0 = 1
-      for (int64_t k = k0; k < k1; ++k)
-        for (int d = 0; d < D; ++d) acc[d] += w[k] * 1.0f;
+    if (cells.vp[p].empty()) {  // y^0 = 1: the same sum in every dim
+      float a = 0.0f;
+      for (int64_t k = k0; k < k1; ++k) a += w[k] * 1.0f;
+      std::fill(acc, acc + D, a);
     } else {
-      for (int64_t k = k0; k < k1; ++k) {
-        const float* row = cells.vp[p].data() + size_t(scr.col[k]) * D;
-        for (int d = 0; d < D; ++d) acc[d] += w[k] * row[d];
-      }
+      mix_rows(acc, w, cells.vp[p].data(), scr.col.data(), k0, k1, D);
     }
     for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[d];
   }

@@ -12,6 +12,9 @@
 
 namespace gaincell {
 
+// Zero floats after the last K row, so that vector loads of a row's last columns stay inside the allocation.
+constexpr int kColumnSlack = 8;
+
 // Stored cell values of one head. kp[p] is [D][ld] (K transposed, as the array holds it), vp[p] is [ld][D].
 // For p >= 1 they hold (1 + g) * y^p; p = 0 is stored only with cell mismatch ((1 + g)); k_off / v_off hold
 // the per-cell offset currents when mismatch is on.
