@@ -95,12 +95,14 @@ GAINCELL_SIMD_CLONES void dot_columns(float* dst, const float* q, const float* m
   }
 }
 
-// acc[d] = sum over k in [k0, k1) (in order) of w[k] * V[col[k]][d].
+// acc[d] = sum over k in [k0, k1) (in order) of w[k] * V[col[k]][d], starting from 0, or from acc[d] itself
+// when `add` is set.
 GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, const int64_t* col, int64_t k0,
-                                   int64_t k1, int D) {
+                                   int64_t k1, int D, bool add = false) {
   int d0 = 0;
   for (; d0 + 32 <= D; d0 += 32) {
     V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    if (add) a0 = load8(acc + d0), a1 = load8(acc + d0 + 8), a2 = load8(acc + d0 + 16), a3 = load8(acc + d0 + 24);
     for (int64_t k = k0; k < k1; ++k) {
       const float* row = v + size_t(col[k]) * D + d0;
       const float wk = w[k];
@@ -113,22 +115,28 @@ GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, c
   }
   for (; d0 + 8 <= D; d0 += 8) {
     V8 a0 = {};
+    if (add) a0 = load8(acc + d0);
     for (int64_t k = k0; k < k1; ++k) a0 += w[k] * load8(v + size_t(col[k]) * D + d0);
     store8(acc + d0, a0);
   }
   for (; d0 < D; ++d0) {
-    float a = 0.0f;
+    float a = add ? acc[d0] : 0.0f;
     for (int64_t k = k0; k < k1; ++k) a += w[k] * v[size_t(col[k]) * D + d0];
     acc[d0] = a;
   }
 }
 
-int64_t age_of(int64_t now, int64_t t, int refresh) {
-  if (refresh > 0) {
-    int64_t last = (now / refresh) * refresh;
-    if (last > t) return now - last;
-  }
-  return now - t;
+// Time of the last refresh at or before `now` (cells written before it restart their age there), or -1.
+int64_t last_refresh(int64_t now, int refresh) {
+  return refresh > 0 ? (now / refresh) * refresh : -1;
+}
+
+// Positions and sizes fit in 32 bits in practice; 32-bit division is several times cheaper than 64-bit.
+inline int64_t div_pos(int64_t a, int64_t b) {
+  return (uint64_t(a) | uint64_t(b)) >> 32 ? a / b : int64_t(uint32_t(a) / uint32_t(b));
+}
+inline int64_t mod_pos(int64_t a, int64_t b) {
+  return (uint64_t(a) | uint64_t(b)) >> 32 ? a % b : int64_t(uint32_t(a) % uint32_t(b));
 }
 
 // Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p.
@@ -150,18 +158,19 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
     scr.dot_off.resize(n);
     dot_columns(scr.dot_off.data(), q, cells.k_off.data(), D, cells.ld, ranges, nr);
   }
+  const int64_t refreshed = last_refresh(now, rc.refresh);
   scr.s.resize(n);
   scr.p.resize(n);
   for (int64_t k = 0; k < n; ++k) {
     int64_t t = cells.written_at[scr.col[k]];
-    int32_t age = int32_t(age_of(now, t, rc.refresh));
+    int32_t age = int32_t(refreshed > t ? now - refreshed : now - t);
     scr.age[k] = age;
     float s = 0.0f;
     for (int p = 0; p < poly.n; ++p)
       if (poly.active[p]) s += poly.alpha[p] * rc.decay[p * rc.n_ages + age] * scr.dot[p][k];
     if (cells.mismatch) s += scr.dot_off[k];
     if (rc.c2c && rc.sigma_s > 0) s += float(rc.sigma_s * c2c_normal(*rc.c2c, NoiseTag::kReadS, now, t));
-    float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[t % rc.window] : rc.cv->s_sat;
+    float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[mod_pos(t, rc.window)] : rc.cv->s_sat;
     scr.s[k] = s;
     scr.p[k] = std::min(std::max(s / s_sat, 0.0f), 1.0f);
   }
@@ -192,13 +201,9 @@ void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, 
     }
     for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[d];
   }
-  if (cells.mismatch)
-    for (int64_t k = k0; k < k1; ++k) {
-      const float* row = cells.v_off.data() + size_t(scr.col[k]) * D;
-      for (int d = 0; d < D; ++d) A[d] += scr.p[k] * row[d];
-    }
+  if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), scr.col.data(), k0, k1, D, true);
   int64_t n_arrays = (rc.window + rc.cols - 1) / rc.cols;
-  int64_t adc = group % n_arrays;
+  int64_t adc = mod_pos(group, n_arrays);
   bool adc_err = rc.mm && !rc.mm->adc_gain.empty();
   for (int d = 0; d < D; ++d) {
     float a = A[d];
@@ -223,7 +228,7 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
     for (int64_t c = ranges[r].c0; c < ranges[r].c1; ++c, ++k) {
       int64_t t = cells.written_at[c];
       scr.col[k] = c;
-      scr.group[k] = (rc.ring ? t % rc.window : t) / rc.cols;
+      scr.group[k] = div_pos(rc.ring ? mod_pos(t, rc.window) : t, rc.cols);
     }
   std::fill(out, out + cells.D, 0.0f);
   ReadStats st;
