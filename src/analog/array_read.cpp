@@ -9,35 +9,28 @@ void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_m
   ld = columns;
   n_pow = poly.n;
   mismatch = with_mismatch;
-  for (int p = 0; p < kMaxPowers; ++p) {
-    bool keep = p < n_pow && poly.active[p] && (p > 0 || mismatch);
-    kp[p].assign(keep ? size_t(D) * ld + kColumnSlack : 0, 0.0f);
-    vp[p].assign(keep ? size_t(D) * ld : 0, 0.0f);
-  }
-  k_off.assign(mismatch ? size_t(D) * ld + kColumnSlack : 0, 0.0f);
-  v_off.assign(mismatch ? size_t(D) * ld : 0, 0.0f);
+  for (int p = 0; p < kMaxPowers; ++p) need[p] = p < n_pow && poly.active[p] && (p > 0 || mismatch);
+  const size_t k_size = size_t(D) * ld + kColumnSlack, v_size = size_t(D) * ld;
+  ky.assign(k_size, 0.0f);
+  vy.assign(v_size, 0.0f);
+  kg.assign(mismatch ? k_size : 0, 0.0f);
+  vg.assign(mismatch ? v_size : 0, 0.0f);
+  k_off.assign(mismatch ? k_size : 0, 0.0f);
+  v_off.assign(mismatch ? v_size : 0, 0.0f);
   written_at.assign(ld, -1);
 }
 
-void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, const CellPoly& poly,
+void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, const CellPoly& /*poly*/,
                       const HeadMismatch* mm, int64_t slot) {
   written_at[col] = t;
   for (int d = 0; d < D; ++d) {
-    float gk = 1.0f, gv = 1.0f;
+    ky[size_t(d) * ld + col] = yk[d];
+    vy[size_t(col) * D + d] = yv[d];
     if (mismatch) {
-      gk = 1.0f + mm->k_gain[slot * D + d];
-      gv = 1.0f + mm->v_gain[slot * D + d];
+      kg[size_t(d) * ld + col] = 1.0f + mm->k_gain[slot * D + d];
+      vg[size_t(col) * D + d] = 1.0f + mm->v_gain[slot * D + d];
       k_off[size_t(d) * ld + col] = mm->k_off[slot * D + d];
       v_off[size_t(col) * D + d] = mm->v_off[slot * D + d];
-    }
-    float pk = 1.0f, pv = 1.0f;  // y^p built as the reference does: ((1*y)*y)*y
-    for (int p = 0; p < n_pow; ++p) {
-      if (!kp[p].empty()) {
-        kp[p][size_t(d) * ld + col] = mismatch ? gk * pk : pk;
-        vp[p][size_t(col) * D + d] = mismatch ? gv * pv : pv;
-      }
-      pk *= yk[d];
-      pv *= yv[d];
     }
   }
 }
@@ -126,6 +119,75 @@ GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, c
   }
 }
 
+// dst[p][k] = sum_d q[d] * c_p(d, col_k) for the powers with need[p], where c_p = (1 + g) y^p with mismatch,
+// else y^p, y^p built as ((1*y)*y)*y: the values the reference stores, in the reference's order over d.
+template <int NP, bool MM>
+GAINCELL_SIMD_CLONES void dot_powers(float* const* dst, const bool* need, const float* q, const float* ky,
+                                     const float* kg, int D, int64_t ld, const ColRange* r, int nr) {
+  for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
+    const int64_t n = r[ri].c1 - r[ri].c0, c0 = r[ri].c0;
+    for (int64_t c = 0; c < n; c += 8) {
+      V8 acc[NP] = {};
+      for (int d = 0; d < D; ++d) {
+        const size_t at = size_t(d) * ld + c0 + c;
+        const V8 y = load8(ky + at);
+        V8 g = {};
+        if (MM) g = load8(kg + at);
+        const float qd = q[d];
+        V8 pk = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          if (need[p]) acc[p] += qd * (MM ? g * pk : pk);
+          pk *= y;
+        }
+      }
+      for (int p = 0; p < NP; ++p) {
+        if (!need[p]) continue;
+        float tmp[8];
+        store8(tmp, acc[p]);
+        for (int j = 0; j < 8 && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
+      }
+    }
+  }
+}
+
+// acc[p][d] = sum over k in [k0, k1) (in order) of w[p][k] * c_p(col_k, d) for the powers with need[p].
+template <int NP, bool MM>
+GAINCELL_SIMD_CLONES void mix_powers(float* const* acc, const float* const* w, const bool* need, const float* vy,
+                                     const float* vg, const int64_t* col, int64_t k0, int64_t k1, int D) {
+  int d0 = 0;
+  for (; d0 + 8 <= D; d0 += 8) {
+    V8 a[NP] = {};
+    for (int64_t k = k0; k < k1; ++k) {
+      const size_t at = size_t(col[k]) * D + d0;
+      const V8 y = load8(vy + at);
+      V8 g = {};
+      if (MM) g = load8(vg + at);
+      V8 pk = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        if (need[p]) a[p] += w[p][k] * (MM ? g * pk : pk);
+        pk *= y;
+      }
+    }
+    for (int p = 0; p < NP; ++p)
+      if (need[p]) store8(acc[p] + d0, a[p]);
+  }
+  for (; d0 < D; ++d0) {
+    float a[NP] = {};
+    for (int64_t k = k0; k < k1; ++k) {
+      const size_t at = size_t(col[k]) * D + d0;
+      float y = vy[at], g = MM ? vg[at] : 1.0f, pk = 1.0f;
+      for (int p = 0; p < NP; ++p) {
+        if (need[p]) a[p] += w[p][k] * (MM ? g * pk : pk);
+        pk *= y;
+      }
+    }
+    for (int p = 0; p < NP; ++p)
+      if (need[p]) acc[p][d0] = a[p];
+  }
+}
+
 // Time of the last refresh at or before `now` (cells written before it restart their age there), or -1.
 int64_t last_refresh(int64_t now, int refresh) {
   return refresh > 0 ? (now / refresh) * refresh : -1;
@@ -146,14 +208,23 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   const int D = cells.D;
   float sumq = 0.0f;
   for (int d = 0; d < D; ++d) sumq += q[d] * 1.0f;
+  float* dst[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
     scr.dot[p].resize(n);
-    if (cells.kp[p].empty())
-      std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
-    else
-      dot_columns(scr.dot[p].data(), q, cells.kp[p].data(), D, cells.ld, ranges, nr);
+    dst[p] = scr.dot[p].data();
+    if (!cells.need[p]) std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
   }
+  const float* kg = cells.kg.data();
+  if (poly.n <= 2)
+    cells.mismatch ? dot_powers<2, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
+                   : dot_powers<2, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
+  else if (poly.n <= 4)
+    cells.mismatch ? dot_powers<4, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
+                   : dot_powers<4, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
+  else
+    cells.mismatch ? dot_powers<kMaxPowers, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
+                   : dot_powers<kMaxPowers, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
   if (cells.mismatch) {
     scr.dot_off.resize(n);
     dot_columns(scr.dot_off.data(), q, cells.k_off.data(), D, cells.ld, ranges, nr);
@@ -188,19 +259,32 @@ void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, 
   const int D = cells.D;
   float* A = scr.a.data();
   std::fill(A, A + D, 0.0f);
+  float* acc[kMaxPowers] = {};
+  const float* w[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
-    float* acc = scr.acc[p].data();
-    const float* w = scr.w[p].data();
-    if (cells.vp[p].empty()) {  // y^0 = 1: the same sum in every dim
+    acc[p] = scr.acc[p].data();
+    w[p] = scr.w[p].data();
+    if (!cells.need[p]) {  // y^0 = 1: the same sum in every dim
       float a = 0.0f;
-      for (int64_t k = k0; k < k1; ++k) a += w[k] * 1.0f;
-      std::fill(acc, acc + D, a);
-    } else {
-      mix_rows(acc, w, cells.vp[p].data(), scr.col.data(), k0, k1, D);
+      for (int64_t k = k0; k < k1; ++k) a += w[p][k] * 1.0f;
+      std::fill(acc[p], acc[p] + D, a);
     }
-    for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[d];
   }
+  const float *vy = cells.vy.data(), *vg = cells.vg.data();
+  const int64_t* col = scr.col.data();
+  if (poly.n <= 2)
+    cells.mismatch ? mix_powers<2, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
+                   : mix_powers<2, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+  else if (poly.n <= 4)
+    cells.mismatch ? mix_powers<4, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
+                   : mix_powers<4, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+  else
+    cells.mismatch ? mix_powers<kMaxPowers, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
+                   : mix_powers<kMaxPowers, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+  for (int p = 0; p < poly.n; ++p)
+    if (poly.active[p])
+      for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[p][d];
   if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), scr.col.data(), k0, k1, D, true);
   int64_t n_arrays = (rc.window + rc.cols - 1) / rc.cols;
   int64_t adc = mod_pos(group, n_arrays);
