@@ -9,61 +9,196 @@ void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_m
   ld = columns;
   n_pow = poly.n;
   mismatch = with_mismatch;
-  for (int p = 0; p < kMaxPowers; ++p) {
-    bool keep = p < n_pow && poly.active[p] && (p > 0 || mismatch);
-    kp[p].assign(keep ? size_t(D) * ld : 0, 0.0f);
-    vp[p].assign(keep ? size_t(D) * ld : 0, 0.0f);
-  }
-  k_off.assign(mismatch ? size_t(D) * ld : 0, 0.0f);
-  v_off.assign(mismatch ? size_t(D) * ld : 0, 0.0f);
+  for (int p = 0; p < kMaxPowers; ++p) need[p] = p < n_pow && poly.active[p] && (p > 0 || mismatch);
+  const size_t k_size = size_t(D) * ld + kColumnSlack, v_size = size_t(D) * ld;
+  ky.assign(k_size, 0.0f);
+  vy.assign(v_size, 0.0f);
+  kg.assign(mismatch ? k_size : 0, 0.0f);
+  vg.assign(mismatch ? v_size : 0, 0.0f);
+  k_off.assign(mismatch ? k_size : 0, 0.0f);
+  v_off.assign(mismatch ? v_size : 0, 0.0f);
   written_at.assign(ld, -1);
 }
 
-void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, const CellPoly& poly,
+void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, const CellPoly& /*poly*/,
                       const HeadMismatch* mm, int64_t slot) {
   written_at[col] = t;
   for (int d = 0; d < D; ++d) {
-    float gk = 1.0f, gv = 1.0f;
+    ky[size_t(d) * ld + col] = yk[d];
+    vy[size_t(col) * D + d] = yv[d];
     if (mismatch) {
-      gk = 1.0f + mm->k_gain[slot * D + d];
-      gv = 1.0f + mm->v_gain[slot * D + d];
+      kg[size_t(d) * ld + col] = 1.0f + mm->k_gain[slot * D + d];
+      vg[size_t(col) * D + d] = 1.0f + mm->v_gain[slot * D + d];
       k_off[size_t(d) * ld + col] = mm->k_off[slot * D + d];
       v_off[size_t(col) * D + d] = mm->v_off[slot * D + d];
-    }
-    float pk = 1.0f, pv = 1.0f;  // y^p built as the reference does: ((1*y)*y)*y
-    for (int p = 0; p < n_pow; ++p) {
-      if (!kp[p].empty()) {
-        kp[p][size_t(d) * ld + col] = mismatch ? gk * pk : pk;
-        vp[p][size_t(col) * D + d] = mismatch ? gv * pv : pv;
-      }
-      pk *= yk[d];
-      pv *= yv[d];
     }
   }
 }
 
 namespace {
 
-// dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range).
-void dot_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* r, int nr) {
+// The two inner kernels use 8-float vectors (GCC vector extension) and are compiled twice, for AVX2 and for
+// baseline x86-64, picked at load time (ifunc). "avx2" does not enable FMA, so every product and sum rounds
+// exactly as in the scalar loops of the reference, in the same order per element: the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GAINCELL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GAINCELL_SIMD_CLONES
+#endif
+
+typedef float V8 __attribute__((vector_size(32)));
+inline V8 load8(const float* p) {
+  V8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, V8 v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+// dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range). Each lane sums
+// d = 0, 1, ... in order. The last block of a range may read up to 7 columns past it (the K arrays carry
+// kColumnSlack floats of padding, HeadCells::init); those lanes are never stored.
+GAINCELL_SIMD_CLONES void dot_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* r,
+                                      int nr) {
   for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
-    int64_t n = r[ri].c1 - r[ri].c0;
+    const int64_t n = r[ri].c1 - r[ri].c0;
+    const float* base = m + r[ri].c0;
     float* out = dst + k0;
-    std::fill(out, out + n, 0.0f);
-    for (int d = 0; d < D; ++d) {
-      const float* row = m + size_t(d) * ld + r[ri].c0;
-      float qd = q[d];
-      for (int64_t c = 0; c < n; ++c) out[c] += qd * row[c];
+    int64_t c = 0;
+    for (; c + 32 <= n; c += 32) {
+      V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      for (int d = 0; d < D; ++d) {
+        const float* row = base + size_t(d) * ld + c;
+        const float qd = q[d];
+        a0 += qd * load8(row);
+        a1 += qd * load8(row + 8);
+        a2 += qd * load8(row + 16);
+        a3 += qd * load8(row + 24);
+      }
+      store8(out + c, a0), store8(out + c + 8, a1), store8(out + c + 16, a2), store8(out + c + 24, a3);
+    }
+    for (; c < n; c += 8) {
+      V8 a0 = {};
+      for (int d = 0; d < D; ++d) a0 += q[d] * load8(base + size_t(d) * ld + c);
+      float tmp[8];
+      store8(tmp, a0);
+      for (int j = 0; j < 8 && c + j < n; ++j) out[c + j] = tmp[j];
     }
   }
 }
 
-int64_t age_of(int64_t now, int64_t t, int refresh) {
-  if (refresh > 0) {
-    int64_t last = (now / refresh) * refresh;
-    if (last > t) return now - last;
+// acc[d] = sum over k in [k0, k1) (in order) of w[k] * V[col[k]][d], starting from 0, or from acc[d] itself
+// when `add` is set.
+GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, const int64_t* col, int64_t k0,
+                                   int64_t k1, int D, bool add = false) {
+  int d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    if (add) a0 = load8(acc + d0), a1 = load8(acc + d0 + 8), a2 = load8(acc + d0 + 16), a3 = load8(acc + d0 + 24);
+    for (int64_t k = k0; k < k1; ++k) {
+      const float* row = v + size_t(col[k]) * D + d0;
+      const float wk = w[k];
+      a0 += wk * load8(row);
+      a1 += wk * load8(row + 8);
+      a2 += wk * load8(row + 16);
+      a3 += wk * load8(row + 24);
+    }
+    store8(acc + d0, a0), store8(acc + d0 + 8, a1), store8(acc + d0 + 16, a2), store8(acc + d0 + 24, a3);
   }
-  return now - t;
+  for (; d0 + 8 <= D; d0 += 8) {
+    V8 a0 = {};
+    if (add) a0 = load8(acc + d0);
+    for (int64_t k = k0; k < k1; ++k) a0 += w[k] * load8(v + size_t(col[k]) * D + d0);
+    store8(acc + d0, a0);
+  }
+  for (; d0 < D; ++d0) {
+    float a = add ? acc[d0] : 0.0f;
+    for (int64_t k = k0; k < k1; ++k) a += w[k] * v[size_t(col[k]) * D + d0];
+    acc[d0] = a;
+  }
+}
+
+// dst[p][k] = sum_d q[d] * c_p(d, col_k) for the powers with need[p], where c_p = (1 + g) y^p with mismatch,
+// else y^p, y^p built as ((1*y)*y)*y: the values the reference stores, in the reference's order over d.
+template <int NP, bool MM>
+GAINCELL_SIMD_CLONES void dot_powers(float* const* dst, const bool* need, const float* q, const float* ky,
+                                     const float* kg, int D, int64_t ld, const ColRange* r, int nr) {
+  for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
+    const int64_t n = r[ri].c1 - r[ri].c0, c0 = r[ri].c0;
+    for (int64_t c = 0; c < n; c += 8) {
+      V8 acc[NP] = {};
+      for (int d = 0; d < D; ++d) {
+        const size_t at = size_t(d) * ld + c0 + c;
+        const V8 y = load8(ky + at);
+        V8 g = {};
+        if (MM) g = load8(kg + at);
+        const float qd = q[d];
+        V8 pk = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          if (need[p]) acc[p] += qd * (MM ? g * pk : pk);
+          pk *= y;
+        }
+      }
+      for (int p = 0; p < NP; ++p) {
+        if (!need[p]) continue;
+        float tmp[8];
+        store8(tmp, acc[p]);
+        for (int j = 0; j < 8 && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
+      }
+    }
+  }
+}
+
+// acc[p][d] = sum over k in [k0, k1) (in order) of w[p][k] * c_p(col_k, d) for the powers with need[p].
+template <int NP, bool MM>
+GAINCELL_SIMD_CLONES void mix_powers(float* const* acc, const float* const* w, const bool* need, const float* vy,
+                                     const float* vg, const int64_t* col, int64_t k0, int64_t k1, int D) {
+  int d0 = 0;
+  for (; d0 + 8 <= D; d0 += 8) {
+    V8 a[NP] = {};
+    for (int64_t k = k0; k < k1; ++k) {
+      const size_t at = size_t(col[k]) * D + d0;
+      const V8 y = load8(vy + at);
+      V8 g = {};
+      if (MM) g = load8(vg + at);
+      V8 pk = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        if (need[p]) a[p] += w[p][k] * (MM ? g * pk : pk);
+        pk *= y;
+      }
+    }
+    for (int p = 0; p < NP; ++p)
+      if (need[p]) store8(acc[p] + d0, a[p]);
+  }
+  for (; d0 < D; ++d0) {
+    float a[NP] = {};
+    for (int64_t k = k0; k < k1; ++k) {
+      const size_t at = size_t(col[k]) * D + d0;
+      float y = vy[at], g = MM ? vg[at] : 1.0f, pk = 1.0f;
+      for (int p = 0; p < NP; ++p) {
+        if (need[p]) a[p] += w[p][k] * (MM ? g * pk : pk);
+        pk *= y;
+      }
+    }
+    for (int p = 0; p < NP; ++p)
+      if (need[p]) acc[p][d0] = a[p];
+  }
+}
+
+// Time of the last refresh at or before `now` (cells written before it restart their age there), or -1.
+int64_t last_refresh(int64_t now, int refresh) {
+  return refresh > 0 ? (now / refresh) * refresh : -1;
+}
+
+// Positions and sizes fit in 32 bits in practice; 32-bit division is several times cheaper than 64-bit.
+inline int64_t div_pos(int64_t a, int64_t b) {
+  return (uint64_t(a) | uint64_t(b)) >> 32 ? a / b : int64_t(uint32_t(a) / uint32_t(b));
+}
+inline int64_t mod_pos(int64_t a, int64_t b) {
+  return (uint64_t(a) | uint64_t(b)) >> 32 ? a % b : int64_t(uint32_t(a) % uint32_t(b));
 }
 
 // Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p.
@@ -73,30 +208,40 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   const int D = cells.D;
   float sumq = 0.0f;
   for (int d = 0; d < D; ++d) sumq += q[d] * 1.0f;
+  float* dst[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
     scr.dot[p].resize(n);
-    if (cells.kp[p].empty())
-      std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
-    else
-      dot_columns(scr.dot[p].data(), q, cells.kp[p].data(), D, cells.ld, ranges, nr);
+    dst[p] = scr.dot[p].data();
+    if (!cells.need[p]) std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
   }
+  const float* kg = cells.kg.data();
+  if (poly.n <= 2)
+    cells.mismatch ? dot_powers<2, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
+                   : dot_powers<2, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
+  else if (poly.n <= 4)
+    cells.mismatch ? dot_powers<4, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
+                   : dot_powers<4, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
+  else
+    cells.mismatch ? dot_powers<kMaxPowers, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
+                   : dot_powers<kMaxPowers, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
   if (cells.mismatch) {
     scr.dot_off.resize(n);
     dot_columns(scr.dot_off.data(), q, cells.k_off.data(), D, cells.ld, ranges, nr);
   }
+  const int64_t refreshed = last_refresh(now, rc.refresh);
   scr.s.resize(n);
   scr.p.resize(n);
   for (int64_t k = 0; k < n; ++k) {
     int64_t t = cells.written_at[scr.col[k]];
-    int32_t age = int32_t(age_of(now, t, rc.refresh));
+    int32_t age = int32_t(refreshed > t ? now - refreshed : now - t);
     scr.age[k] = age;
     float s = 0.0f;
     for (int p = 0; p < poly.n; ++p)
       if (poly.active[p]) s += poly.alpha[p] * rc.decay[p * rc.n_ages + age] * scr.dot[p][k];
     if (cells.mismatch) s += scr.dot_off[k];
     if (rc.c2c && rc.sigma_s > 0) s += float(rc.sigma_s * c2c_normal(*rc.c2c, NoiseTag::kReadS, now, t));
-    float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[t % rc.window] : rc.cv->s_sat;
+    float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[mod_pos(t, rc.window)] : rc.cv->s_sat;
     scr.s[k] = s;
     scr.p[k] = std::min(std::max(s / s_sat, 0.0f), 1.0f);
   }
@@ -114,29 +259,35 @@ void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, 
   const int D = cells.D;
   float* A = scr.a.data();
   std::fill(A, A + D, 0.0f);
+  float* acc[kMaxPowers] = {};
+  const float* w[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
-    float* acc = scr.acc[p].data();
-    std::fill(acc, acc + D, 0.0f);
-    const float* w = scr.w[p].data();
-    if (cells.vp[p].empty()) {  // y^0 = 1
-      for (int64_t k = k0; k < k1; ++k)
-        for (int d = 0; d < D; ++d) acc[d] += w[k] * 1.0f;
-    } else {
-      for (int64_t k = k0; k < k1; ++k) {
-        const float* row = cells.vp[p].data() + size_t(scr.col[k]) * D;
-        for (int d = 0; d < D; ++d) acc[d] += w[k] * row[d];
-      }
+    acc[p] = scr.acc[p].data();
+    w[p] = scr.w[p].data();
+    if (!cells.need[p]) {  // y^0 = 1: the same sum in every dim
+      float a = 0.0f;
+      for (int64_t k = k0; k < k1; ++k) a += w[p][k] * 1.0f;
+      std::fill(acc[p], acc[p] + D, a);
     }
-    for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[d];
   }
-  if (cells.mismatch)
-    for (int64_t k = k0; k < k1; ++k) {
-      const float* row = cells.v_off.data() + size_t(scr.col[k]) * D;
-      for (int d = 0; d < D; ++d) A[d] += scr.p[k] * row[d];
-    }
+  const float *vy = cells.vy.data(), *vg = cells.vg.data();
+  const int64_t* col = scr.col.data();
+  if (poly.n <= 2)
+    cells.mismatch ? mix_powers<2, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
+                   : mix_powers<2, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+  else if (poly.n <= 4)
+    cells.mismatch ? mix_powers<4, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
+                   : mix_powers<4, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+  else
+    cells.mismatch ? mix_powers<kMaxPowers, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
+                   : mix_powers<kMaxPowers, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+  for (int p = 0; p < poly.n; ++p)
+    if (poly.active[p])
+      for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[p][d];
+  if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), scr.col.data(), k0, k1, D, true);
   int64_t n_arrays = (rc.window + rc.cols - 1) / rc.cols;
-  int64_t adc = group % n_arrays;
+  int64_t adc = mod_pos(group, n_arrays);
   bool adc_err = rc.mm && !rc.mm->adc_gain.empty();
   for (int d = 0; d < D; ++d) {
     float a = A[d];
@@ -161,7 +312,7 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
     for (int64_t c = ranges[r].c0; c < ranges[r].c1; ++c, ++k) {
       int64_t t = cells.written_at[c];
       scr.col[k] = c;
-      scr.group[k] = (rc.ring ? t % rc.window : t) / rc.cols;
+      scr.group[k] = div_pos(rc.ring ? mod_pos(t, rc.window) : t, rc.cols);
     }
   std::fill(out, out + cells.D, 0.0f);
   ReadStats st;

@@ -12,15 +12,20 @@
 
 namespace gaincell {
 
-// Stored cell values of one head. kp[p] is [D][ld] (K transposed, as the array holds it), vp[p] is [ld][D].
-// For p >= 1 they hold (1 + g) * y^p; p = 0 is stored only with cell mismatch ((1 + g)); k_off / v_off hold
-// the per-cell offset currents when mismatch is on.
+// Zero floats after the last K row, so that vector loads of a row's last columns stay inside the allocation.
+constexpr int kColumnSlack = 8;
+
+// Stored cell values of one head: the offset-removed voltage y of every cell, K transposed as the array holds
+// it (ky [D][ld]) and V as rows (vy [ld][D]); with cell mismatch also the gains (1 + g) (kg, vg) and the
+// offset currents (k_off, v_off). The powers (1 + g) y^p are formed on the fly by the reads with the
+// reference's multiplications (((1*y)*y)*y, then (1 + g) times that), so storing y alone costs no bits.
 struct HeadCells {
   int D = 0;
   int64_t ld = 0;
   int n_pow = 0;
   bool mismatch = false;
-  std::vector<float> kp[kMaxPowers], vp[kMaxPowers];
+  bool need[kMaxPowers] = {};  // power p is read from the cells (else p = 0 without mismatch: y^0 = 1)
+  std::vector<float> ky, vy, kg, vg;
   std::vector<float> k_off, v_off;
   std::vector<int64_t> written_at;  // [ld], -1 = never written
 

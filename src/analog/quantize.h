@@ -18,7 +18,15 @@ struct Quantizer {
       : enabled(c.enabled), lo(float(c.lo)), hi(float(c.hi)), step(float(quant_step(c))) {}
 
   float clip(float x) const { return std::min(std::max(x, lo), hi); }
-  float quantize(float x) const { return enabled ? step * std::nearbyint(x / step) : x; }
+  float quantize(float x) const { return enabled ? step * round_half_even(x / step) : x; }
+  // std::nearbyint in the default rounding mode, inline: below 2^22 in magnitude, adding and subtracting
+  // 1.5 * 2^23 rounds to the nearest integer, ties to even (the constant is even); copysign keeps -0.0.
+  static float round_half_even(float r) {
+    constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+    if (!(std::fabs(r) < 4194304.0f)) return std::nearbyint(r);
+    float sum = r + kMagic;  // IEEE semantics (no -ffast-math): not folded away
+    return std::copysign(sum - kMagic, r);
+  }
   float operator()(float x) const { return quantize(clip(x)); }
 };
 

@@ -139,3 +139,30 @@ TEST(AnalogNoise, ReadNoiseStatistics) {
 
 }  // namespace
 }  // namespace gaincell
+
+namespace gaincell {
+namespace {
+
+// The c2c draws use an inverse-CDF normal (mismatch.h): known quantiles and the moments of many draws.
+TEST(AnalogNoise, NormalQuantileMatchesKnownValuesAndMoments) {
+  EXPECT_EQ(normal_quantile(0.5), 0.0);
+  EXPECT_NEAR(normal_quantile(0.975), 1.959963984540054, 1e-8);
+  EXPECT_NEAR(normal_quantile(0.025), -1.959963984540054, 1e-8);
+  EXPECT_NEAR(normal_quantile(0.8413447460685429), 1.0, 1e-8);
+  EXPECT_NEAR(normal_quantile(1e-10), -6.361340902404056, 1e-6);
+  EXPECT_NEAR(normal_quantile(1.0 - 1e-10), 6.361340902404056, 1e-5);
+  Rng s(11);
+  double m1 = 0, m2 = 0, m4 = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    double x = c2c_normal(s, NoiseTag::kReadS, uint64_t(i), 3);
+    m1 += x, m2 += x * x, m4 += x * x * x * x;
+  }
+  m1 /= n, m2 /= n, m4 /= n;
+  EXPECT_NEAR(m1, 0.0, 5 * std::sqrt(1.0 / n));
+  EXPECT_NEAR(m2, 1.0, 5 * std::sqrt(2.0 / n));
+  EXPECT_NEAR(m4, 3.0, 5 * std::sqrt(96.0 / n));
+}
+
+}  // namespace
+}  // namespace gaincell

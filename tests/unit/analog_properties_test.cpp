@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <set>
 
@@ -104,6 +105,30 @@ TEST(AnalogActivity, CountsFollowTheArrays) {
   for (int t = 0; t < T; ++t) cache->step(out.data(), &qkv[size_t(t) * 3 * D]);
   EXPECT_EQ(att.activity()[1].adc_conversions, 2 * arrays * D);
   EXPECT_EQ(att.activity()[1].tokens, 2 * T);
+}
+
+}  // namespace
+}  // namespace gaincell
+
+namespace gaincell {
+namespace {
+
+// The inline rounding of the quantisers is std::nearbyint (round half to even), bit for bit, sign of zero
+// included.
+TEST(AnalogQuantizer, InlineRoundingEqualsNearbyint) {
+  std::vector<float> xs = {0.0f,   -0.0f,       0.5f,       -0.5f,       1.5f,       2.5f, -2.5f, 15.5f,
+                           -15.5f, 0.49999997f, 4194303.5f, -4194303.5f, 4194304.0f, 1e9f, -1e9f, 7.0f / 0.9f * 0.9f,
+                           1e-30f, -1e-30f};
+  Rng r(3);
+  for (int i = 0; i < 100000; ++i) xs.push_back((r.uniform() - 0.5f) * 70.0f);
+  for (int i = 0; i < 64; ++i) xs.push_back(float(i) * 0.5f - 16.0f);  // every tie in the converters' range
+  for (float x : xs) {
+    float a = Quantizer::round_half_even(x), b = std::nearbyint(x);
+    uint32_t ua, ub;
+    std::memcpy(&ua, &a, 4);
+    std::memcpy(&ub, &b, 4);
+    ASSERT_EQ(ua, ub) << x;
+  }
 }
 
 }  // namespace

@@ -100,10 +100,19 @@ def tile_product(P, yv, delta, model):
     return sum(ALPHA[p] * ((P * delta.pow(p)) @ yv.pow(p)) for p in range(4))
 
 
-def gaincell_attention(qkv, n_head, model, window, lam, scalers=None, trace=None):
+def tile_columns(T, window, ring):
+    """Key indices of each V array: absolute tiles j // 64 (paper), or with ring=True the physical arrays of a
+    sliding window (slot j mod W, array (j mod W) // 64; array.tile_mapping = "ring" of the C++ config)."""
+    if not ring:
+        return [list(range(t0, min(t0 + TILE, T))) for t0 in range(0, T, TILE)]
+    n_arrays = (min(T, window) + TILE - 1) // TILE
+    return [[j for j in range(T) if (j % window) // TILE == a] for a in range(n_arrays)]
+
+
+def gaincell_attention(qkv, n_head, model, window, lam, scalers=None, trace=None, ring=False):
     """qkv [B, T, 3C] (computed in qkv.dtype) -> out [B, T, C]. model: "linear" or "nonlinear".
     trace: optional dict that receives q', k', v' before quantisation and the per-tile A / 40 before the clip
-    ("adc", [tiles, B, H, T, D])."""
+    ("adc", [tiles, B, H, T, D]). ring: tiles are the physical arrays of the window (see tile_columns)."""
     scalers = scalers or DEFAULT_SCALERS
     dtype = qkv.dtype
     T = qkv.shape[1]
@@ -117,8 +126,7 @@ def gaincell_attention(qkv, n_head, model, window, lam, scalers=None, trace=None
     P = (S / S_SAT).clamp(0.0, 1.0)
     out = torch.zeros_like(qq)
     adc_in = []
-    for t0 in range(0, T, TILE):
-        cols = slice(t0, min(t0 + TILE, T))
+    for cols in tile_columns(T, window, ring):
         A = tile_product(P[..., cols], yv[..., cols, :], delta[:, cols], model)
         adc_in.append(A / A_FS)
         out = out + quantize((A / A_FS).clamp(*OUT_RANGE), OUT_LEVELS, *OUT_RANGE)

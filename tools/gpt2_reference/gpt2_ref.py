@@ -26,6 +26,9 @@ import sys
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gaincell_ref  # noqa: E402
+
 # --------------------------------------------------------------------------------------------------------------
 # safetensors (8-byte little-endian header length N, N bytes of JSON padded with spaces to a multiple of 8,
 # then the raw little-endian data; data_offsets are relative to the start of the data section)
@@ -151,21 +154,54 @@ def attend(q, k, v, mask):
     return torch.softmax(att, dim=-1) @ v
 
 
-class Gpt2Ref:
-    """Float64 GPT-2. attention: "softmax" (exact causal) or "sliding" (window W)."""
+ANALOG_KINDS = ("hardsigmoid", "gaincell-linear", "gaincell")
+SCALER_DEFAULTS = gaincell_ref.DEFAULT_SCALERS
 
-    def __init__(self, folder, attention="softmax", window=None):
+
+class Gpt2Ref:
+    """Float64 GPT-2. attention: "softmax" (exact causal), "sliding" (window W), or one of the analog kinds
+    "hardsigmoid", "gaincell-linear", "gaincell" (gaincell_ref.py; window W, paper hardware, leakage `lam` per
+    token, `ring` tiles = physical arrays of the window; per-head scalers from the tensors
+    h.{L}.attn.gaincell.{q,k,v,out}.{scale,shift} [n_head], the paper defaults where absent)."""
+
+    def __init__(self, folder, attention="softmax", window=None, lam=1.6e-4, ring=False):
         cfg = load_config(folder)
         self.n_layer, self.n_head, self.n_embd = cfg["n_layer"], cfg["n_head"], cfg["n_embd"]
         # the C++ engine reads eps as float32; use that value
         self.eps = float(np.float32(cfg.get("layer_norm_epsilon", 1e-5)))
         self.p = load_params(folder)
         self.lm_head = self.p.get("lm_head.weight", self.p["wte.weight"])
-        if attention not in ("softmax", "sliding"):
-            raise ValueError("attention must be softmax or sliding, got " + attention)
-        if attention == "sliding" and (window is None or window < 1):
-            raise ValueError("sliding attention needs a window >= 1")
-        self.window = window if attention == "sliding" else None
+        if attention not in ("softmax", "sliding") + ANALOG_KINDS:
+            raise ValueError("attention must be softmax, sliding or an analog kind, got " + attention)
+        if attention in ("sliding",) + ANALOG_KINDS and (window is None or window < 1):
+            raise ValueError(attention + " attention needs a window >= 1")
+        self.kind = attention
+        self.window = window if attention != "softmax" else None
+        self.lam, self.ring = lam, ring
+
+    def scalers(self, layer):
+        """{"q": ([a per head], [b per head]), ...} of one layer (stored tensors or the defaults)."""
+        out = {}
+        for which, (a, b) in SCALER_DEFAULTS.items():
+            base = "h.%d.attn.gaincell.%s." % (layer, which)
+            sa, sb = self.p.get(base + "scale"), self.p.get(base + "shift")
+            out[which] = (sa.tolist() if sa is not None else [a] * self.n_head,
+                          sb.tolist() if sb is not None else [b] * self.n_head)
+        return out
+
+    def _attend(self, layer, q, k, v, mask, trace):
+        """[B,H,T,D] q, k, v -> [B,H,T,D] with the configured kind."""
+        if self.kind not in ANALOG_KINDS:
+            return attend(q, k, v, mask)
+        qkv = torch.cat([gaincell_ref.merge_heads(t) for t in (q, k, v)], dim=-1)
+        if self.kind == "hardsigmoid":
+            out = gaincell_ref.hardsigmoid_attention(qkv, self.n_head, self.window)
+        else:
+            model = "linear" if self.kind == "gaincell-linear" else "nonlinear"
+            out = gaincell_ref.gaincell_attention(qkv, self.n_head, model, self.window, self.lam,
+                                                  self.scalers(layer), trace, self.ring)
+        B, T, C = out.shape
+        return out.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
 
     def _w(self, layer, name):
         return self.p["h.%d.%s" % (layer, name)]
@@ -196,19 +232,26 @@ class Gpt2Ref:
         x = layer_norm(x, self.p["ln_f.weight"], self.p["ln_f.bias"], self.eps)
         return x @ self.lm_head.t()
 
-    def forward(self, tokens):
-        """tokens: [B, T] ints -> logits float64 [B, T, vocab] (full sequence in one pass)."""
+    def forward(self, tokens, traces=None):
+        """tokens: [B, T] ints -> logits float64 [B, T, vocab] (full sequence in one pass). traces: optional
+        list that receives one gaincell_ref trace dict per layer (gain-cell kinds)."""
         x = self._embed(tokens, 0)
         T = x.shape[1]
         mask = attention_mask(T, T, 0, self.window)
         for layer in range(self.n_layer):
             q, k, v = self._qkv(layer, x)
-            x = self._finish_block(layer, x, attend(q, k, v, mask))
+            trace = {} if traces is not None else None
+            x = self._finish_block(layer, x, self._attend(layer, q, k, v, mask, trace))
+            if traces is not None:
+                traces.append(trace)
         return self._logits(x)
 
     def decode_incremental(self, tokens):
         """Same logits as forward(), computed one token at a time with a KV cache that keeps at most the
-        window's keys (self-check of the cache and of the window's absolute-position bookkeeping)."""
+        window's keys (self-check of the cache and of the window's absolute-position bookkeeping). Softmax
+        kinds only."""
+        if self.kind in ANALOG_KINDS:
+            raise ValueError("decode_incremental: softmax / sliding only")
         tokens = torch.as_tensor(tokens, dtype=torch.long)
         B, T = tokens.shape
         cache = [([], []) for _ in range(self.n_layer)]
