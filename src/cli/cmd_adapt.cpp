@@ -1,5 +1,8 @@
 // `gaincell adapt`: the paper's adaptation pipeline (paper-spec §3; docs/adaptation.md), a thin wrapper
 // around run_adaptation (src/calibration/adapt_pipeline.h) with a progress display per stage.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -23,10 +26,8 @@ class StageProgress {
     if (stage != stage_) {
       close();
       stage_ = stage;
-      const int64_t total = stage == "linear"     ? o_.linear_steps
-                            : stage == "finetune" ? o_.finetune_steps
-                                                  : o_.calib.max_iterations + 1;
-      bar_ = std::make_unique<Progress>(stage, total, stage == "calibration" ? "it" : "steps");
+      total_ = stage == "linear" ? o_.linear_steps : stage == "finetune" ? o_.finetune_steps : o_.calib.max_iterations;
+      bar_ = std::make_unique<Progress>(stage, total_, stage == "calibration" ? "it" : "steps");
     }
     char extra[128];
     if (r.has_eval)
@@ -34,16 +35,24 @@ class StageProgress {
     else
       std::snprintf(extra, sizeof extra, "loss %.4f", r.loss);
     last_ = extra;
-    bar_->update(r.step, extra);
+    done_ = r.step;
+    bar_->update(std::min(r.step, total_), extra);  // the unconverged calibration measures once more
   }
   void close() {
-    if (bar_) bar_->finish("(" + last_ + ")");
+    if (!bar_) return;
+    if (stage_ != "calibration") {
+      bar_->finish("(" + last_ + ")");
+    } else {  // Progress::finish reports its total; calibration usually stops early
+      if (isatty(2)) std::fprintf(stderr, "\r\033[K");
+      std::fprintf(stderr, "calibration: %lld measuring forwards (%s)\n", static_cast<long long>(done_), last_.c_str());
+    }
     bar_.reset();
   }
 
  private:
   const AdaptOptions& o_;
   std::string stage_, last_;
+  int64_t total_ = 0, done_ = 0;
   std::unique_ptr<Progress> bar_;
 };
 
