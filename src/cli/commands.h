@@ -13,5 +13,7 @@ void register_logits(CLI::App& app);
 void register_cost(CLI::App& app);  // cost and sweep
 void register_eval(CLI::App& app);
 void register_adapt(CLI::App& app);
+void register_data(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace gaincell::cli

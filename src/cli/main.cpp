@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   gaincell::cli::register_cost(app);
   gaincell::cli::register_eval(app);
   gaincell::cli::register_adapt(app);
+  gaincell::cli::register_data(app);
+  gaincell::cli::register_train(app);
   std::string known;
   bool found = false;
   for (const CLI::App* sub : app.get_subcommands({})) {

@@ -1,9 +1,11 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/parallel.h"
+#include "kernels/dispatch.h"
 
 #if GAINCELL_WITH_OPENBLAS
 #include <cblas.h>
@@ -57,6 +59,36 @@ void matmul_transposed_forward(float* out, const float* inp, const float* wt, in
 #endif
 }
 
+void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
+               int64_t N, int64_t K, float alpha) {
+#if GAINCELL_WITH_OPENBLAS
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
+#else
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += a[i * lda + k] * b[j * ldb + k];
+      c[i * ldc + j] = alpha * acc;
+    }
+#endif
+}
+
+void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
+               int64_t N, int64_t K) {
+#if GAINCELL_WITH_OPENBLAS
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+#else
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const float w = a[i * lda + k];
+      if (w == 0.0f) continue;  // causal attention rows are mostly zeros
+      for (int64_t j = 0; j < N; ++j) c[i * ldc + j] += w * b[k * ldb + j];
+    }
+  }
+#endif
+}
+
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t N, int64_t C, float eps) {
   parallel_for(0, N, [&](int64_t n) {
@@ -79,13 +111,10 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 }
 
 void gelu_forward(float* out, const float* inp, int64_t n) {
-  const float k = std::sqrt(2.0f / 3.14159265358979f);
+  const auto gelu = kernel_table().gelu;
   parallel_for(0, (n + 4095) / 4096, [&](int64_t blk) {
-    int64_t b = blk * 4096, e = std::min<int64_t>(n, b + 4096);
-    for (int64_t i = b; i < e; ++i) {
-      float x = inp[i];
-      out[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
-    }
+    const int64_t b = blk * 4096;
+    gelu(out + b, inp + b, std::min<int64_t>(4096, n - b));
   }, n * 20);
 }
 
@@ -106,16 +135,14 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
   }, B * T * C);
 }
 
-void softmax_row(float* x, int64_t n) {
-  float mx = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  float inv = 1.0f / sum;
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+void softmax_row(float* x, int64_t n) { kernel_table().softmax_row(x, n); }
+
+void attention_scores(float* s, const float* q, const float* k, int64_t n, int64_t D, float scale) {
+  kernel_table().attention_scores(s, q, k, n, D, scale);
+}
+
+void attention_mix(float* out, const float* p, const float* v, int64_t n, int64_t D) {
+  kernel_table().attention_mix(out, p, v, n, D);
 }
 
 }  // namespace gaincell

@@ -11,6 +11,12 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
                     int64_t M);
 // out[N, V] = inp[N, C] @ wt[V, C]^T (the tied lm_head: wt is wte).
 void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V);
+// Strided GEMMs of attention heads (row-major; ld* are row strides in floats), BLAS when built with it:
+// c[M, N] = alpha * a[M, K] b[N, K]^T, and c[M, N] = a[M, K] b[K, N].
+void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
+               int64_t N, int64_t K, float alpha);
+void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
+               int64_t N, int64_t K);
 // Naive reference of matmul_forward (style R8): plain loops, double accumulation.
 void matmul_reference(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
                       int64_t M);
@@ -31,5 +37,10 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
 
 // Numerically stable in-place softmax of one row of n values, accumulated in float.
 void softmax_row(float* x, int64_t n);
+
+// Inner loops of one attention head at decode time (rows of D floats, row stride D):
+// s[j] = scale * dot(q, k[j, :]) for j < n, and out[d] = sum_j p[j] v[j, d].
+void attention_scores(float* s, const float* q, const float* k, int64_t n, int64_t D, float scale);
+void attention_mix(float* out, const float* p, const float* v, int64_t n, int64_t D);
 
 }  // namespace gaincell

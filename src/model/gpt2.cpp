@@ -195,6 +195,26 @@ Gpt2 Gpt2::random(const Gpt2Config& config, uint64_t seed) {
   return m;
 }
 
+Gpt2 Gpt2::view(const Gpt2Config& config, const float* params, const std::string& source_dir) {
+  auto problems = config.validate();
+  if (!problems.empty()) fail("config", problems[0]);
+  Gpt2 m;
+  m.config_ = config;
+  m.source_dir_ = source_dir;
+  for (const auto& [name, shape] : gpt2_tensor_table(config)) {
+    m.tensors_[name] = Tensor{shape, params};
+    params += numel_of(shape);
+  }
+  m.bind_views();
+  return m;
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> Gpt2::extra_table() const {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> t;
+  for (const auto& [name, tensor] : extras_) t.push_back({name, tensor.shape});
+  return t;
+}
+
 const float* Gpt2::find_extra(const std::string& name, int64_t numel) const {
   auto it = extras_.find(name);
   if (it == extras_.end()) return nullptr;

@@ -40,6 +40,10 @@ class Gpt2 {
   // zero biases, unit LayerNorm weights.
   static Gpt2 random(const Gpt2Config& config, uint64_t seed);
 
+  // A non-owning view over parameters stored contiguously in gpt2_tensor_table order (the training engine's
+  // single allocation); `params` must outlive the view. source_dir is where save() copies tokenizer files from.
+  static Gpt2 view(const Gpt2Config& config, const float* params, const std::string& source_dir);
+
   Gpt2(Gpt2&&) noexcept;
   Gpt2& operator=(Gpt2&&) noexcept;
   ~Gpt2();
@@ -60,6 +64,8 @@ class Gpt2 {
   // nullptr when absent and throws when present with a size other than numel.
   const float* find_extra(const std::string& name, int64_t numel) const;
   void set_extra(const std::string& name, const std::vector<int64_t>& shape, const float* data);
+  // Names and shapes of the extra tensors, in name order.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> extra_table() const;
   // Where the model came from (folder), empty for random models.
   const std::string& source_dir() const { return source_dir_; }
   int64_t weight_bytes() const;  // bytes of float32 parameters read per decoded token

@@ -1,0 +1,35 @@
+// gaincell_bench: Google Benchmark main plus the context every result needs (style R23): CPU, GEMM kernel,
+// thread counts, OPENBLAS_CORETYPE and OMP_WAIT_POLICY as found, load average, measured ceilings.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "bench_util.h"
+#include "kernels/threads.h"
+
+namespace {
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v ? v : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace gaincell::bench;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("cpu_model", cpu_model());
+  benchmark::AddCustomContext("gemm_backend", gaincell::gemm_backend_name());
+  benchmark::AddCustomContext("OPENBLAS_CORETYPE", env_or("OPENBLAS_CORETYPE", "(unset)"));
+  benchmark::AddCustomContext("OMP_WAIT_POLICY", env_or("OMP_WAIT_POLICY", "(unset)"));
+  benchmark::AddCustomContext("GOMP_SPINCOUNT", env_or("GOMP_SPINCOUNT", "(unset)"));
+  benchmark::AddCustomContext("avx2_fma", has_avx2_fma() ? "yes" : "no");
+  benchmark::AddCustomContext("loadavg_at_start", load_average());
+  std::fprintf(stderr, "gemm backend: %s\n", gaincell::gemm_backend_name().c_str());
+  benchmark::RunSpecifiedBenchmarks();
+  std::fprintf(stderr, "loadavg at end: %s\n", load_average().c_str());
+  benchmark::Shutdown();
+  return 0;
+}

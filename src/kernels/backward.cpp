@@ -1,0 +1,254 @@
+#include "kernels/backward.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/parallel.h"
+
+#if GAINCELL_WITH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace gaincell {
+namespace {
+
+// dbias[m] += sum_n dout[n, m], columns in parallel blocks, rows summed in order.
+void bias_backward(float* dbias, const float* dout, int64_t N, int64_t M) {
+  constexpr int64_t kBlock = 64;
+  parallel_for(
+      0, (M + kBlock - 1) / kBlock,
+      [&](int64_t blk) {
+        const int64_t b = blk * kBlock, e = std::min(M, b + kBlock);
+        float acc[kBlock] = {};
+        for (int64_t n = 0; n < N; ++n) {
+          const float* row = dout + n * M;
+          for (int64_t m = b; m < e; ++m) acc[m - b] += row[m];
+        }
+        for (int64_t m = b; m < e; ++m) dbias[m] += acc[m - b];
+      },
+      N * M);
+}
+
+constexpr int64_t kSmallGemm = int64_t{1} << 16;
+
+void gemm_loops(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
+      c[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
+    }
+}
+
+}  // namespace
+
+void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (M * N * K <= kSmallGemm) {  // tiny: plain loops on this thread (a parallel region costs more)
+    gemm_loops(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  constexpr int64_t kPanel = 128;
+  const bool by_rows = M >= N;
+  const int64_t len = by_rows ? M : N;
+  const int64_t panels = (len + kPanel - 1) / kPanel;
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t lo = p * kPanel, n = std::min(kPanel, len - lo);
+    const float* ap = a;
+    const float* bp = b;
+    float* cp = c;
+    int64_t m_sub = M, n_sub = N;
+    if (by_rows) {
+      ap = ta ? a + lo : a + lo * lda;
+      cp = c + lo * ldc;
+      m_sub = n;
+    } else {
+      bp = tb ? b + lo * ldb : b + lo;
+      cp = c + lo;
+      n_sub = n;
+    }
+#if GAINCELL_WITH_OPENBLAS
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m_sub, n_sub, K, alpha,
+                ap, lda, bp, ldb, beta, cp, ldc);
+#else
+    gemm_loops(ta, tb, m_sub, n_sub, K, alpha, ap, lda, bp, ldb, beta, cp, ldc);
+#endif
+  }
+}
+
+void matmul_forward_deterministic(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
+                                  int64_t M) {
+  if (bias)
+    parallel_for(
+        0, N, [&](int64_t n) { std::memcpy(out + n * M, bias, M * sizeof(float)); }, N * M);
+  gemm_deterministic(false, false, N, M, K, 1.0f, inp, K, w, M, bias ? 1.0f : 0.0f, out, M);
+}
+
+void matmul_transposed_forward_deterministic(float* out, const float* inp, const float* wt, int64_t N, int64_t C,
+                                             int64_t V) {
+  gemm_deterministic(false, true, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
+}
+
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* w,
+                     int64_t N, int64_t K, int64_t M) {
+  if (dinp) gemm_deterministic(false, true, N, K, M, 1.0f, dout, M, w, M, 0.0f, dinp, K);
+  gemm_deterministic(true, false, K, M, N, 1.0f, inp, K, dout, M, 1.0f, dweight, M);
+  if (dbias) bias_backward(dbias, dout, N, M);
+}
+
+void matmul_transposed_backward(float* dinp, float* dwt, const float* dout, const float* inp, const float* wt,
+                                int64_t N, int64_t C, int64_t V) {
+  gemm_deterministic(false, false, N, C, V, 1.0f, dout, V, wt, C, 0.0f, dinp, C);
+  gemm_deterministic(true, false, V, C, N, 1.0f, dout, V, inp, C, 1.0f, dwt, C);
+}
+
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
+  parallel_for(
+      0, N,
+      [&](int64_t n) {
+        const float* g = dout + n * C;
+        const float* x = inp + n * C;
+        const float m = mean[n], s = rstd[n];
+        float sum_d = 0.0f, sum_dx = 0.0f;  // mean of dnorm and of dnorm * xhat
+        for (int64_t c = 0; c < C; ++c) {
+          const float dnorm = weight[c] * g[c];
+          sum_d += dnorm;
+          sum_dx += dnorm * (x[c] - m) * s;
+        }
+        sum_d /= static_cast<float>(C);
+        sum_dx /= static_cast<float>(C);
+        float* d = dinp + n * C;
+        for (int64_t c = 0; c < C; ++c) {
+          const float xhat = (x[c] - m) * s;
+          d[c] += (weight[c] * g[c] - sum_d - xhat * sum_dx) * s;
+        }
+      },
+      N * C * 10);
+  constexpr int64_t kBlock = 64;
+  parallel_for(
+      0, (C + kBlock - 1) / kBlock,
+      [&](int64_t blk) {
+        const int64_t b = blk * kBlock, e = std::min(C, b + kBlock);
+        float aw[kBlock] = {}, ab[kBlock] = {};
+        for (int64_t n = 0; n < N; ++n) {
+          const float* g = dout + n * C;
+          const float* x = inp + n * C;
+          const float m = mean[n], s = rstd[n];
+          for (int64_t c = b; c < e; ++c) {
+            aw[c - b] += (x[c] - m) * s * g[c];
+            ab[c - b] += g[c];
+          }
+        }
+        for (int64_t c = b; c < e; ++c) {
+          dweight[c] += aw[c - b];
+          dbias[c] += ab[c - b];
+        }
+      },
+      N * C * 4);
+}
+
+void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
+  const float k = std::sqrt(2.0f / 3.14159265358979f);
+  parallel_for(
+      0, (n + 4095) / 4096,
+      [&](int64_t blk) {
+        const int64_t b = blk * 4096, e = std::min<int64_t>(n, b + 4096);
+        for (int64_t i = b; i < e; ++i) {
+          const float x = inp[i];
+          const float u = k * (x + 0.044715f * x * x * x);
+          const float t = std::tanh(u);
+          const float sech2 = 1.0f - t * t;
+          const float local = 0.5f * (1.0f + t) + 0.5f * x * sech2 * k * (1.0f + 3.0f * 0.044715f * x * x);
+          dinp[i] = local * dout[i];
+        }
+      },
+      n * 25);
+}
+
+void residual_backward(float* da, float* db, const float* dout, int64_t n) {
+  parallel_for(
+      0, (n + 4095) / 4096,
+      [&](int64_t blk) {
+        const int64_t s = blk * 4096, e = std::min<int64_t>(n, s + 4096);
+        for (int64_t i = s; i < e; ++i) {
+          da[i] += dout[i];
+          db[i] += dout[i];
+        }
+      },
+      n);
+}
+
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t B, int64_t T,
+                        int64_t C, int64_t V) {
+  const int64_t N = B * T;
+  parallel_for(
+      0, T,
+      [&](int64_t t) {  // dwpe[t]: sum over b in order
+        float* dp = dwpe + t * C;
+        for (int64_t b = 0; b < B; ++b) {
+          const float* g = dout + (b * T + t) * C;
+          for (int64_t c = 0; c < C; ++c) dp[c] += g[c];
+        }
+      },
+      N * C);
+  // Stable counting sort of rows by token id, then one task per distinct id summing its rows in order.
+  std::vector<int64_t> start(static_cast<size_t>(V) + 1, 0), order(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) ++start[tokens[i] + 1];
+  for (int64_t v = 0; v < V; ++v) start[v + 1] += start[v];
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t i = 0; i < N; ++i) order[fill[tokens[i]]++] = i;
+  std::vector<int32_t> ids;
+  for (int64_t v = 0; v < V; ++v)
+    if (start[v + 1] > start[v]) ids.push_back(static_cast<int32_t>(v));
+  parallel_for(
+      0, static_cast<int64_t>(ids.size()),
+      [&](int64_t k) {
+        const int32_t id = ids[k];
+        float* dw = dwte + int64_t{id} * C;
+        for (int64_t j = start[id]; j < start[id + 1]; ++j) {
+          const float* g = dout + order[j] * C;
+          for (int64_t c = 0; c < C; ++c) dw[c] += g[c];
+        }
+      },
+      N * C);
+}
+
+void crossentropy_forward(float* losses, float* logits_to_probs, const int32_t* targets, int64_t N, int64_t V) {
+  parallel_for(
+      0, N,
+      [&](int64_t n) {
+        float* x = logits_to_probs + n * V;
+        float mx = -INFINITY;
+        for (int64_t v = 0; v < V; ++v) mx = std::max(mx, x[v]);
+        double sum = 0.0;
+        const float target_logit = x[targets[n]];
+        for (int64_t v = 0; v < V; ++v) {
+          x[v] = std::exp(x[v] - mx);
+          sum += x[v];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int64_t v = 0; v < V; ++v) x[v] *= inv;
+        losses[n] = static_cast<float>(std::log(sum) + mx - target_logit);
+      },
+      N * V * 8);
+}
+
+void crossentropy_softmax_backward(float* dlogits, const float* probs, const int32_t* targets, float scale, int64_t N,
+                                   int64_t V) {
+  parallel_for(
+      0, N,
+      [&](int64_t n) {
+        const float* p = probs + n * V;
+        float* d = dlogits + n * V;
+        for (int64_t v = 0; v < V; ++v) d[v] = scale * p[v];
+        d[targets[n]] -= scale;
+      },
+      N * V);
+}
+
+}  // namespace gaincell

@@ -1,0 +1,92 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/parallel.h"
+
+namespace gaincell {
+namespace {
+constexpr int64_t kChunk = 1 << 14;
+}
+
+AdamW::AdamW(const std::vector<ParamSpan>& spans, AdamWConfig config) : spans_(spans), config_(config) {
+  int64_t n = 0;
+  for (const ParamSpan& s : spans_) n += s.numel;
+  m_.resize(static_cast<size_t>(n));
+  v_.resize(static_cast<size_t>(n));
+  m_.zero();
+  v_.zero();
+}
+
+void AdamW::step(float lr, int64_t t) {
+  const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.eps;
+  const double bc1 = 1.0 - std::pow(double(b1), double(t));
+  const double bc2 = 1.0 - std::pow(double(b2), double(t));
+  const float step_size = static_cast<float>(lr / bc1);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  int64_t offset = 0;
+  for (const ParamSpan& s : spans_) {
+    float* m = m_.data() + offset;
+    float* v = v_.data() + offset;
+    const float decay = s.decay ? 1.0f - lr * config_.weight_decay : 1.0f;
+    parallel_for(
+        0, (s.numel + kChunk - 1) / kChunk,
+        [&](int64_t c) {
+          const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
+          for (int64_t i = b; i < e; ++i) {
+            const float g = s.grad[i];
+            float p = s.value[i] * decay;
+            m[i] = m[i] + (g - m[i]) * (1.0f - b1);
+            v[i] = v[i] * b2 + (1.0f - b2) * g * g;
+            const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+            s.value[i] = p - step_size * (m[i] / denom);
+          }
+        },
+        s.numel * 12);
+    offset += s.numel;
+  }
+}
+
+double clip_grad_norm(const std::vector<ParamSpan>& spans, double max_norm) {
+  double total = 0.0;
+  std::vector<double> partial;
+  for (const ParamSpan& s : spans) {
+    const int64_t chunks = (s.numel + kChunk - 1) / kChunk;
+    partial.assign(static_cast<size_t>(chunks), 0.0);
+    parallel_for(
+        0, chunks,
+        [&](int64_t c) {
+          const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
+          double acc = 0.0;
+          for (int64_t i = b; i < e; ++i) acc += double(s.grad[i]) * s.grad[i];
+          partial[c] = acc;
+        },
+        s.numel * 2);
+    for (double p : partial) total += p;
+  }
+  const double norm = std::sqrt(total);
+  if (max_norm > 0.0 && norm > max_norm) {
+    const float coef = static_cast<float>(max_norm / (norm + 1e-6));
+    for (const ParamSpan& s : spans)
+      parallel_for(
+          0, (s.numel + kChunk - 1) / kChunk,
+          [&](int64_t c) {
+            const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
+            for (int64_t i = b; i < e; ++i) s.grad[i] *= coef;
+          },
+          s.numel);
+  }
+  return norm;
+}
+
+float LrSchedule::at(int64_t step) const {
+  if (warmup > 0 && step < warmup) return lr * static_cast<float>(step + 1) / static_cast<float>(warmup);
+  const int64_t span = total_steps - 1 - warmup;
+  if (span <= 0) return lr;
+  const double ratio = std::min(1.0, double(step - warmup) / double(span));
+  const double coeff = 0.5 * (1.0 + std::cos(M_PI * ratio));
+  return static_cast<float>(min_lr + coeff * (double(lr) - min_lr));
+}
+
+}  // namespace gaincell

@@ -1,0 +1,90 @@
+// A trainable GPT-2 (llm.c style): every parameter in one mutable allocation (gpt2_tensor_table order), a
+// matching gradient allocation, and activations saved per layer by forward() for backward(). The attention
+// backend runs through the Attention interface, so its backward() and trainable parameters() (scalers) are
+// trained generically. The lm_head is tied to wte (an untied lm_head of the initial model is not used).
+//
+// Buffers are allocated on the first forward of a given size and reused (first touch of memory is slow).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/buffer.h"
+#include "model/attention.h"
+#include "model/gpt2.h"
+
+namespace gaincell {
+
+// One parameter tensor of the single allocation.
+struct TensorSpan {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t offset = 0;  // floats from the start of the allocation
+  int64_t numel = 0;
+};
+
+class TrainModel {
+ public:
+  // Copies the weights of `init`. `attention` (built for init's config) must outlive the model.
+  TrainModel(const Gpt2& init, Attention& attention);
+
+  const Gpt2Config& config() const { return config_; }
+  int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
+  float* params() { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  const std::vector<TensorSpan>& tensors() const { return tensors_; }
+  // The backend's trainable tensors (values and gradients owned by the backend).
+  std::vector<ParamView>& attention_params() { return attention_params_; }
+  Attention& attention() { return attention_; }
+
+  // A Gpt2 view over the current parameters (for save()); carries the initial model's extra tensors and the
+  // backend parameters' current values as extras.
+  Gpt2 snapshot() const;
+
+  // Forward over tokens [B, T] (ids validated); returns the logits [B*T, V]. Saves what backward needs.
+  const float* forward(const int32_t* tokens, int B, int T);
+  // Mean cross-entropy of the last forward against targets [B*T] (no gradient; consumes the logits).
+  double loss(const int32_t* targets);
+  // Loss of the last forward, L = (1 - distill) * CE + distill * MSE(logits, teacher_logits) (teacher_logits
+  // [B*T, V], may be null when distill == 0), and backward: accumulates grad_scale * dL/dparam into grads()
+  // and the backend's gradients. Returns L. Consumes the logits.
+  double backward(const int32_t* targets, const float* teacher_logits, float distill, float grad_scale);
+  // Zeroes grads() and the backend's gradients.
+  void zero_grad();
+
+ private:
+  struct LayerPtrs {
+    float *ln1_w, *ln1_b, *attn_w, *attn_b, *proj_w, *proj_b, *ln2_w, *ln2_b, *fc_w, *fc_b, *fcproj_w, *fcproj_b;
+  };
+  struct Ptrs {
+    float *wte, *wpe, *lnf_w, *lnf_b;
+    std::vector<LayerPtrs> layers;
+  };
+  Ptrs bind(float* base) const;
+  void reserve(int B, int T);
+  float* act(AlignedBuffer<float>& buf, int l, int64_t width) { return buf.data() + l * n_rows_ * width; }
+  void check_tokens(const int32_t* ids, int64_t n, const char* what) const;
+  void backward_layer(int l);
+
+  Gpt2Config config_;
+  std::string source_dir_;
+  Attention& attention_;
+  std::vector<TensorSpan> tensors_;
+  std::vector<std::pair<std::string, std::vector<float>>> extras_;  // copied from the initial model
+  std::vector<std::pair<std::string, std::vector<int64_t>>> extra_shapes_;
+  std::vector<ParamView> attention_params_;
+  AlignedBuffer<float> params_, grads_;
+  Ptrs p_, g_;
+
+  int B_ = 0, T_ = 0;
+  int64_t n_rows_ = 0;
+  std::vector<int32_t> tokens_;
+  // Saved activations: residual stream at each layer input (L + 1, the last = final x), after attention (L),
+  // LayerNorm outputs and statistics, qkv, attention output, MLP pre- and post-GELU, final LayerNorm, logits.
+  AlignedBuffer<float> res_in_, res_mid_, ln1_, ln1_mean_, ln1_rstd_, qkv_, att_, ln2_, ln2_mean_, ln2_rstd_;
+  AlignedBuffer<float> fch_, fch_gelu_, lnf_, lnf_mean_, lnf_rstd_, logits_, proj_;
+  // Backward scratch.
+  AlignedBuffer<float> dres_, dln_, dqkv_, datt_, dfch_, dlogits_, losses_;
+};
+
+}  // namespace gaincell

@@ -1,0 +1,228 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "io/safetensors.h"
+
+namespace gaincell {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kStateVersion = 1;
+constexpr uint64_t kDataStream = 1, kEvalStream = 2;
+
+double seconds_now() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string ckpt_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "ckpt-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainModel& model, const TrainOptions& options, Gpt2Engine* teacher)
+    : model_(model), options_(options), teacher_(teacher), data_rng_(Rng(options.seed).split(kDataStream)) {
+  const TrainOptions& o = options_;
+  if (o.steps < 1 || o.batch < 1 || o.context < 1 || o.accum < 1)
+    fail_expected("train", "steps, batch, context and accum >= 1",
+                  std::to_string(o.steps) + ", " + std::to_string(o.batch) + ", " + std::to_string(o.context) + ", " +
+                      std::to_string(o.accum));
+  if (o.context > model.config().n_positions)
+    fail_expected("train", "--context <= n_positions = " + std::to_string(model.config().n_positions),
+                  std::to_string(o.context));
+  if (!(o.lr > 0.0f) || o.min_lr < 0.0f || o.min_lr > o.lr)
+    fail_expected("train", "0 <= min_lr <= lr and lr > 0", std::to_string(o.min_lr) + ", " + std::to_string(o.lr));
+  if (o.distill < 0.0f || o.distill > 1.0f) fail_expected("train", "--distill in [0, 1]", std::to_string(o.distill));
+  if (o.distill > 0.0f && !teacher_) fail("train", "--distill > 0 needs a teacher model (--teacher)");
+  if (teacher_ && teacher_->model().config().vocab_size != model.config().vocab_size)
+    fail_expected("train", "a teacher with vocab_size " + std::to_string(model.config().vocab_size),
+                  std::to_string(teacher_->model().config().vocab_size));
+  if (!o.data_dir.empty()) {
+    const int64_t V = model.config().vocab_size;
+    train_ = std::make_unique<TokenFile>(TokenFile::load(o.data_dir + "/train.bin", V));
+    val_ = std::make_unique<TokenFile>(TokenFile::load(o.data_dir + "/val.bin", V));
+    for (const TokenFile* f : {train_.get(), val_.get()})
+      if (f->size() < o.context + 1)
+        fail_expected("train", "at least context + 1 = " + std::to_string(o.context + 1) + " tokens",
+                      std::to_string(f->size()), "in '" + f->path() + "'");
+  }
+  schedule_ = LrSchedule{o.lr, o.min_lr, o.warmup, o.steps};
+  adam_ = std::make_unique<AdamW>(spans(), AdamWConfig{0.9f, 0.95f, 1e-8f, o.weight_decay});
+  const size_t n = static_cast<size_t>(o.accum) * o.batch * o.context;
+  inputs_.resize(n);
+  targets_.resize(n);
+}
+
+std::vector<ParamSpan> Trainer::spans() {
+  std::vector<ParamSpan> s;
+  for (const TensorSpan& t : model_.tensors())
+    s.push_back({t.name, model_.params() + t.offset, model_.grads() + t.offset, t.numel, t.shape.size() >= 2});
+  for (ParamView& p : model_.attention_params()) {
+    int64_t n = 1;
+    for (int64_t d : p.shape) n *= d;
+    s.push_back({p.name, p.value, p.grad, n, p.weight_decay});
+  }
+  return s;
+}
+
+void Trainer::sample(int32_t* inputs, int32_t* targets, const TokenFile& file, Rng& rng) const {
+  const int T = options_.context;
+  const uint64_t starts = static_cast<uint64_t>(file.size() - T);  // windows of T + 1 tokens
+  for (int b = 0; b < options_.batch; ++b) {
+    const int64_t s = static_cast<int64_t>(rng.next_u64() % starts);
+    file.copy(inputs + int64_t{b} * T, s, T);
+    file.copy(targets + int64_t{b} * T, s + 1, T);
+  }
+}
+
+StepRecord Trainer::step() {
+  if (!train_) fail("train", "no training data (data_dir is empty)");
+  const int64_t per = int64_t{options_.batch} * options_.context;
+  for (int a = 0; a < options_.accum; ++a)
+    sample(inputs_.data() + a * per, targets_.data() + a * per, *train_, data_rng_);
+  return step_on(inputs_.data(), targets_.data());
+}
+
+StepRecord Trainer::step_on(const int32_t* inputs, const int32_t* targets) {
+  const double t0 = seconds_now();
+  const int B = options_.batch, T = options_.context;
+  const int64_t per = int64_t{B} * T;
+  StepRecord r;
+  model_.zero_grad();
+  double loss = 0.0;
+  for (int a = 0; a < options_.accum; ++a) {
+    model_.forward(inputs + a * per, B, T);
+    const float* teacher = nullptr;
+    if (options_.distill > 0.0f) teacher = teacher_->forward(inputs + a * per, B, T);
+    loss += model_.backward(targets + a * per, teacher, options_.distill, 1.0f / static_cast<float>(options_.accum));
+  }
+  r.loss = loss / options_.accum;
+  r.grad_norm = clip_grad_norm(adam_->spans(), options_.grad_clip);
+  r.lr = schedule_.at(step_);
+  ++step_;
+  adam_->step(r.lr, step_);
+  r.step = step_;
+  r.seconds = seconds_now() - t0;
+  return r;
+}
+
+double Trainer::evaluate() {
+  if (!val_) fail("train", "no validation data (data_dir is empty)");
+  Rng rng = Rng(options_.seed).split(kEvalStream);  // the same windows at every evaluation
+  const int B = options_.batch, T = options_.context;
+  std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
+  double sum = 0.0;
+  for (int i = 0; i < options_.eval_batches; ++i) {
+    sample(in.data(), tg.data(), *val_, rng);
+    model_.forward(in.data(), B, T);
+    sum += model_.loss(tg.data());
+  }
+  return options_.eval_batches > 0 ? sum / options_.eval_batches : 0.0;
+}
+
+void Trainer::run(const std::function<void(const StepRecord&)>& on_step) {
+  while (step_ < options_.steps) {
+    StepRecord r = step();
+    const bool last = step_ == options_.steps;
+    if (options_.eval_batches > 0 && (last || (options_.eval_every > 0 && step_ % options_.eval_every == 0))) {
+      r.has_eval = true;
+      r.val_loss = evaluate();
+    }
+    if (last || (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0)) save_checkpoint();
+    if (on_step) on_step(r);
+  }
+}
+
+void Trainer::save_checkpoint() {
+  const std::string name = ckpt_name(step_);
+  const std::string dir = options_.out_dir + "/" + name;
+  make_dirs(dir);
+  model_.snapshot().save(dir);
+  SafeTensorsWriter w;
+  const int64_t n = adam_->size();
+  w.add_f32("adam.m", {n}, adam_->m());
+  w.add_f32("adam.v", {n}, adam_->v());
+  w.set_metadata("format", "gaincell-training-state");
+  w.set_metadata("version", std::to_string(kStateVersion));
+  w.set_metadata("step", std::to_string(step_));
+  w.set_metadata("rng_key", std::to_string(data_rng_.key()));
+  w.set_metadata("rng_counter", std::to_string(data_rng_.counter()));
+  w.set_metadata("seed", std::to_string(options_.seed));
+  w.set_metadata("batch", std::to_string(options_.batch));
+  w.set_metadata("context", std::to_string(options_.context));
+  w.set_metadata("accum", std::to_string(options_.accum));
+  w.set_metadata("attention", model_.attention().name());
+  w.write(dir + "/training_state.safetensors");
+  write_file_atomic(options_.out_dir + "/latest", name + "\n");
+  for (const auto& e : fs::directory_iterator(options_.out_dir)) {  // older checkpoints are now redundant
+    const std::string f = e.path().filename().string();
+    if (e.is_directory() && f.rfind("ckpt-", 0) == 0 && f != name) fs::remove_all(e.path());
+  }
+}
+
+std::string Trainer::latest_checkpoint(const std::string& out_dir) {
+  const std::string pointer = out_dir + "/latest";
+  if (!file_exists(pointer)) return "";
+  std::string name = read_file(pointer, 256);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  if (name.rfind("ckpt-", 0) != 0 || name.find('/') != std::string::npos)
+    fail_expected("train", "a checkpoint name 'ckpt-<step>'", "'" + name + "'", "in '" + pointer + "'");
+  return out_dir + "/" + name;
+}
+
+void Trainer::load_state(const std::string& checkpoint_dir) {
+  const std::string path = checkpoint_dir + "/training_state.safetensors";
+  if (!file_exists(path)) fail("train", "missing training_state.safetensors in '" + checkpoint_dir + "'");
+  SafeTensorsFile f(path);
+  const auto& md = f.metadata();
+  auto meta = [&](const std::string& key) -> std::string {
+    auto it = md.find(key);
+    if (it == md.end()) fail("train", "missing metadata '" + key + "' in '" + path + "'");
+    return it->second;
+  };
+  auto number = [&](const std::string& key) -> uint64_t {
+    const std::string s = meta(key);
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || errno != 0)
+      fail_expected("train", "an unsigned integer for metadata '" + key + "'", "'" + s + "'", "in '" + path + "'");
+    return v;
+  };
+  if (meta("format") != "gaincell-training-state" || number("version") != kStateVersion)
+    fail_expected("train", "a gaincell training state, version " + std::to_string(kStateVersion),
+                  "'" + meta("format") + "' version '" + meta("version") + "'", "in '" + path + "'");
+  auto same = [&](const std::string& key, uint64_t want) {
+    if (number(key) != want)
+      fail_expected("train", key + " " + std::to_string(want) + " (as given now)", std::to_string(number(key)),
+                    "in the checkpoint '" + path + "'; resume needs the same value");
+  };
+  same("seed", options_.seed);
+  same("batch", static_cast<uint64_t>(options_.batch));
+  same("context", static_cast<uint64_t>(options_.context));
+  same("accum", static_cast<uint64_t>(options_.accum));
+  if (meta("attention") != model_.attention().name())
+    fail_expected("train", "attention '" + model_.attention().name() + "'", "'" + meta("attention") + "'",
+                  "in the checkpoint '" + path + "'");
+  const int64_t n = adam_->size();
+  for (const char* name : {"adam.m", "adam.v"}) {
+    const TensorInfo* t = f.find(name);
+    if (!t || t->dtype != DType::kF32 || t->numel() != n)
+      fail_expected("train", "F32 tensor '" + std::string(name) + "' of " + std::to_string(n) + " values",
+                    t ? std::to_string(t->numel()) + " values" : "none", "in '" + path + "'");
+    f.to_f32(*t, std::string(name) == "adam.m" ? adam_->m() : adam_->v());
+  }
+  step_ = static_cast<int64_t>(number("step"));
+  data_rng_.restore(number("rng_key"), number("rng_counter"));
+}
+
+}  // namespace gaincell

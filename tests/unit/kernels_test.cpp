@@ -1,0 +1,318 @@
+// Kernels against plain references (style R18): matmul (BLAS or naive) against double loops with a derived
+// per-element bound, GELU variants against a double-precision GELU, LayerNorm against a double LayerNorm.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "kernels/dispatch.h"
+#include "kernels/ops.h"
+#include "kernels/threads.h"
+
+namespace gaincell {
+namespace {
+
+constexpr double kEps = std::numeric_limits<float>::epsilon();  // 2^-23
+
+std::vector<float> random_vector(int64_t n, uint64_t seed, double scale = 1.0) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(scale * r.normal());
+  return v;
+}
+
+// out[n, m] = bias[m] + sum_k x[n, k] w(k, m) in double, with mag = sum of |terms|. A float dot product of K
+// terms (any order, FMA or not) errs by at most about K eps mag; the bound is twice that.
+struct WorstError {
+  double err = -1, bound = 0, got = 0, want = 0;
+  int64_t row = 0, col = 0;
+  std::string report() const {
+    return "worst at (" + std::to_string(row) + ", " + std::to_string(col) + "): got " + std::to_string(got) +
+           " want " + std::to_string(want) + " bound " + std::to_string(bound);
+  }
+};
+
+template <typename W>
+WorstError check_matmul(const std::vector<float>& out, const std::vector<float>& x, W w, const float* bias, int64_t N,
+                        int64_t K, int64_t M, bool* ok) {
+  WorstError worst;
+  *ok = true;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m) {
+      double acc = bias ? bias[m] : 0.0, mag = std::fabs(acc);
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = double(x[n * K + k]) * w(k, m);
+        acc += p;
+        mag += std::fabs(p);
+      }
+      const double err = std::fabs(out[n * M + m] - acc), bound = 2.0 * (K + 1) * kEps * mag + 1e-30;
+      if (err > bound) *ok = false;
+      if (err / bound > worst.err / (worst.bound + 1e-300)) worst = {err, bound, out[n * M + m], acc, n, m};
+    }
+  return worst;
+}
+
+struct MatmulShape {
+  int64_t N, K, M;
+};
+// N = 1 (the decoding gemv path), odd sizes, sizes off the vector width, and one GPT-2 shape beyond a tile.
+const MatmulShape kMatmulShapes[] = {{1, 1, 1},   {1, 768, 2304}, {1, 33, 7},     {3, 17, 5},
+                                     {7, 33, 65}, {64, 768, 768}, {65, 129, 257}, {5, 3072, 19}};
+
+TEST(Kernels, MatmulForwardMatchesReferenceWithAndWithoutBias) {
+  for (const auto& s : kMatmulShapes)
+    for (bool with_bias : {true, false}) {
+      const auto x = random_vector(s.N * s.K, 1), w = random_vector(s.K * s.M, 2), b = random_vector(s.M, 3);
+      std::vector<float> out(s.N * s.M, 123.0f);
+      matmul_forward(out.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, s.N, s.K, s.M);
+      bool ok;
+      auto worst = check_matmul(
+          out, x, [&](int64_t k, int64_t m) { return w[k * s.M + m]; }, with_bias ? b.data() : nullptr, s.N, s.K, s.M,
+          &ok);
+      EXPECT_TRUE(ok) << "N=" << s.N << " K=" << s.K << " M=" << s.M << " bias=" << with_bias << ": " << worst.report();
+    }
+}
+
+TEST(Kernels, MatmulReferenceMatchesDoubleLoops) {
+  const MatmulShape s{3, 17, 5};
+  const auto x = random_vector(s.N * s.K, 4), w = random_vector(s.K * s.M, 5), b = random_vector(s.M, 6);
+  std::vector<float> out(s.N * s.M);
+  matmul_reference(out.data(), x.data(), w.data(), b.data(), s.N, s.K, s.M);
+  bool ok;
+  auto worst = check_matmul(
+      out, x, [&](int64_t k, int64_t m) { return w[k * s.M + m]; }, b.data(), s.N, s.K, s.M, &ok);
+  EXPECT_TRUE(ok) << worst.report();
+}
+
+TEST(Kernels, MatmulTransposedMatchesReference) {
+  for (const auto& s : kMatmulShapes) {
+    const auto x = random_vector(s.N * s.K, 7), wt = random_vector(s.M * s.K, 8);  // wt is [M, K]
+    std::vector<float> out(s.N * s.M, 123.0f);
+    matmul_transposed_forward(out.data(), x.data(), wt.data(), s.N, s.K, s.M);
+    bool ok;
+    auto worst = check_matmul(
+        out, x, [&](int64_t k, int64_t m) { return wt[m * s.K + k]; }, nullptr, s.N, s.K, s.M, &ok);
+    EXPECT_TRUE(ok) << "N=" << s.N << " K=" << s.K << " M=" << s.M << ": " << worst.report();
+  }
+}
+
+TEST(Kernels, MatmulSameResultOnOneAndTwoThreads) {
+  const MatmulShape s{64, 768, 768};
+  const auto x = random_vector(s.N * s.K, 9), w = random_vector(s.K * s.M, 10), b = random_vector(s.M, 11);
+  std::vector<float> a(s.N * s.M), c(s.N * s.M);
+  set_compute_threads(1);
+  matmul_forward(a.data(), x.data(), w.data(), b.data(), s.N, s.K, s.M);
+  set_compute_threads(2);
+  matmul_forward(c.data(), x.data(), w.data(), b.data(), s.N, s.K, s.M);
+  set_compute_threads(0);
+  bool ok;
+  auto worst = check_matmul(
+      c, x, [&](int64_t k, int64_t m) { return w[k * s.M + m]; }, b.data(), s.N, s.K, s.M, &ok);
+  EXPECT_TRUE(ok) << worst.report();
+}
+
+TEST(Kernels, StridedAttentionGemmsMatchReference) {
+  // Q, K, V interleaved in rows of stride ld as in a qkv buffer; odd sizes and one GPT-2 head.
+  for (const MatmulShape& s :
+       {MatmulShape{1, 1, 1}, MatmulShape{5, 7, 3}, MatmulShape{64, 64, 64}, MatmulShape{33, 65, 17}}) {
+    const int64_t M = s.N, K = s.K, N = s.M, ld = 3 * std::max(K, N) + 1, ldc = N + 2;
+    const auto a = random_vector(M * ld, 26), b = random_vector(std::max(N, K) * ld, 27);
+    std::vector<float> c(M * ldc, 123.0f);
+    matmul_nt(c.data(), ldc, a.data(), ld, b.data(), ld, M, N, K, 0.5f);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double p = double(a[i * ld + k]) * b[j * ld + k];
+          acc += p;
+          mag += std::fabs(p);
+        }
+        ASSERT_NEAR(c[i * ldc + j], 0.5 * acc, 0.5 * 2 * (K + 1) * kEps * mag) << "nt " << i << "," << j;
+      }
+    matmul_nn(c.data(), ldc, a.data(), ld, b.data(), ld, M, N, K);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double p = double(a[i * ld + k]) * b[k * ld + j];
+          acc += p;
+          mag += std::fabs(p);
+        }
+        ASSERT_NEAR(c[i * ldc + j], acc, 2 * (K + 1) * kEps * mag) << "nn " << i << "," << j;
+      }
+  }
+}
+
+// GELU tanh form in double, written as x / (1 + exp(-2u)) (the same function without cancellation).
+double gelu_double(double x, double* t_out) {
+  const double u = std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x);
+  *t_out = -2.0 * u;
+  return x / (1.0 + std::exp(-2.0 * u));
+}
+
+// Inputs: a dense sweep of [-12, 12], a log sweep of both signs up to 1e30 (x^3 overflows float), zeros and
+// values near the float limits.
+std::vector<float> gelu_inputs() {
+  std::vector<float> v;
+  for (int i = -120000; i <= 120000; ++i) v.push_back(static_cast<float>(i * 1e-4));
+  for (double a = 1e-30; a < 1e30; a *= 1.01) {
+    v.push_back(static_cast<float>(a));
+    v.push_back(static_cast<float>(-a));
+  }
+  for (float x : {0.0f, -0.0f, 1e-38f, -1e-38f, 3e38f, -3e38f, 9.4f, -9.4f, -9.5f, -88.0f}) v.push_back(x);
+  return v;
+}
+
+// Relative error bound of GELU: evaluating t = -2u in float errs by about 3 eps |t| (x^2, FMA, product),
+// which moves x / (1 + e^t) by up to 3 eps |t| relative; exp (2 ulp), the division and the final rounding add
+// about 4 eps. Measured: 2.1 ulp for |t| < 2, 109 ulp at x = -8.94 (t = 65, result 1e-27). An absolute floor
+// of 1e-37 max(1, |x|) covers results flushed to zero once they fall below that (x < -9.4).
+double gelu_bound(double x, double want, double t) {
+  return kEps * std::fabs(want) * (4 + 3 * std::fabs(t)) + 1e-37 * std::max(1.0, std::fabs(x));
+}
+
+void expect_gelu_accurate(void (*gelu)(float*, const float*, int64_t), double extra_abs_eps, const char* name) {
+  const auto x = gelu_inputs();
+  std::vector<float> y(x.size());
+  gelu(y.data(), x.data(), static_cast<int64_t>(x.size()));
+  int64_t bad = 0, worst_i = -1;
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    double t;
+    const double want = gelu_double(x[i], &t);
+    if (std::fabs(x[i]) > 1e15) t = 0;  // the float path saturates long before; only the flush matters there
+    const double bound = gelu_bound(x[i], want, t) + extra_abs_eps * kEps * std::fabs(x[i]);
+    const double r = std::fabs(y[i] - want) / bound;
+    if (!(r <= 1.0)) ++bad;
+    if (!(r <= worst)) worst = r, worst_i = static_cast<int64_t>(i);
+  }
+  EXPECT_EQ(bad, 0) << name << ": worst at x=" << x[worst_i] << " got " << y[worst_i] << " error/bound " << worst;
+}
+
+TEST(Kernels, GeluScalarMatchesDoubleReference) {
+  // The tanh form loses digits in 1 + tanh(u) for negative x: absolute error up to about eps |x|.
+  expect_gelu_accurate(gelu_scalar, 2.0, "scalar");
+}
+
+#if GAINCELL_HAVE_AVX2_KERNELS
+TEST(Kernels, GeluAvx2MatchesDoubleReferenceWithinUlps) {
+  if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) GTEST_SKIP() << "no AVX2+FMA";
+  expect_gelu_accurate(gelu_avx2, 0.0, "avx2");
+}
+
+TEST(Kernels, GeluAvx2TailAndOddLengthsMatchFullVectors) {
+  if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) GTEST_SKIP() << "no AVX2+FMA";
+  const auto x = random_vector(37, 12, 3.0);
+  std::vector<float> full(x.size());
+  gelu_avx2(full.data(), x.data(), static_cast<int64_t>(x.size()));
+  for (int64_t n : {1, 7, 8, 9, 15, 17, 37}) {
+    std::vector<float> part(n);
+    gelu_avx2(part.data(), x.data(), n);
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(part[i], full[i]) << "n=" << n << " i=" << i;
+  }
+}
+#endif
+
+TEST(Kernels, GeluForwardUsesTheDispatchedKernelInPlace) {
+  auto x = random_vector(10001, 13, 2.0);
+  std::vector<float> want(x.size());
+  kernel_table().gelu(want.data(), x.data(), static_cast<int64_t>(x.size()));
+  gelu_forward(x.data(), x.data(), static_cast<int64_t>(x.size()));
+  EXPECT_EQ(x, want) << "isa " << kernel_table().isa;
+}
+
+// Both table variants (scalar always; AVX2 when built and supported) against double references.
+std::vector<const KernelTable*> tables() {
+  std::vector<const KernelTable*> t{&scalar_kernel_table()};
+  if (std::string(kernel_table().isa) != "scalar") t.push_back(&kernel_table());
+  return t;
+}
+
+TEST(Kernels, SoftmaxRowMatchesDoubleReference) {
+  for (const KernelTable* t : tables())
+    for (int64_t n : {1, 3, 8, 17, 1024, 1031}) {
+      auto x = random_vector(n, 21, 8.0);
+      if (n > 3) x[2] = -200.0f;  // far below the max: exp underflows
+      std::vector<double> want(n);
+      double mx = -INFINITY, sum = 0;
+      for (float v : x) mx = std::max(mx, double(v));
+      for (int64_t i = 0; i < n; ++i) sum += (want[i] = std::exp(x[i] - mx));
+      t->softmax_row(x.data(), n);
+      double total = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        want[i] /= sum;
+        total += x[i];
+        // exp within 2 ulp plus a sum of n terms: relative 4 eps + n eps on each probability.
+        ASSERT_NEAR(x[i], want[i], (4 + n) * kEps * want[i] + 1e-37) << t->isa << " n=" << n << " i=" << i;
+      }
+      EXPECT_NEAR(total, 1.0, (4 + n) * kEps) << t->isa << " n=" << n;
+    }
+}
+
+TEST(Kernels, AttentionScoresAndMixMatchDoubleReference) {
+  for (const KernelTable* t : tables())
+    for (int64_t D : {1, 7, 8, 16, 33, 64, 100})
+      for (int64_t n : {1, 5, 129}) {
+        const auto q = random_vector(D, 22), k = random_vector(n * D, 23), v = random_vector(n * D, 24);
+        const auto p = random_vector(n, 25);
+        std::vector<float> s(n), o(D, 123.0f);
+        t->attention_scores(s.data(), q.data(), k.data(), n, D, 0.125f);
+        t->attention_mix(o.data(), p.data(), v.data(), n, D);
+        for (int64_t j = 0; j < n; ++j) {
+          double a = 0, mag = 0;
+          for (int64_t d = 0; d < D; ++d) a += double(q[d]) * k[j * D + d], mag += std::fabs(q[d] * k[j * D + d]);
+          ASSERT_NEAR(s[j], 0.125 * a, 0.125 * 2 * (D + 1) * kEps * mag) << t->isa << " D=" << D << " j=" << j;
+        }
+        for (int64_t d = 0; d < D; ++d) {
+          double a = 0, mag = 0;
+          for (int64_t j = 0; j < n; ++j) a += double(p[j]) * v[j * D + d], mag += std::fabs(p[j] * v[j * D + d]);
+          ASSERT_NEAR(o[d], a, 2 * (n + 1) * kEps * mag) << t->isa << " n=" << n << " d=" << d;
+        }
+      }
+}
+
+TEST(Kernels, LayerNormMatchesDoubleReference) {
+  for (int64_t C : {1, 7, 768, 1025}) {
+    const int64_t N = 5;
+    const auto x = random_vector(N * C, 14, 3.0), w = random_vector(C, 15), b = random_vector(C, 16);
+    std::vector<float> out(N * C), mean(N), rstd(N);
+    layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C, 1e-5f);
+    for (int64_t n = 0; n < N; ++n) {
+      double m = 0, v = 0;
+      for (int64_t c = 0; c < C; ++c) m += x[n * C + c];
+      m /= C;
+      for (int64_t c = 0; c < C; ++c) v += (x[n * C + c] - m) * (x[n * C + c] - m);
+      const double s = 1.0 / std::sqrt(v / C + 1e-5);
+      EXPECT_NEAR(mean[n], m, 4 * C * kEps * 3.0) << "C=" << C;
+      EXPECT_NEAR(rstd[n], s, 4 * C * kEps * s) << "C=" << C;
+      for (int64_t c = 0; c < C; ++c) {
+        const double want = (x[n * C + c] - m) * s * w[c] + b[c];
+        // Normalised values are O(few); error grows with the C-term sums of mean and variance.
+        const double bound = 4 * (C + 4) * kEps * (std::fabs(want) + std::fabs(b[c]) + 1.0);
+        ASSERT_NEAR(out[n * C + c], want, bound) << "C=" << C << " n=" << n << " c=" << c;
+      }
+    }
+  }
+}
+
+TEST(Kernels, ResidualAndEmbeddingAreExactSums) {
+  const auto a = random_vector(9000, 17), b = random_vector(9000, 18);
+  std::vector<float> out(9000);
+  residual_forward(out.data(), a.data(), b.data(), 9000);
+  for (int i = 0; i < 9000; ++i) ASSERT_EQ(out[i], a[i] + b[i]);
+  const int64_t V = 5, P = 4, C = 3;
+  const auto wte = random_vector(V * C, 19), wpe = random_vector(P * C, 20);
+  const int32_t tokens[2] = {4, 1};
+  std::vector<float> e(2 * C);
+  embedding_forward(e.data(), tokens, wte.data(), wpe.data(), 1, 2, C, 2);
+  for (int t = 0; t < 2; ++t)
+    for (int c = 0; c < C; ++c) EXPECT_EQ(e[t * C + c], wte[tokens[t] * C + c] + wpe[(2 + t) * C + c]);
+}
+
+}  // namespace
+}  // namespace gaincell
