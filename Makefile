@@ -6,7 +6,11 @@ DEBS := cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libt
         libgtest-dev libgmock-dev libbenchmark-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test run bench clean format
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := safetensors npy config vocab_json merges hw_toml cost_toml device_csv task_jsonl token_file
+FUZZ_DEBS := clang-14 libclang-rt-14-dev libomp-14-dev
+
+.PHONY: all deps build test test-asan fuzz run bench clean format
 all: build
 
 deps:
@@ -23,6 +27,34 @@ build: deps
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (GCC); any report fails the test.
+# Debug at -O1: compiles much faster than -O2 and runs the tests far faster than -O0 (docs/reliability.md).
+test-asan: deps
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DGAINCELL_SANITIZE=ON \
+	  $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-asan -j$(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS)
+
+# libFuzzer: builds every parser target with clang in build-fuzz/ and runs each for FUZZ_SECONDS (one after the
+# other). New inputs go to build-fuzz/corpus/<target>, crash inputs to build-fuzz/crashes/<target>-*; copy
+# those into tests/fuzz/regressions/<target>/ once fixed. See docs/reliability.md.
+fuzz:
+	@missing=$$(for p in $(FUZZ_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
+	cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DGAINCELL_FUZZ=ON \
+	  -DGAINCELL_BUILD_TESTS=OFF -DGAINCELL_WITH_OPENBLAS=OFF -DGAINCELL_AVX2=OFF
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
+	@mkdir -p build-fuzz/crashes; status=0; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  ./build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -rss_limit_mb=4096 \
+	    -artifact_prefix=build-fuzz/crashes/$$t- build-fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	    > build-fuzz/fuzz_$$t.log 2>&1 || { status=1; echo "   CRASH: see build-fuzz/fuzz_$$t.log"; }; \
+	  grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" build-fuzz/fuzz_$$t.log | sed 's/^/   /'; \
+	done; exit $$status
+
 # The main job (until `gaincell reproduce` lands): make a random-weight tiny model and generate from it.
 run: build
 	./$(BUILD)/gaincell init --preset tiny --seed 1 --out $(BUILD)/models/tiny
@@ -37,4 +69,4 @@ format:
 	find src tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-bench
+	rm -rf $(BUILD) $(BUILD)-bench $(BUILD)-asan build-fuzz

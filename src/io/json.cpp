@@ -11,10 +11,13 @@ namespace {
 
 using Json = nlohmann::json;
 
-[[noreturn]] void fail_parse(const Json::parse_error& e, const std::string& component, const std::string& where) {
+// Parsing throws parse_error for syntax and out_of_range (406) for a number too large for a double
+// ("1e999"): both are bad input.
+[[noreturn]] void fail_parse(const Json::exception& e, const std::string& component, const std::string& where) {
   // nlohmann's message is "[json.exception.parse_error.101] parse error at line 1, column 5: ..."; keep the tail.
   std::string what = e.what();
   size_t at = what.find("parse error");
+  if (at == std::string::npos) at = what.find("number overflow");
   if (at != std::string::npos) what = what.substr(at);
   fail_expected(component, "valid JSON", "a " + what, "in '" + where + "'");
 }
@@ -24,7 +27,7 @@ using Json = nlohmann::json;
 nlohmann::json parse_json(const std::string& text, const std::string& component, const std::string& where) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     fail_parse(e, component, where);
   }
 }
@@ -58,7 +61,7 @@ nlohmann::json parse_json_strict(std::string_view text, const std::string& compo
   };
   try {
     return Json::parse(text.begin(), text.end(), check);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     fail_parse(e, component, where);
   }
 }

@@ -161,25 +161,23 @@ uint64_t checked_numel(const std::vector<int64_t>& shape, size_t itemsize, const
 }
 
 // Returns the header dict text and sets *data_offset; checks magic, version and header length.
-std::string_view read_preamble(const MappedFile& f, size_t* data_offset) {
-  const std::string& path = f.path();
-  const uint8_t* p = f.data();
-  if (f.size() < 10) bad(path, "at least 10 bytes (magic, version, header length)", std::to_string(f.size()));
+std::string_view read_preamble(const uint8_t* p, size_t size, const std::string& path, size_t* data_offset) {
+  if (size < 10) bad(path, "at least 10 bytes (magic, version, header length)", std::to_string(size));
   if (std::memcmp(p, kMagic, kMagicLen) != 0) bad(path, "magic \\x93NUMPY", "other bytes");
   const int major = p[6], minor = p[7];
   size_t len = 0, start = 0;
   if (major == 1) {
     len = p[8] | size_t{p[9]} << 8;
     start = 10;
-  } else if ((major == 2 || major == 3) && f.size() >= 12) {
+  } else if ((major == 2 || major == 3) && size >= 12) {
     len = p[8] | size_t{p[9]} << 8 | size_t{p[10]} << 16 | size_t{p[11]} << 24;
     start = 12;
   } else {
     bad(path, "version 1.0, 2.0 or 3.0", std::to_string(major) + "." + std::to_string(minor));
   }
   if (len > kMaxHeaderBytes) bad(path, "header length at most " + std::to_string(kMaxHeaderBytes), std::to_string(len));
-  if (len > f.size() - start)
-    bad(path, "header length within the file (at most " + std::to_string(f.size() - start) + ")",
+  if (len > size - start)
+    bad(path, "header length within the file (at most " + std::to_string(size - start) + ")",
         std::to_string(len) + ", past the end");
   *data_offset = start + len;
   return std::string_view(reinterpret_cast<const char*>(p) + start, len);
@@ -216,8 +214,12 @@ void write_npy_f32(const std::string& path, const std::vector<int64_t>& shape, c
 
 NpyArray read_npy(const std::string& path) {
   MappedFile f(path);
+  return parse_npy(f.data(), f.size(), path);
+}
+
+NpyArray parse_npy(const uint8_t* data, size_t size, const std::string& path) {
   size_t data_offset = 0;
-  NpyHeader h = HeaderParser(read_preamble(f, &data_offset), path).parse();
+  NpyHeader h = HeaderParser(read_preamble(data, size, path, &data_offset), path).parse();
   size_t itemsize = 0;
   if (h.descr == "<f4")
     itemsize = 4;
@@ -227,14 +229,14 @@ NpyArray read_npy(const std::string& path) {
     bad(path, "dtype '<f4' or '<f8' (little-endian float)", quoted(h.descr));
   if (h.fortran_order) bad(path, "fortran_order False (C order)", "True");
   const uint64_t n = checked_numel(h.shape, itemsize, path);
-  const uint64_t data_bytes = f.size() - data_offset;
+  const uint64_t data_bytes = size - data_offset;
   if (n * itemsize != data_bytes)
     bad(path, std::to_string(n * itemsize) + " data bytes for shape " + shape_tuple(h.shape) + " " + h.descr,
         std::to_string(data_bytes));
   NpyArray a;
   a.shape = h.shape;
   a.data.resize(n);
-  const uint8_t* src = f.data() + data_offset;
+  const uint8_t* src = data + data_offset;
   if (itemsize == 4) {
     if (n) std::memcpy(a.data.data(), src, n * 4);
   } else {

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "core/error.h"
 #include "io/json.h"
@@ -181,32 +182,40 @@ int64_t TensorInfo::numel() const {
   return n;
 }
 
-SafeTensorsFile::SafeTensorsFile(const std::string& path) : file_(path) {
+SafeTensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, const std::string& path) {
   const Where w{path, ""};
-  const uint64_t size = file_.size();
   if (size < 8) bad(w, "at least 8 bytes (the header length)", std::to_string(size) + " bytes");
-  const uint64_t header_len = read_u64_le(file_.data());
+  const uint64_t header_len = read_u64_le(data);
   if (header_len > kSafeTensorsMaxHeaderBytes)
     bad(w, "header length at most " + std::to_string(kSafeTensorsMaxHeaderBytes), std::to_string(header_len));
   if (header_len > size - 8)
     bad(w, "header length at most " + std::to_string(size - 8) + " (file size " + std::to_string(size) + ")",
         std::to_string(header_len));
-  std::string_view text(reinterpret_cast<const char*>(file_.data()) + 8, header_len);
+  std::string_view text(reinterpret_cast<const char*>(data) + 8, header_len);
   Json header = parse_json_strict(text, kComponent, path, kMaxJsonDepth);
   if (!header.is_object()) bad(w, "the header to be a JSON object", json_text(header));
   if (header.size() > kSafeTensorsMaxTensors + 1)
     bad(w, "at most " + std::to_string(kSafeTensorsMaxTensors) + " tensors", std::to_string(header.size()));
   const uint64_t data_size = size - 8 - header_len;
-  data_begin_ = file_.data() + 8 + header_len;
+  SafeTensorsHeader h;
+  h.data_offset = 8 + header_len;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
-      metadata_ = parse_metadata(entry, path);
+      h.metadata = parse_metadata(entry, path);
       continue;
     }
     if (name.empty()) bad(w, "non-empty tensor names", "an empty name");
-    tensors_.push_back(parse_entry(name, entry, data_size, Where{path, name}));
+    h.tensors.push_back(parse_entry(name, entry, data_size, Where{path, name}));
   }
-  check_coverage(tensors_, data_size, path);
+  check_coverage(h.tensors, data_size, path);
+  return h;
+}
+
+SafeTensorsFile::SafeTensorsFile(const std::string& path) : file_(path) {
+  SafeTensorsHeader h = parse_safetensors_header(file_.data(), file_.size(), path);
+  data_begin_ = file_.data() + h.data_offset;
+  tensors_ = std::move(h.tensors);
+  metadata_ = std::move(h.metadata);
   for (size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
 }
 

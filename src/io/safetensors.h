@@ -35,6 +35,18 @@ struct TensorInfo {
   int64_t numel() const;
 };
 
+// The validated header of a safetensors image: tensors sorted by data offset, metadata, and where the data
+// section starts (8 + header length).
+struct SafeTensorsHeader {
+  std::vector<TensorInfo> tensors;
+  std::map<std::string, std::string> metadata;
+  size_t data_offset = 0;
+};
+
+// Validates a whole safetensors image held in memory (size bytes at data); `where` names it in errors.
+// SafeTensorsFile runs exactly this on the mapped file; the fuzz targets call it directly.
+SafeTensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, const std::string& where);
+
 class SafeTensorsFile {
  public:
   // Maps and validates the whole header; throws Error on any inconsistency.

@@ -73,8 +73,9 @@ TokenFile TokenFile::load(const std::string& path, int64_t model_vocab) {
   t.width_ = static_cast<int>(width);
   const int64_t limit = model_vocab > 0 ? std::min<int64_t>(model_vocab, t.vocab_) : t.vocab_;
   for (int64_t i = 0; i < t.count_; ++i) {
-    const int64_t id = t.at(i);
-    if (id >= limit)
+    // Unsigned: a 4-byte id >= 2^31 must not pass as a negative int32.
+    const uint64_t id = get(t.ids_ + static_cast<size_t>(i) * t.width_, t.width_);
+    if (id >= static_cast<uint64_t>(limit))
       fail_expected("tokens", "ids < " + std::to_string(limit) + (model_vocab > 0 ? " (the model's vocabulary)" : ""),
                     std::to_string(id), "at index " + std::to_string(i) + " " + where);
   }
@@ -86,7 +87,7 @@ int32_t TokenFile::at(int64_t i) const {
 }
 
 void TokenFile::copy(int32_t* out, int64_t begin, int64_t n) const {
-  if (begin < 0 || n < 0 || begin + n > count_)
+  if (begin < 0 || n < 0 || begin > count_ || n > count_ - begin)  // no begin + n overflow
     fail_expected("tokens", "a range inside [0, " + std::to_string(count_) + ")",
                   "[" + std::to_string(begin) + ", " + std::to_string(begin + n) + ")", "in '" + path() + "'");
   for (int64_t j = 0; j < n; ++j) out[j] = at(begin + j);

@@ -66,7 +66,10 @@ Gpt2Config config_from_json(const std::string& text, const std::string& where) {
   c.n_positions = get_int(j, "n_positions", where);
   if (auto it = j.find("layer_norm_epsilon"); it != j.end()) {
     if (!it->is_number()) fail_expected("config", "a number for 'layer_norm_epsilon'", it->dump());
-    c.layer_norm_epsilon = it->get<float>();
+    const double eps = it->get<double>();  // range-checked before narrowing: a huge double to float is UB
+    if (!(eps > 0.0 && eps < 1.0))
+      fail_expected("config", "'layer_norm_epsilon' in (0, 1)", it->dump(), "in '" + where + "'");
+    c.layer_norm_epsilon = static_cast<float>(eps);
   }
   if (auto it = j.find("activation_function"); it != j.end()) {
     if (!it->is_string()) fail_expected("config", "a string for 'activation_function'", it->dump());

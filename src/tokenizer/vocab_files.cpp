@@ -74,8 +74,8 @@ std::string read_tokenizer_file(const std::string& path) {
   }
 }
 
-void load_vocab(const std::string& path, VocabTables& t) {
-  const auto entries = parse_vocab_json(read_tokenizer_file(path), path);
+void load_vocab(std::string_view text, const std::string& path, VocabTables& t) {
+  const auto entries = parse_vocab_json(text, path);
   if (entries.empty())
     fail_expected("tokenizer", "a non-empty vocabulary", "an empty JSON object", "in '" + path + "'");
   const int64_t size = static_cast<int64_t>(entries.size());
@@ -134,8 +134,7 @@ void add_merge_line(std::string_view line, int32_t rank, const std::string& line
     fail_expected("tokenizer", "each merge once", quoted(line) + " again", line_where);
 }
 
-void load_merges(const std::string& path, const std::string& vocab_path, VocabTables& t) {
-  const std::string text = read_tokenizer_file(path);
+void load_merges(std::string_view text, const std::string& path, const std::string& vocab_path, VocabTables& t) {
   std::string_view rest(text);
   size_t line_no = 1, eol = rest.find('\n');
   const std::string_view header = rest.substr(0, eol);
@@ -187,9 +186,16 @@ const std::array<uint32_t, 256>& byte_to_code_point() {
 }
 
 VocabTables load_vocab_tables(const std::string& vocab_path, const std::string& merges_path) {
+  const std::string vocab_text = read_tokenizer_file(vocab_path);
+  const std::string merges_text = read_tokenizer_file(merges_path);
+  return parse_vocab_tables(vocab_text, merges_text, vocab_path, merges_path);
+}
+
+VocabTables parse_vocab_tables(std::string_view vocab_text, std::string_view merges_text, const std::string& vocab_path,
+                               const std::string& merges_path) {
   VocabTables t;
-  load_vocab(vocab_path, t);
-  load_merges(merges_path, vocab_path, t);
+  load_vocab(vocab_text, vocab_path, t);
+  load_merges(merges_text, merges_path, vocab_path, t);
   check_reachable(vocab_path, merges_path, t);
   return t;
 }

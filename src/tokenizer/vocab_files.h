@@ -32,5 +32,8 @@ std::vector<std::pair<std::string, int64_t>> parse_vocab_json(std::string_view t
 
 // Loads and cross-checks both files. Throws Error("tokenizer", ...) naming the file and what was wrong.
 VocabTables load_vocab_tables(const std::string& vocab_path, const std::string& merges_path);
+// The same from the files' contents held in memory (the paths only name them in errors).
+VocabTables parse_vocab_tables(std::string_view vocab_text, std::string_view merges_text, const std::string& vocab_path,
+                               const std::string& merges_path);
 
 }  // namespace gaincell
