@@ -83,6 +83,7 @@ Gpt2 TrainModel::snapshot() const {
   for (size_t i = 0; i < extras_.size(); ++i)
     m.set_extra(extras_[i].first, extra_shapes_[i].second, extras_[i].second.data());
   for (const ParamView& p : attention_params_) m.set_extra(p.name, p.shape, p.value);
+  for (const ParamView& b : attention_.buffers()) m.set_extra(b.name, b.shape, b.value);  // e.g. gain-cell targets
   return m;
 }
 

@@ -38,7 +38,7 @@ class TrainModel {
   Attention& attention() { return attention_; }
 
   // A Gpt2 view over the current parameters (for save()); carries the initial model's extra tensors and the
-  // backend parameters' current values as extras.
+  // backend parameters' and persistent buffers' (buffers()) current values as extras.
   Gpt2 snapshot() const;
 
   // Forward over tokens [B, T] (ids validated); returns the logits [B*T, V]. Saves what backward needs.

@@ -1,10 +1,12 @@
-// `gaincell adapt` end to end, stage 2 (calibration, paper-spec §3.3) on a tiny random model: the linear
-// model's target statistics are recorded here with forward passes of gaincell-linear (stage 1 without its
-// training), then the CLI calibrates gaincell's scalers on one fixed batch and writes a model folder plus a
-// summary JSON whose trace shows the statistics mismatch shrinking.
+// `gaincell adapt` end to end on a tiny random model (head dim 64) and a small token folder made by
+// `gaincell data prepare`: all three stages (linear fine-tune recording targets, calibration, surrogate
+// fine-tune), the summary's structure, the statistics mismatch shrinking, the output folder running with the
+// gaincell backend, bit-identical output at 1 and 2 threads (with distillation), and the calibration-only
+// path from a model whose targets were recorded here with gaincell-linear forwards.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -28,24 +30,6 @@ Result gc(const std::string& args) {
   Result r;
   r.rc = test::run_command(test::binary_path() + " " + args, &r.out, &r.err);
   return r;
-}
-
-// A GCTOKENS v1 file of n uint16 ids below vocab.
-void write_tokens(const std::string& path, int64_t n, int32_t vocab) {
-  std::string b(32, '\0');
-  std::memcpy(&b[0], "GCTOKENS", 8);
-  uint32_t version = 1, width = 2, v = uint32_t(vocab);
-  uint64_t count = uint64_t(n);
-  std::memcpy(&b[8], &version, 4);
-  std::memcpy(&b[12], &width, 4);
-  std::memcpy(&b[16], &count, 8);
-  std::memcpy(&b[24], &v, 4);
-  Rng r(3);
-  for (int64_t i = 0; i < n; ++i) {
-    uint16_t id = uint16_t(r.uniform() * 1000);  // a small sub-vocabulary
-    b.append(reinterpret_cast<const char*>(&id), 2);
-  }
-  write_file_atomic(path, b);
 }
 
 // Records targets with 20 forwards of gaincell-linear (EMA 0.1) and saves the model with them.
@@ -80,10 +64,21 @@ class AdaptCli : public ::testing::Test {
     Result r = gc("init --preset tiny --seed 7 --out " + *root_ + "/init");
     ASSERT_EQ(r.rc, 0) << r.err;
     record_targets(*root_ + "/init", *root_ + "/linear");
-    fs::create_directories(*root_ + "/data");
-    write_tokens(*root_ + "/data/train.bin", 4000, 50257);
+    std::string text;
+    for (int i = 0; i < 80; ++i)
+      text += "Once upon a time there was a little robot number " + std::to_string(i) +
+              ". It liked to count the stars and sing to the moon.<|endoftext|>";
+    write_file_atomic(*root_ + "/corpus.txt", text);
+    r = gc("data prepare --model " + *root_ + "/init --text " + *root_ + "/corpus.txt --out " + *root_ +
+           "/data --val-fraction 0.2");
+    ASSERT_EQ(r.rc, 0) << r.err;
   }
   void SetUp() override { dir_ = *root_; }
+  // The whole pipeline from the initial model into out.
+  Result adapt(const std::string& out, const std::string& extra) const {
+    return gc("adapt --model " + dir_ + "/init --data " + dir_ + "/data --out " + dir_ + "/" + out +
+              " --calib-batch 2 --batch 2 --context 32 --lr 1e-3 --seed 5 " + extra);
+  }
   std::string dir_;
   static std::string* root_;
 };
@@ -116,14 +111,73 @@ TEST_F(AdaptCli, CalibrationStageWritesAModelAndATrace) {
   EXPECT_EQ(g.rc, 0) << g.err;
 }
 
-TEST_F(AdaptCli, RefusesMissingTargetsAndTrainingStages) {
+// Stage 1 with targets recorded from zero, stage 2 on the freshly recorded targets, stage 3 with surrogate
+// gradients; the output is a normal model folder.
+TEST_F(AdaptCli, ThreeStagesWriteAnAdaptedModel) {
+  Result r = adapt("full", "--linear-steps 20 --finetune-steps 10 --eval-every 5 --eval-batches 2 --threads 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: stage 1 ran 20 < 50 steps"), std::string::npos) << r.err;
+  auto j = nlohmann::json::parse(read_file(dir_ + "/full/adapt_summary.json"));
+  auto lin = j["stages"]["linear"], cal = j["stages"]["calibration"], ft = j["stages"]["finetune"];
+  EXPECT_EQ(j["warnings"].size(), 1u);
+  // Stage 1: gaincell-linear, one trace record per step, evaluations every 5 steps.
+  EXPECT_EQ(lin["attention"], "gaincell-linear");
+  ASSERT_EQ(lin["trace"].size(), 20u);
+  EXPECT_TRUE(lin["trace"][4].contains("val_loss"));
+  EXPECT_FALSE(lin["trace"][5].contains("val_loss"));
+  EXPECT_EQ(double(lin["trace"][19]["val_loss"]), double(lin["val_loss_after"]));
+  EXPECT_LT(double(lin["val_loss_after"]), double(lin["val_loss_before"]));
+  // Stage 2: the statistics mismatch shrinks; every iteration logs the calibration and validation losses.
+  const int iters = cal["iterations"];
+  ASSERT_GE(iters, 2);
+  ASSERT_EQ(cal["trace"].size(), size_t(iters));
+  EXPECT_EQ(cal["trace"][0]["criteria"], 2 * 4 * 2 * 2);  // 2 layers x 4 scalers x 2 heads x 2
+  EXPECT_EQ(cal["trace"][0]["alpha"], 1.0);
+  for (const auto& t : cal["trace"]) EXPECT_TRUE(std::isfinite(double(t["val_loss"])));
+  EXPECT_LT(double(cal["mismatch_after"]["max_std_error"]), 0.1 * double(cal["mismatch_before"]["max_std_error"]));
+  EXPECT_LT(double(cal["mismatch_after"]["max_mean_error"]), 0.1 * double(cal["mismatch_before"]["max_mean_error"]));
+  EXPECT_EQ(cal["converged"].get<bool>(), iters < 100);
+  // Stage 3: gaincell through the surrogate backward starts where calibration ended and improves.
+  EXPECT_EQ(ft["attention"], "gaincell");
+  ASSERT_EQ(ft["trace"].size(), 10u);
+  EXPECT_LE(double(ft["val_loss_after"]), double(ft["val_loss_before"]));
+  // The folder: weights, trained scalers, the recorded targets (non-zero), hardware; runs with gaincell.
+  Gpt2 m = Gpt2::load(dir_ + "/full");
+  const float* a = m.find_extra("h.1.attn.gaincell.k.scale", 2);
+  const float* ts = m.find_extra("h.0.attn.gaincell.q.target_std", 2);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(ts, nullptr);
+  EXPECT_NE(a[0], 1.0f);
+  EXPECT_GT(ts[0], 0.0f);
+  EXPECT_TRUE(fs::exists(dir_ + "/full/hardware.toml"));
+  EXPECT_TRUE(fs::exists(dir_ + "/full/encoder.json"));
+  Result p = gc("perplexity --model " + dir_ + "/full --attention gaincell --hw " + dir_ +
+                "/full/hardware.toml --text " + dir_ + "/corpus.txt --context 128 --json --threads 2");
+  ASSERT_EQ(p.rc, 0) << p.err;
+  EXPECT_TRUE(std::isfinite(double(nlohmann::json::parse(p.out)["perplexity"]))) << p.out;
+}
+
+// Same seed -> the same output bytes at 1 and 2 threads, distillation (default teacher) included.
+TEST_F(AdaptCli, OutputIsBitIdenticalAcrossThreadCounts) {
+  const std::string extra = "--linear-steps 3 --finetune-steps 3 --calib-iterations 5 --distill 0.3 --eval-batches 1";
+  Result r1 = adapt("det1", extra + " --threads 1");
+  ASSERT_EQ(r1.rc, 0) << r1.err;
+  Result r2 = adapt("det2", extra + " --threads 2");
+  ASSERT_EQ(r2.rc, 0) << r2.err;
+  EXPECT_TRUE(read_file(dir_ + "/det1/model.safetensors") == read_file(dir_ + "/det2/model.safetensors"));
+  auto j = nlohmann::json::parse(read_file(dir_ + "/det1/adapt_summary.json"));
+  EXPECT_EQ(j["distill"], 0.3);
+  EXPECT_EQ(j["teacher"], dir_ + "/init");
+}
+
+TEST_F(AdaptCli, RefusesMissingTargets) {
   Result r = gc("adapt --model " + dir_ + "/init --data " + dir_ + "/data --out " + dir_ + "/x");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("target statistics"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ + "/x/model.safetensors"));
-  r = gc("adapt --model " + dir_ + "/linear --data " + dir_ + "/data --out " + dir_ + "/x --linear-steps 5");
+  r = gc("adapt --model " + dir_ + "/init --data " + dir_ + "/nodata --out " + dir_ + "/x --linear-steps 3");
   EXPECT_EQ(r.rc, 1);
-  EXPECT_NE(r.err.find("training engine"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nodata"), std::string::npos) << r.err;
 }
 
 }  // namespace
