@@ -23,11 +23,12 @@ build: deps
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-# The main job (until `gaincell reproduce` lands): make a random-weight tiny model and generate from it.
+# The main job: the paper's story end to end on the bundled model (docs/reproduce.md). REPRODUCE_FLAGS=--quick
+# for the two-minute version.
+REPRODUCE_FLAGS ?=
 run: build
-	./$(BUILD)/gaincell init --preset tiny --seed 1 --out $(BUILD)/models/tiny
-	./$(BUILD)/gaincell info --model $(BUILD)/models/tiny
-	./$(BUILD)/gaincell generate --model $(BUILD)/models/tiny --prompt "To be, or not to be" -n 32 --seed 1
+	./$(BUILD)/gaincell reproduce $(REPRODUCE_FLAGS) --out $(BUILD)/reproduce
+	@echo "report: $(BUILD)/reproduce/report.html (and report.md, results.json)"
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DGAINCELL_BUILD_BENCHMARKS=ON -DGAINCELL_BUILD_TESTS=OFF

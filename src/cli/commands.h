@@ -15,5 +15,6 @@ void register_eval(CLI::App& app);
 void register_adapt(CLI::App& app);
 void register_data(CLI::App& app);
 void register_train(CLI::App& app);
+void register_reproduce(CLI::App& app);
 
 }  // namespace gaincell::cli
