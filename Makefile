@@ -28,13 +28,16 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (GCC); any report fails the test.
-# Debug at -O1: compiles much faster than -O2 and runs the tests far faster than -O0 (docs/reliability.md).
+# Debug at -O1: compiles faster than -O2 and runs the tests far faster than -O0 (docs/reliability.md).
+# ASAN_TARGETS / ASAN_CTEST_ARGS narrow it (CI: unit + parity only, to stay in its time budget).
+ASAN_TARGETS ?=
+ASAN_CTEST_ARGS ?=
 test-asan: deps
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DGAINCELL_SANITIZE=ON \
 	  $(CMAKE_FLAGS)
-	cmake --build $(BUILD)-asan -j$(JOBS)
+	cmake --build $(BUILD)-asan -j$(JOBS) $(if $(ASAN_TARGETS),--target $(ASAN_TARGETS))
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j$(JOBS)
+	  ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
 
 # libFuzzer: builds every parser target with clang in build-fuzz/ and runs each for FUZZ_SECONDS (one after the
 # other). New inputs go to build-fuzz/corpus/<target>, crash inputs to build-fuzz/crashes/<target>-*; copy
@@ -55,11 +58,12 @@ fuzz:
 	  grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" build-fuzz/fuzz_$$t.log | sed 's/^/   /'; \
 	done; exit $$status
 
-# The main job (until `gaincell reproduce` lands): make a random-weight tiny model and generate from it.
+# The main job: the paper's story end to end on the bundled model (docs/reproduce.md). REPRODUCE_FLAGS=--quick
+# for the two-minute version.
+REPRODUCE_FLAGS ?=
 run: build
-	./$(BUILD)/gaincell init --preset tiny --seed 1 --out $(BUILD)/models/tiny
-	./$(BUILD)/gaincell info --model $(BUILD)/models/tiny
-	./$(BUILD)/gaincell generate --model $(BUILD)/models/tiny --prompt "To be, or not to be" -n 32 --seed 1
+	./$(BUILD)/gaincell reproduce $(REPRODUCE_FLAGS) --out $(BUILD)/reproduce
+	@echo "report: $(BUILD)/reproduce/report.html (and report.md, results.json)"
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DGAINCELL_BUILD_BENCHMARKS=ON -DGAINCELL_BUILD_TESTS=OFF

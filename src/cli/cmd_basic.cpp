@@ -14,8 +14,9 @@ namespace gaincell::cli {
 
 void register_init(CLI::App& app) {
   struct Opts {
-    std::string preset, out;
+    std::string preset, out, tokenizer = "gpt2";
     uint64_t seed = 0;
+    int n_layer = 0, n_head = 0, n_embd = 0, n_positions = 0, vocab_size = 0;  // 0 = the preset's
     ThreadOptions threads;
   };
   auto o = std::make_shared<Opts>();
@@ -25,11 +26,33 @@ void register_init(CLI::App& app) {
       ->check(CLI::IsMember(config_preset_names()));
   cmd->add_option("--seed", o->seed, "Random seed");
   cmd->add_option("--out", o->out, "Output folder")->required();
+  cmd->add_option("--n-layer", o->n_layer, "Override the preset's blocks")->check(CLI::Range(1, 1 << 10));
+  cmd->add_option("--n-head", o->n_head, "Override the preset's heads per block")->check(CLI::Range(1, 1 << 10));
+  cmd->add_option("--n-embd", o->n_embd, "Override the preset's width")->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--n-positions", o->n_positions, "Override the preset's context")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--vocab-size", o->vocab_size, "Override the preset's vocabulary")->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--tokenizer", o->tokenizer, "gpt2 (BPE files) or bytes (256 ids; sets --vocab-size 256)")
+      ->check(CLI::IsMember({"gpt2", "bytes"}));
   add_thread_options(cmd, o->threads);
   cmd->callback([o] {
     apply_thread_options(o->threads);
-    Gpt2 m = Gpt2::random(config_preset(o->preset), o->seed);
+    Gpt2Config cfg = config_preset(o->preset);
+    if (o->n_layer) cfg.n_layer = o->n_layer;
+    if (o->n_head) cfg.n_head = o->n_head;
+    if (o->n_embd) cfg.n_embd = o->n_embd;
+    if (o->n_positions) cfg.n_positions = o->n_positions;
+    if (o->tokenizer == "bytes") {
+      if (o->vocab_size && o->vocab_size != 256)
+        fail_expected("cli", "--vocab-size 256 with --tokenizer bytes", std::to_string(o->vocab_size));
+      cfg.vocab_size = 256;
+    } else if (o->vocab_size) {
+      cfg.vocab_size = o->vocab_size;
+    }
+    std::vector<std::string> problems = cfg.validate();
+    if (!problems.empty()) fail("cli", "invalid model size: " + problems.front());
+    Gpt2 m = Gpt2::random(cfg, o->seed);
     m.save(o->out);
+    if (o->tokenizer == "bytes") Tokenizer::write_bytes_tokenizer(o->out);
     std::printf("wrote %s: preset %s, %lld parameters, seed %llu\n", o->out.c_str(), o->preset.c_str(),
                 static_cast<long long>(m.config().num_parameters()), static_cast<unsigned long long>(o->seed));
   });
@@ -67,8 +90,7 @@ void register_tokenize(CLI::App& app) {
   auto* prompt = cmd->add_option("--prompt", o->prompt, "Text given inline");
   text->excludes(prompt);
   cmd->callback([o, text, prompt] {
-    if (text->count() == 0 && prompt->count() == 0)
-      fail_expected("cli", "--text FILE or --prompt TEXT", "neither");
+    if (text->count() == 0 && prompt->count() == 0) fail_expected("cli", "--text FILE or --prompt TEXT", "neither");
     Tokenizer tok = Tokenizer::from_dir(o->model_dir);
     std::string s = text->count() ? read_file(o->text_path) : o->prompt;
     std::vector<int32_t> ids = tok.encode(s);

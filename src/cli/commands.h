@@ -16,5 +16,6 @@ void register_adapt(CLI::App& app);
 void register_data(CLI::App& app);
 void register_train(CLI::App& app);
 void register_device(CLI::App& app);
+void register_reproduce(CLI::App& app);
 
 }  // namespace gaincell::cli

@@ -1,0 +1,263 @@
+// report.md and report.html of `gaincell reproduce`, both rendered from the results JSON through one list of
+// blocks (so they say the same), with the figures as SVG (inline in the HTML, files next to the Markdown).
+#include <cmath>
+#include <cstdio>
+
+#include "cli/reproduce.h"
+#include "cost/svg_plot.h"
+
+namespace gaincell::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+double num(const Json& j, const char* key) {
+  return j.contains(key) ? j[key].get<double>() : NAN;
+}
+
+// [[step, loss], ...] -> a series.
+Series curve(const std::string& name, const Json& pts, double x_offset = 0) {
+  Series s{name, {}, {}};
+  for (const auto& p : pts) {
+    s.x.push_back(p[0].get<double>() + x_offset);
+    s.y.push_back(p[1].get<double>());
+  }
+  return s;
+}
+
+Series flat(const std::string& name, const std::vector<double>& x, double y) {
+  return Series{name, x, std::vector<double>(x.size(), y)};
+}
+
+std::string loss_curves(const Json& r) {
+  LineChart c{"Training loss of every run", "optimizer step", "training loss (nats per byte)", false, false, {}};
+  const Json& k = r["curves"];
+  if (k.contains("pretrain") && !k["pretrain"].empty())
+    c.series.push_back(curve("pre-training (softmax)", k["pretrain"]));
+  double n1 = 0;
+  if (k.contains("linear") && !k["linear"].empty()) {
+    c.series.push_back(curve("adapt stage 1 (gaincell-linear)", k["linear"]));
+    n1 = k["linear"].back()[0].get<double>();
+  }
+  if (k.contains("finetune") && !k["finetune"].empty())
+    c.series.push_back(curve("adapt stage 3 (gaincell)", k["finetune"], n1));
+  if (k.contains("control") && !k["control"].empty())
+    c.series.push_back(curve("control: gaincell from scratch", k["control"]));
+  return line_chart_svg(c);
+}
+
+std::string calibration_trace(const Json& r) {
+  LineChart c{"Calibration trace (stage 2)", "iteration", "loss (nats per byte)", false, false, {}};
+  Series loss{"calibration batch", {}, {}}, val{"validation batch", {}, {}};
+  for (const auto& t : r["calibration_trace"]) {
+    loss.x.push_back(t["iteration"].get<double>());
+    loss.y.push_back(t["loss"].get<double>());
+    val.x.push_back(t["iteration"].get<double>());
+    val.y.push_back(t["val_loss"].get<double>());
+  }
+  c.series = {loss, val};
+  if (!loss.x.empty()) c.series.push_back(flat("softmax baseline", loss.x, num(r["baseline"], "val_loss")));
+  return line_chart_svg(c);
+}
+
+std::string energy_breakdown(const Json& r) {
+  BarChart c{"Gain-cell attention energy per token (all layers)", "energy per token (pJ)", {}, {}, false, true};
+  const char* keys[] = {"qk", "sv", "digital", "dac"};
+  const char* names[] = {"phi(Q.K^T)", "phi(S).V", "digital & routing", "DAC"};
+  for (int i = 0; i < 4; ++i) c.series.push_back({names[i], {}, {}});
+  for (const auto& m : r["cost"]) {
+    c.categories.push_back(m["model"].get<std::string>());
+    for (int i = 0; i < 4; ++i) c.series[i].y.push_back(m["energy_pj_per_token"][keys[i]].get<double>());
+  }
+  return bar_chart_svg(c);
+}
+
+std::string ratio_bars(const Json& r, const char* key, const std::string& what) {
+  BarChart c{"GPU attention / gain-cell attention: " + what + " per token and layer",
+             what + " ratio (x)",
+             {},
+             {},
+             false,
+             true};
+  for (const auto& m : r["cost"]) {
+    Series s{m["model"].get<std::string>(), {}, {}};
+    for (const auto& g : m["gpus"]) {
+      if (c.series.empty()) c.categories.push_back(g["gpu"].get<std::string>());
+      s.y.push_back(g[key].get<double>());
+    }
+    c.series.push_back(s);
+  }
+  return bar_chart_svg(c);
+}
+
+std::string robustness(const Json& r, const char* list, const char* key, const std::string& title,
+                       const std::string& x_label, bool log_x) {
+  LineChart c{title, x_label, "validation loss (nats per byte)", log_x, false, {}};
+  Series s{"adapted gaincell", {}, {}};
+  for (const auto& p : r["robustness"][list]) {
+    s.x.push_back(p[key].get<double>());
+    s.y.push_back(p["val_loss"].get<double>());
+  }
+  c.series = {s, flat("softmax baseline", s.x, num(r["baseline"], "val_loss")),
+              flat("direct mapping", s.x, num(r["direct_mapping"], "val_loss"))};
+  return line_chart_svg(c);
+}
+
+// The report as blocks: heading (level 2), paragraph, table (first row = header), pre, figure.
+struct Block {
+  enum Kind { kHeading, kPara, kTable, kPre, kFigure } kind;
+  std::string text;
+  std::vector<std::vector<std::string>> rows;
+};
+
+std::vector<Block> blocks(const Json& r) {
+  std::vector<Block> b;
+  auto h = [&](const std::string& t) { b.push_back({Block::kHeading, t, {}}); };
+  auto p = [&](const std::string& t) { b.push_back({Block::kPara, t, {}}); };
+  auto fig = [&](const std::string& id) { b.push_back({Block::kFigure, id, {}}); };
+  const Json& m = r["model"];
+  p("Profile `" + r["profile"].get<std::string>() + "`, seed " + std::to_string(r["seed"].get<uint64_t>()) + ", " +
+    fmt("%.0f", num(r, "seconds")) + " s. Model: byte-level GPT-2, " + std::to_string(m["n_layer"].get<int>()) +
+    " layers x " + std::to_string(m["n_head"].get<int>()) + " heads x head dim " +
+    std::to_string(m["head_dim"].get<int>()) + " (one head fills a 64x64 array), " +
+    std::to_string(m["parameters"].get<int64_t>()) + " parameters, context " +
+    std::to_string(m["n_positions"].get<int>()) + ". Losses: mean next-byte cross-entropy on " +
+    std::to_string(r["eval"]["windows"].get<int>()) + " fixed windows of " +
+    std::to_string(r["eval"]["context"].get<int>()) + " bytes of the validation split (last 10% of TinyShakespeare).");
+  h("Accuracy: softmax, direct mapping, adaptation, control");
+  Block t{Block::kTable, "", {{"model", "attention", "val loss (nats/byte)", "perplexity"}}};
+  auto row = [&](const std::string& name, const Json& j, const std::string& att) {
+    t.rows.push_back({name, att, fmt("%.4f", num(j, "val_loss")), fmt("%.3f", num(j, "perplexity"))});
+  };
+  row("baseline (bundled model)", r["baseline"], "softmax");
+  row("direct mapping, no adaptation", r["direct_mapping"], "gaincell");
+  row("adapted: linear fine-tune, calibration, nonlinear fine-tune", r["adaptation"], "gaincell");
+  row("control: trained from scratch, " + std::to_string(r["control"]["steps"].get<int64_t>()) + " steps", r["control"],
+      "gaincell");
+  b.push_back(t);
+  p("Random guessing over 256 bytes costs ln 256 = 5.545 nats. The adaptation closes " +
+    fmt("%.0f", 100.0 * (num(r["direct_mapping"], "val_loss") - num(r["adaptation"], "val_loss")) /
+                    std::max(1e-9, num(r["direct_mapping"], "val_loss") - num(r["baseline"], "val_loss"))) +
+    "% of the gap between direct mapping and the softmax baseline.");
+  fig("loss_curves");
+  fig("calibration_trace");
+  h("Generated text (prompt \"ROMEO:\\n\", temperature 0.8)");
+  b.push_back({Block::kTable,
+               "",
+               {{"softmax baseline", "adapted gaincell (streaming decoder)"},
+                {r["generation"]["baseline"].get<std::string>(), r["generation"]["adapted"].get<std::string>()}}});
+  h("Energy, latency and area per token against GPUs (paper configuration)");
+  Block c{Block::kTable,
+          "",
+          {{"model", "energy (nJ/token)", "latency (ns/token)", "area (mm2)", "energy vs H100", "latency vs H100"}}};
+  for (const auto& x : r["cost"])
+    c.rows.push_back({x["model"].get<std::string>(), fmt("%.3f", x["energy_pj_per_token"]["total"].get<double>() / 1e3),
+                      fmt("%.1f", num(x, "latency_ns_per_token")), fmt("%.3f", num(x, "area_mm2")),
+                      fmt("%.0fx", x["gpus"][0]["energy_ratio"].get<double>()),
+                      fmt("%.0fx", x["gpus"][0]["latency_ratio"].get<double>())});
+  b.push_back(c);
+  fig("energy_breakdown");
+  fig("energy_ratio_bars");
+  fig("latency_ratio_bars");
+  h("Robustness of the adapted model");
+  Block s{Block::kTable, "", {{"cell gain sigma", "val loss"}}};
+  for (const auto& x : r["robustness"]["cell_gain_sigma"])
+    s.rows.push_back({fmt("%.3g", num(x, "cell_gain_sigma")), fmt("%.4f", num(x, "val_loss"))});
+  b.push_back(s);
+  Block rt{Block::kTable, "", {{"retention (s)", "decay per token", "val loss"}}};
+  for (const auto& x : r["robustness"]["retention"])
+    rt.rows.push_back(
+        {fmt("%.3g", num(x, "retention_s")), fmt("%.3g", num(x, "decay_per_token")), fmt("%.4f", num(x, "val_loss"))});
+  b.push_back(rt);
+  fig("robustness_sigma");
+  fig("robustness_retention");
+  return b;
+}
+
+std::string html_escape(const std::string& s) {
+  return xml_escape(s);
+}
+
+std::string md_cell(std::string s) {
+  std::string o;
+  for (char ch : s) o += ch == '\n' ? std::string("<br>") : ch == '|' ? std::string("\\|") : std::string(1, ch);
+  return o;
+}
+
+}  // namespace
+
+const std::vector<std::string>& reproduce_figures() {
+  static const std::vector<std::string> k = {"loss_curves",         "calibration_trace",  "energy_breakdown",
+                                             "energy_ratio_bars",   "latency_ratio_bars", "robustness_sigma",
+                                             "robustness_retention"};
+  return k;
+}
+
+std::string reproduce_figure_svg(const Json& r, const std::string& f) {
+  if (f == "loss_curves") return loss_curves(r);
+  if (f == "calibration_trace") return calibration_trace(r);
+  if (f == "energy_breakdown") return energy_breakdown(r);
+  if (f == "energy_ratio_bars") return ratio_bars(r, "energy_ratio", "energy");
+  if (f == "latency_ratio_bars") return ratio_bars(r, "latency_ratio", "latency");
+  if (f == "robustness_sigma")
+    return robustness(r, "cell_gain_sigma", "cell_gain_sigma", "Loss against device-to-device gain variability",
+                      "cell gain sigma (relative)", false);
+  return robustness(r, "retention", "retention_s", "Loss against cell retention time", "retention time (s)", true);
+}
+
+std::string reproduce_markdown(const Json& r) {
+  std::string o = "# gaincell reproduce: gain-cell attention on a byte-level Shakespeare GPT-2\n\n";
+  for (const Block& b : blocks(r)) {
+    if (b.kind == Block::kHeading) o += "## " + b.text + "\n\n";
+    if (b.kind == Block::kPara) o += b.text + "\n\n";
+    if (b.kind == Block::kFigure) o += "![" + b.text + "](" + b.text + ".svg)\n\n";
+    if (b.kind == Block::kTable) {
+      for (size_t i = 0; i < b.rows.size(); ++i) {
+        o += "|";
+        for (const auto& cell : b.rows[i]) o += " " + md_cell(cell) + " |";
+        o += "\n";
+        if (i == 0) {
+          o += "|";
+          for (size_t k = 0; k < b.rows[0].size(); ++k) o += "---|";
+          o += "\n";
+        }
+      }
+      o += "\n";
+    }
+  }
+  return o;
+}
+
+std::string reproduce_html(const Json& r) {
+  std::string o =
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>gaincell reproduce</title><style>"
+      "body{font-family:sans-serif;max-width:980px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;"
+      "margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;vertical-align:top}td{white-space:pre-wrap}"
+      "figure{margin:1em 0}</style></head><body>\n"
+      "<h1>gaincell reproduce: gain-cell attention on a byte-level Shakespeare GPT-2</h1>\n";
+  for (const Block& b : blocks(r)) {
+    if (b.kind == Block::kHeading) o += "<h2>" + html_escape(b.text) + "</h2>\n";
+    if (b.kind == Block::kPara) o += "<p>" + html_escape(b.text) + "</p>\n";
+    if (b.kind == Block::kFigure)
+      o += "<figure id=\"" + b.text + "\">" + reproduce_figure_svg(r, b.text) + "</figure>\n";
+    if (b.kind == Block::kTable) {
+      o += "<table>\n";
+      for (size_t i = 0; i < b.rows.size(); ++i) {
+        o += "<tr>";
+        for (const auto& cell : b.rows[i])
+          o += (i == 0 ? "<th>" : "<td>") + html_escape(cell) + (i == 0 ? "</th>" : "</td>");
+        o += "</tr>\n";
+      }
+      o += "</table>\n";
+    }
+  }
+  return o + "</body></html>\n";
+}
+
+}  // namespace gaincell::cli

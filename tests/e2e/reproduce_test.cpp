@@ -1,0 +1,127 @@
+// `gaincell reproduce --quick` end to end on the bundled model: the report's numbers agree with
+// results.json, the adapted model is far closer to the softmax baseline than the direct mapping, and every
+// figure is present (SVG files, inline SVGs in a self-contained HTML). Also `init` with custom sizes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/file.h"
+#include "test_paths.h"
+
+namespace gaincell {
+namespace {
+namespace fs = std::filesystem;
+
+int gc(const std::string& args, std::string* err) {
+  std::string out;
+  return test::run_command(test::binary_path() + " " + args, &out, err);
+}
+
+std::string fixed4(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4f", v);
+  return b;
+}
+
+TEST(InitCli, CustomSizesAndByteTokenizer) {
+  const std::string dir = test::scratch_dir("init_custom_" + std::to_string(::getpid()));
+  std::string err;
+  ASSERT_EQ(gc("init --preset tiny --n-layer 3 --n-positions 96 --tokenizer bytes --seed 1 --out " + dir + "/m", &err),
+            0)
+      << err;
+  auto cfg = nlohmann::json::parse(read_file(dir + "/m/config.json"));
+  EXPECT_EQ(cfg["n_layer"], 3);
+  EXPECT_EQ(cfg["n_head"], 2);
+  EXPECT_EQ(cfg["n_embd"], 128);
+  EXPECT_EQ(cfg["n_positions"], 96);
+  EXPECT_EQ(cfg["vocab_size"], 256);
+  EXPECT_TRUE(fs::exists(dir + "/m/tokenizer.json"));
+  EXPECT_FALSE(fs::exists(dir + "/m/vocab.bpe"));
+  EXPECT_NE(gc("init --preset tiny --n-head 3 --out " + dir + "/bad", &err), 0);  // 128 % 3 != 0
+  EXPECT_NE(err.find("n_embd"), std::string::npos) << err;
+}
+
+class ReproduceQuick : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(test::scratch_dir("reproduce_quick_" + std::to_string(::getpid())));
+    std::string err;
+    rc_ = gc("reproduce --quick --out " + *dir_, &err);
+    err_ = new std::string(err);
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    delete err_;
+  }
+  static nlohmann::json results() { return nlohmann::json::parse(read_file(*dir_ + "/results.json")); }
+  static std::string* dir_;
+  static std::string* err_;
+  static int rc_;
+};
+std::string* ReproduceQuick::dir_ = nullptr;
+std::string* ReproduceQuick::err_ = nullptr;
+int ReproduceQuick::rc_ = -1;
+
+TEST_F(ReproduceQuick, AdaptationRecoversTheBaseline) {
+  ASSERT_EQ(rc_, 0) << *err_;
+  auto r = results();
+  const double base = r["baseline"]["val_loss"], direct = r["direct_mapping"]["val_loss"];
+  const double adapted = r["adaptation"]["val_loss"], control = r["control"]["val_loss"];
+  EXPECT_LT(base, 2.6);                              // a trained byte model: far below ln 256 = 5.55
+  EXPECT_GT(direct, base + 0.5);                     // direct mapping breaks the model
+  EXPECT_LT(adapted - base, 0.5 * (direct - base));  // adaptation closes most of the gap
+  EXPECT_LT(adapted, control);                       // and beats training the gain-cell model from scratch
+  for (const char* k : {"baseline", "direct_mapping", "adaptation", "control"})
+    EXPECT_NEAR(r[k]["perplexity"].get<double>(), std::exp(r[k]["val_loss"].get<double>()), 1e-9) << k;
+}
+
+TEST_F(ReproduceQuick, ResultsHoldEverySection) {
+  ASSERT_EQ(rc_, 0) << *err_;
+  auto r = results();
+  EXPECT_EQ(r["profile"], "quick");
+  EXPECT_EQ(r["model"]["head_dim"], 64);
+  EXPECT_EQ(r["data"]["train_tokens"], 1003854);
+  EXPECT_EQ(r["data"]["val_tokens"], 111540);
+  EXPECT_FALSE(r["curves"]["pretrain"].empty());
+  EXPECT_FALSE(r["curves"]["finetune"].empty());
+  EXPECT_EQ(r["curves"]["control"].size(), r["control"]["steps"].get<size_t>());
+  EXPECT_EQ(r["generation"]["baseline"].get<std::string>().size(), r["generation"]["tokens"].get<size_t>());
+  EXPECT_EQ(r["generation"]["adapted"].get<std::string>().size(), r["generation"]["tokens"].get<size_t>());
+  ASSERT_EQ(r["cost"].size(), 3u);
+  for (const auto& c : r["cost"]) {
+    EXPECT_GT(c["energy_pj_per_token"]["total"].get<double>(), 0.0);
+    EXPECT_GT(c["gpus"][0]["energy_ratio"].get<double>(), 1.0);  // gain cells beat the H100 on attention
+  }
+  // A bigger model costs more per token.
+  EXPECT_LT(r["cost"][0]["energy_pj_per_token"]["total"].get<double>(),
+            r["cost"][1]["energy_pj_per_token"]["total"].get<double>());
+  EXPECT_GE(r["robustness"]["cell_gain_sigma"].size(), 2u);
+  EXPECT_GE(r["robustness"]["retention"].size(), 2u);
+}
+
+TEST_F(ReproduceQuick, ReportsAgreeWithResultsAndHoldEveryFigure) {
+  ASSERT_EQ(rc_, 0) << *err_;
+  auto r = results();
+  const std::string md = read_file(*dir_ + "/report.md"), html = read_file(*dir_ + "/report.html");
+  for (const char* k : {"baseline", "direct_mapping", "adaptation", "control"}) {
+    const std::string v = fixed4(r[k]["val_loss"].get<double>());
+    EXPECT_NE(md.find(v), std::string::npos) << k << " " << v;
+    EXPECT_NE(html.find(v), std::string::npos) << k << " " << v;
+  }
+  ASSERT_EQ(r["figures"].size(), 7u);
+  for (const auto& f : r["figures"]) {
+    const std::string name = f.get<std::string>();
+    EXPECT_TRUE(fs::exists(*dir_ + "/" + name + ".svg")) << name;
+    EXPECT_NE(md.find("](" + name + ".svg)"), std::string::npos) << name;
+    EXPECT_NE(html.find("<figure id=\"" + name + "\"><svg"), std::string::npos) << name;
+  }
+  EXPECT_EQ(html.find("src="), std::string::npos);  // self-contained: no external images or scripts
+  EXPECT_EQ(html.find("href="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gaincell
