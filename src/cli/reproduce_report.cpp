@@ -180,6 +180,13 @@ std::vector<Block> blocks(const Json& r) {
   return b;
 }
 
+// An SVG document without its XML declaration, for inlining into HTML.
+std::string inline_svg(std::string svg) {
+  if (svg.rfind("<?xml", 0) == 0) svg.erase(0, svg.find("?>") + 2);
+  while (!svg.empty() && (svg[0] == '\n' || svg[0] == ' ')) svg.erase(0, 1);
+  return svg;
+}
+
 std::string html_escape(const std::string& s) {
   return xml_escape(s);
 }
@@ -245,7 +252,7 @@ std::string reproduce_html(const Json& r) {
     if (b.kind == Block::kHeading) o += "<h2>" + html_escape(b.text) + "</h2>\n";
     if (b.kind == Block::kPara) o += "<p>" + html_escape(b.text) + "</p>\n";
     if (b.kind == Block::kFigure)
-      o += "<figure id=\"" + b.text + "\">" + reproduce_figure_svg(r, b.text) + "</figure>\n";
+      o += "<figure id=\"" + b.text + "\">" + inline_svg(reproduce_figure_svg(r, b.text)) + "</figure>\n";
     if (b.kind == Block::kTable) {
       o += "<table>\n";
       for (size_t i = 0; i < b.rows.size(); ++i) {
