@@ -46,4 +46,16 @@ int run_command(const std::string& cmd, std::string* out, std::string* err) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
 }
 
+Result gc(const std::string& args) {
+  Result r;
+  r.rc = run_command(binary_path() + " " + args, &r.out, &r.err);
+  return r;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
 }  // namespace gaincell::test

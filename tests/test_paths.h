@@ -14,4 +14,12 @@ bool shared_available();
 // Runs a shell command, returning exit status; stdout/stderr captured into the strings.
 int run_command(const std::string& cmd, std::string* out, std::string* err);
 
+// The built CLI run with `args` (a shell-quoted string): exit code, stdout and stderr.
+struct Result {
+  int rc;
+  std::string out, err;
+};
+Result gc(const std::string& args);
+int count_lines(const std::string& s);
+
 }  // namespace gaincell::test

@@ -21,16 +21,8 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
-struct Result {
-  int rc;
-  std::string out, err;
-};
-
-Result gc(const std::string& args) {
-  Result r;
-  r.rc = test::run_command(test::binary_path() + " " + args, &r.out, &r.err);
-  return r;
-}
+using test::gc;
+using test::Result;
 
 // Records targets with 20 forwards of gaincell-linear (EMA 0.1) and saves the model with them.
 void record_targets(const std::string& model_dir, const std::string& out_dir) {

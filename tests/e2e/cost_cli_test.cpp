@@ -15,22 +15,9 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
-struct Result {
-  int rc;
-  std::string out, err;
-};
-
-Result gc(const std::string& args) {
-  Result r;
-  r.rc = test::run_command(test::binary_path() + " " + args, &r.out, &r.err);
-  return r;
-}
-
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+using test::gc;
+using test::Result;
+using test::count_lines;
 
 class CostCli : public ::testing::Test {
  protected:

@@ -18,16 +18,8 @@
 namespace gaincell {
 namespace {
 
-struct Result {
-  int rc;
-  std::string out, err;
-};
-
-Result gc(const std::string& args) {
-  Result r;
-  r.rc = test::run_command(test::binary_path() + " " + args, &r.out, &r.err);
-  return r;
-}
+using test::gc;
+using test::Result;
 
 // Every noise source of the simulator on (hardware TOML keys of docs/hardware-toml.md).
 std::string noisy_hw(int chip_seed) {

@@ -15,16 +15,8 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
-struct Result {
-  int rc;
-  std::string out, err;
-};
-
-Result gc(const std::string& args) {
-  Result r;
-  r.rc = test::run_command(test::binary_path() + " " + args, &r.out, &r.err);
-  return r;
-}
+using test::gc;
+using test::Result;
 
 class TrainCli : public ::testing::Test {
  protected:
