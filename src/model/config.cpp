@@ -20,8 +20,7 @@ int get_int(const nlohmann::json& j, const char* key, const std::string& where) 
     fail_expected("config", "an integer for '" + std::string(key) + "'", it->dump(), "in '" + where + "'");
   int64_t v = it->get<int64_t>();
   if (v <= 0 || v > (int64_t{1} << 30))
-    fail_expected("config", "a positive size for '" + std::string(key) + "'", std::to_string(v),
-                  "in '" + where + "'");
+    fail_expected("config", "a positive size for '" + std::string(key) + "'", std::to_string(v), "in '" + where + "'");
   return static_cast<int>(v);
 }
 
@@ -84,6 +83,10 @@ Gpt2Config config_from_json(const std::string& text, const std::string& where) {
   return c;
 }
 
+namespace {
+constexpr int64_t kGpt2EndOfText = 50256;
+}  // namespace
+
 std::string config_to_json(const Gpt2Config& c) {
   nlohmann::ordered_json j;
   j["model_type"] = "gpt2";
@@ -96,8 +99,10 @@ std::string config_to_json(const Gpt2Config& c) {
   j["n_ctx"] = c.n_positions;
   j["layer_norm_epsilon"] = c.layer_norm_epsilon;
   j["activation_function"] = c.activation_function;
-  j["bos_token_id"] = 50256;
-  j["eos_token_id"] = 50256;
+  if (c.vocab_size > kGpt2EndOfText) {  // GPT-2's <|endoftext|>; a byte-level model has no such id
+    j["bos_token_id"] = kGpt2EndOfText;
+    j["eos_token_id"] = kGpt2EndOfText;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -119,6 +124,8 @@ Gpt2Config config_preset(const std::string& name) {
   return c;
 }
 
-std::vector<std::string> config_preset_names() { return {"tiny", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"}; }
+std::vector<std::string> config_preset_names() {
+  return {"tiny", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"};
+}
 
 }  // namespace gaincell

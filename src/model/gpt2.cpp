@@ -139,16 +139,16 @@ Gpt2 Gpt2::load(const std::string& dir) {
     auto it = by_name.find(name);
     if (it == by_name.end()) fail("model", "missing tensor '" + name + "' in '" + st_path + "'");
     if (it->second->shape != shape)
-      fail_expected("model", "shape " + shape_str(shape) + " for tensor '" + name + "'",
-                    shape_str(it->second->shape), "in '" + st_path + "'");
+      fail_expected("model", "shape " + shape_str(shape) + " for tensor '" + name + "'", shape_str(it->second->shape),
+                    "in '" + st_path + "'");
     m.tensors_[name] = take(name, *it->second);
     by_name.erase(it);
   }
   if (auto it = by_name.find("lm_head.weight"); it != by_name.end()) {
     std::vector<int64_t> want = {m.config_.vocab_size, m.config_.n_embd};
     if (it->second->shape != want)
-      fail_expected("model", "shape " + shape_str(want) + " for tensor 'lm_head.weight'",
-                    shape_str(it->second->shape), "in '" + st_path + "'");
+      fail_expected("model", "shape " + shape_str(want) + " for tensor 'lm_head.weight'", shape_str(it->second->shape),
+                    "in '" + st_path + "'");
     m.tensors_["lm_head.weight"] = take("lm_head.weight", *it->second);
     by_name.erase(it);
   }
@@ -181,8 +181,8 @@ Gpt2 Gpt2::random(const Gpt2Config& config, uint64_t seed) {
     } else if (is_bias) {
       for (int64_t i = 0; i < n; ++i) d[i] = 0.0f;
     } else {
-      bool residual = name.find("attn.c_proj.weight") != std::string::npos ||
-                      name.find("mlp.c_proj.weight") != std::string::npos;
+      bool residual =
+          name.find("attn.c_proj.weight") != std::string::npos || name.find("mlp.c_proj.weight") != std::string::npos;
       float s = residual ? std_res : std_w;
       Rng r = root.split(index);  // one stream per tensor: values do not depend on generation order
       for (int64_t i = 0; i < n; ++i) d[i] = s * static_cast<float>(r.normal());
@@ -259,6 +259,11 @@ void Gpt2::save(const std::string& dir) const {
       for (const char* f : p) write_file_atomic(dir + "/" + f, read_file(src + "/" + f));
       copied = true;
     }
+  }
+  // A byte-level model's tokenizer is one small tokenizer.json (docs/tokenizer.md).
+  if (!src.empty() && file_exists(src + "/tokenizer.json") && fs::weakly_canonical(src) != fs::weakly_canonical(dir)) {
+    write_file_atomic(dir + "/tokenizer.json", read_file(src + "/tokenizer.json"));
+    copied = true;
   }
   if (!copied && src.empty() && config_.vocab_size >= 50257) {
     std::string bundled = data_dir() + "/tokenizer/gpt2";

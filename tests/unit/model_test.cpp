@@ -73,8 +73,7 @@ TEST(Config, RejectsHostileFiles) {
       {R"({"n_layer": 2, "n_embd": 16, "vocab_size": 40, "n_positions": 24})", "missing key 'n_head'"},
       {R"({"n_layer": -2, "n_head": 2, "n_embd": 16, "vocab_size": 40, "n_positions": 24})", "positive size"},
       {R"({"n_layer": 2, "n_head": 2, "n_embd": 16, "vocab_size": 0, "n_positions": 24})", "positive size"},
-      {R"({"n_layer": 2, "n_head": 2, "n_embd": 16, "vocab_size": 40, "n_positions": 99999999999})",
-       "positive size"},
+      {R"({"n_layer": 2, "n_head": 2, "n_embd": 16, "vocab_size": 40, "n_positions": 99999999999})", "positive size"},
       {R"({"n_layer": "2", "n_head": 2, "n_embd": 16, "vocab_size": 40, "n_positions": 24})", "an integer"},
       {R"({"n_layer": 2, "n_head": 3, "n_embd": 16, "vocab_size": 40, "n_positions": 24})", "multiple of n_head"},
       {R"({"n_layer": 5000, "n_head": 2, "n_embd": 16, "vocab_size": 40, "n_positions": 24})", "n_layer"},
@@ -89,9 +88,9 @@ TEST(Config, RejectsHostileFiles) {
 }
 
 // A model folder whose safetensors file is built from the canonical table with one change.
-std::string write_folder(const std::string& name, const std::function<void(SafeTensorsWriter&,
-                                                                              const std::string&,
-                                                                              const std::vector<int64_t>&)>& add) {
+std::string write_folder(
+    const std::string& name,
+    const std::function<void(SafeTensorsWriter&, const std::string&, const std::vector<int64_t>&)>& add) {
   Gpt2Config c = small_config();
   std::string dir = test::scratch_dir("model_" + name);
   write_file_atomic(dir + "/config.json", config_to_json(c));
@@ -230,6 +229,22 @@ TEST(Sampler, GreedyTopKTopP) {
   EXPECT_NEAR(c2[4] / 20000.0, std::exp(1.0) / z, 0.015);
   EXPECT_FALSE((SamplerConfig{-1.0f, 0, 1.0f}.validate().empty()));
   EXPECT_FALSE((SamplerConfig{1.0f, 0, 0.0f}.validate().empty()));
+}
+
+TEST(Gpt2Save, ByteLevelModelKeepsItsTokenizerAndHasNoEndOfTextId) {
+  Gpt2Config c = small_config();
+  c.vocab_size = 256;
+  std::string src = test::scratch_dir("save_bytes_src"), dst = test::scratch_dir("save_bytes_dst");
+  Gpt2::random(c, 4).save(src);
+  write_file_atomic(src + "/tokenizer.json", "{\"type\": \"bytes\"}\n");
+  Gpt2::load(src).save(dst);  // a trained model is saved from the loaded one
+  EXPECT_EQ(read_file(dst + "/tokenizer.json"), "{\"type\": \"bytes\"}\n");
+  const std::string json = read_file(dst + "/config.json");
+  EXPECT_EQ(json.find("bos_token_id"), std::string::npos) << json;  // 50256 would be outside the 256 ids
+  EXPECT_FALSE(std::filesystem::exists(dst + "/vocab.json"));
+  Gpt2Config gpt2_vocab = small_config();
+  gpt2_vocab.vocab_size = 50257;
+  EXPECT_NE(config_to_json(gpt2_vocab).find("\"eos_token_id\": 50256"), std::string::npos);
 }
 
 }  // namespace
