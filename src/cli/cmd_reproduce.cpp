@@ -296,6 +296,15 @@ void run_reproduce(const ReproduceOptions& o) {
   r["data"] = data;
   r["eval"] = {{"context", p.context}, {"windows", p.eval_windows}, {"split", "val"}};
 
+  // Wall seconds of each phase, so a user sees where the time goes (docs/reproduce.md, "Time").
+  Json timings;
+  double phase_start = now_seconds();
+  auto lap = [&](const char* phase) {
+    const double t = now_seconds();
+    timings[phase] = t - phase_start;
+    phase_start = t;
+  };
+  lap("data");
   Json curves;
   curves["pretrain"] = pretrain_curve(o.model_dir);
   {
@@ -308,6 +317,7 @@ void run_reproduce(const ReproduceOptions& o) {
     r["direct_mapping"]["attention"] = "gaincell (baseline weights, scalers a = 1, b = 0)";
     note("reproduce: direct mapping loss %.4f\n", r["direct_mapping"]["val_loss"].get<double>());
   }
+  lap("baseline_and_direct_mapping");
   const std::string adapted = work + "/adapted";
   Json trace = Json::array();
   r["adaptation"] = run_adapt(p, o.model_dir, work + "/data", adapted, o.seed, curves, trace);
@@ -316,6 +326,7 @@ void run_reproduce(const ReproduceOptions& o) {
   r["adaptation"]["val_loss"] = adapted_loss;
   r["adaptation"]["perplexity"] = std::exp(adapted_loss);
   note("reproduce: adapted loss %.4f\n", adapted_loss);
+  lap("adaptation");
 
   const int64_t budget = int64_t{p.linear_steps} + p.finetune_steps;
   curves["control"] = Json::array();
@@ -327,6 +338,7 @@ void run_reproduce(const ReproduceOptions& o) {
     r["control"]["perplexity"] = std::exp(loss);
     note("reproduce: control loss %.4f\n", loss);
   }
+  lap("control");
   r["curves"] = curves;
   r["calibration_trace"] = trace;
 
@@ -339,10 +351,14 @@ void run_reproduce(const ReproduceOptions& o) {
                      {"decoder", "streaming (decode_prefill, decode_step)"},
                      {"baseline", stream_generate(*base.engine, tok, prompt, p.gen_tokens, 0.8f, o.seed)},
                      {"adapted", stream_generate(*ad.engine, tok, prompt, p.gen_tokens, 0.8f, o.seed)}};
+  lap("generation");
 
   r["cost"] = Json::array({cost_row("this model (bundled)", cfg), cost_row("GPT-2 124M", config_preset("gpt2")),
                            cost_row("GPT-2 XL", config_preset("gpt2-xl"))});
+  lap("cost");
   r["robustness"] = robustness(p, adapted, work, val, o.seed);
+  lap("robustness");
+  r["timings_s"] = timings;
   r["figures"] = reproduce_figures();
   r["seconds"] = now_seconds() - start;
 

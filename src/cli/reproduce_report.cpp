@@ -116,6 +116,17 @@ struct Block {
   std::vector<std::vector<std::string>> rows;
 };
 
+// " (adaptation 40 s, control 20 s, ...)": where the run's time went, from results.json's timings_s.
+std::string phase_times(const Json& r) {
+  if (!r.contains("timings_s") || !r["timings_s"].is_object()) return "";
+  std::string s;
+  for (const auto& [phase, sec] : r["timings_s"].items()) {
+    if (!sec.is_number()) continue;
+    s += (s.empty() ? " (" : ", ") + phase + " " + fmt("%.0f", sec.get<double>()) + " s";
+  }
+  return s.empty() ? s : s + ")";
+}
+
 std::vector<Block> blocks(const Json& r) {
   std::vector<Block> b;
   auto h = [&](const std::string& t) { b.push_back({Block::kHeading, t, {}}); };
@@ -123,9 +134,9 @@ std::vector<Block> blocks(const Json& r) {
   auto fig = [&](const std::string& id) { b.push_back({Block::kFigure, id, {}}); };
   const Json& m = r["model"];
   p("Profile `" + r["profile"].get<std::string>() + "`, seed " + std::to_string(r["seed"].get<uint64_t>()) + ", " +
-    fmt("%.0f", num(r, "seconds")) + " s. Model: byte-level GPT-2, " + std::to_string(m["n_layer"].get<int>()) +
-    " layers x " + std::to_string(m["n_head"].get<int>()) + " heads x head dim " +
-    std::to_string(m["head_dim"].get<int>()) + " (one head fills a 64x64 array), " +
+    fmt("%.0f", num(r, "seconds")) + " s" + phase_times(r) + ". Model: byte-level GPT-2, " +
+    std::to_string(m["n_layer"].get<int>()) + " layers x " + std::to_string(m["n_head"].get<int>()) +
+    " heads x head dim " + std::to_string(m["head_dim"].get<int>()) + " (one head fills a 64x64 array), " +
     std::to_string(m["parameters"].get<int64_t>()) + " parameters, context " +
     std::to_string(m["n_positions"].get<int>()) + ". Losses: mean next-byte cross-entropy on " +
     std::to_string(r["eval"]["windows"].get<int>()) + " fixed windows of " +

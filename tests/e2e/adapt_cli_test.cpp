@@ -1,4 +1,4 @@
-// `gaincell adapt` end to end on a tiny random model (head dim 64) and a small token folder made by
+// `gaincell adapt` end to end on a tiny random byte-level model (head dim 64) and a small token folder made by
 // `gaincell data prepare`: all three stages (linear fine-tune recording targets, calibration, surrogate
 // fine-tune), the summary's structure, the statistics mismatch shrinking, the output folder running with the
 // gaincell backend, bit-identical output at 1 and 2 threads (with distillation), and the calibration-only
@@ -39,13 +39,11 @@ void record_targets(const std::string& model_dir, const std::string& out_dir) {
   Rng r(9);
   std::vector<int32_t> tokens(2 * 32);
   for (int it = 0; it < 20; ++it) {
-    for (auto& t : tokens) t = int32_t(r.uniform() * 1000);
+    for (auto& t : tokens) t = int32_t(r.uniform() * c.vocab_size);
     engine.forward(tokens.data(), 2, 32);
   }
   for (const ParamView& v : att.buffers()) model.set_extra(v.name, v.shape, v.value);
   model.save(out_dir);
-  for (const char* f : {"encoder.json", "vocab.bpe"})
-    fs::copy_file(fs::path(model_dir) / f, fs::path(out_dir) / f, fs::copy_options::overwrite_existing);
 }
 
 // The models and data are made once per process (ctest runs each test in its own process).
@@ -53,13 +51,15 @@ class AdaptCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     root_ = new std::string(test::scratch_dir("adapt_" + std::to_string(::getpid())));
-    Result r = gc("init --preset tiny --seed 7 --out " + *root_ + "/init");
+    // Byte-level: the 256-entry vocabulary keeps every forward cheap (the GPT-2 vocabulary's lm_head would
+    // dominate a model this small); the attention, which is what adapt changes, has GPT-2's head dimension.
+    Result r = gc("init --preset tiny --tokenizer bytes --seed 7 --out " + *root_ + "/init");
     ASSERT_EQ(r.rc, 0) << r.err;
     record_targets(*root_ + "/init", *root_ + "/linear");
     std::string text;
     for (int i = 0; i < 80; ++i)
       text += "Once upon a time there was a little robot number " + std::to_string(i) +
-              ". It liked to count the stars and sing to the moon.<|endoftext|>";
+              ". It liked to count the stars and sing to the moon.\n";
     write_file_atomic(*root_ + "/corpus.txt", text);
     r = gc("data prepare --model " + *root_ + "/init --text " + *root_ + "/corpus.txt --out " + *root_ +
            "/data --val-fraction 0.2");
@@ -145,7 +145,7 @@ TEST_F(AdaptCli, ThreeStagesWriteAnAdaptedModel) {
   EXPECT_NE(a[0], 1.0f);
   EXPECT_GT(ts[0], 0.0f);
   EXPECT_TRUE(fs::exists(dir_ + "/full/hardware.toml"));
-  EXPECT_TRUE(fs::exists(dir_ + "/full/encoder.json"));
+  EXPECT_TRUE(fs::exists(dir_ + "/full/tokenizer.json"));
   Result p = gc("perplexity --model " + dir_ + "/full --attention gaincell --hw " + dir_ +
                 "/full/hardware.toml --text " + dir_ + "/corpus.txt --context 64 --json --threads 2");
   ASSERT_EQ(p.rc, 0) << p.err;
