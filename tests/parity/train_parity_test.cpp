@@ -6,40 +6,16 @@
 #include <cmath>
 #include <vector>
 
-#include "core/file.h"
-#include "io/json.h"
-#include "io/safetensors.h"
 #include "model/attention.h"
-#include "test_paths.h"
-#include "train/trainer.h"
+#include "train_goldens.h"
 
 namespace gaincell {
 namespace {
 
 constexpr int kB = 2, kT = 8, kAccum = 2, kSteps = 10;
 
-struct Goldens {
-  Gpt2 model = Gpt2::load(test::data_path("train_parity"));
-  SafeTensorsFile expected{test::data_path("train_parity/expected.safetensors")};
-  std::vector<int32_t> inputs, targets;  // [step][accum][B][T]
-
-  Goldens() {
-    auto j = load_json_file(test::data_path("train_parity/batches.json"), "test");
-    for (const auto& step : j)
-      for (const auto& micro : step)
-        for (const auto& row : micro)
-          for (int t = 0; t < kT; ++t) {
-            inputs.push_back(row[t].get<int32_t>());
-            targets.push_back(row[t + 1].get<int32_t>());
-          }
-  }
-  std::vector<float> tensor(const std::string& name) const {
-    const TensorInfo* t = expected.find(name);
-    EXPECT_NE(t, nullptr) << name;
-    std::vector<float> v(t ? t->numel() : 0);
-    if (t) expected.to_f32(*t, v.data());
-    return v;
-  }
+struct Goldens : test::TrainGoldens {
+  Goldens() : TrainGoldens("train_parity", kT) {}
 };
 
 std::unique_ptr<Attention> softmax_for(const Gpt2Config& c) {
@@ -73,14 +49,10 @@ TEST(TrainParity, LogitsLossAndEveryGradientAtStepZero) {
   for (const TensorSpan& t : m.tensors()) {
     auto ref = g.tensor("grad." + t.name);
     ASSERT_EQ(ref.size(), static_cast<size_t>(t.numel)) << t.name;
-    double scale = 0, err = 0;
-    for (int64_t i = 0; i < t.numel; ++i) {
-      scale = std::max(scale, std::fabs(double(ref[i])));
-      err = std::max(err, std::fabs(double(m.grads()[t.offset + i]) - ref[i]));
-    }
+    test::Deviation d = test::deviation(m.grads() + t.offset, ref);
     // Gradients are sums of many float32 products: 1e-4 of the tensor's largest entry (+1e-7 absolute for
     // tensors whose gradient is tiny, e.g. unused wpe rows are exactly zero in both).
-    EXPECT_LE(err, 1e-4 * scale + 1e-7) << t.name << " max |grad| " << scale;
+    EXPECT_LE(d.err, 1e-4 * d.scale + 1e-7) << t.name << " max |grad| " << d.scale;
   }
 }
 
@@ -88,16 +60,7 @@ TEST(TrainParity, TenAdamWStepsWithWarmupCosineAndClipping) {
   Goldens g;
   auto att = softmax_for(g.model.config());
   TrainModel m(g.model, *att);
-  TrainOptions o;
-  o.batch = kB;
-  o.context = kT;
-  o.accum = kAccum;
-  o.steps = kSteps;
-  o.lr = 1e-2f;
-  o.min_lr = 1e-3f;
-  o.warmup = 3;
-  o.grad_clip = 1.0f;
-  o.weight_decay = 0.1f;
+  TrainOptions o = test::parity_train_options(kB, kT, kAccum, kSteps);
   Trainer t(m, o, nullptr);
   auto want = g.tensor("step_loss");
   const int64_t per_step = int64_t{kAccum} * kB * kT;

@@ -55,17 +55,19 @@ def affine(x, a, b):
     return a.clamp(min=1e-20).reshape(-1, 1, 1) * x + b.reshape(-1, 1, 1)
 
 
-def attention(qkv, params, model, trace=None):
-    """qkv [B, T, 3C] (requires grad) -> out [B, T, C]; params: name -> (a, b) tensors [H] (require grad)."""
-    q, k, v = G.split_heads(qkv, H)
-    qc = affine(q, *params["q"]).clamp(*G.Q_RANGE)
-    kc = affine(k, *params["k"]).clamp(*G.KV_RANGE)
-    vc = affine(v, *params["v"]).clamp(*G.KV_RANGE)
+def attention(qkv, params, model, trace=None, n_head=H, window=WINDOW, lam=LAMBDA):
+    """qkv [B, T, 3C] (requires grad) -> out [B, T, C]; params: name -> (a, b) tensors [H] (require grad).
+    trace: optional dict that receives the scaler outputs before the clip (uq, uk, uv), after it (q, k, v),
+    S / 80 of the linear model (and of the cubic one) as the list s, and the per-tile A / 40 as the list adc."""
+    T = qkv.shape[1]
+    q, k, v = G.split_heads(qkv, n_head)
+    uq, uk, uv = affine(q, *params["q"]), affine(k, *params["k"]), affine(v, *params["v"])
+    qc, kc, vc = uq.clamp(*G.Q_RANGE), uk.clamp(*G.KV_RANGE), uv.clamp(*G.KV_RANGE)
     qq = ste(qc, G.Q_LEVELS, *G.Q_RANGE)
     yk = ste(kc, G.KV_LEVELS, *G.KV_RANGE) - G.V_OFFSET
     yv = ste(vc, G.KV_LEVELS, *G.KV_RANGE) - G.V_OFFSET
-    mask = G.window_mask(T, WINDOW)
-    delta = G.decay_matrix(T, LAMBDA, mask, qkv.dtype)
+    mask = G.window_mask(T, window)
+    delta = G.decay_matrix(T, lam, mask, qkv.dtype)
     S_lin = G.first_product(qq, yk, delta, "linear").masked_fill(~mask, 0.0)
     P_lin = (S_lin / G.S_SAT).clamp(0.0, 1.0)
     if model == "nonlinear":
@@ -85,7 +87,8 @@ def attention(qkv, params, model, trace=None):
         out = out + ste((A / G.A_FS).clamp(*G.OUT_RANGE), G.OUT_LEVELS, *G.OUT_RANGE)
     out = affine(out, *params["out"])
     if trace is not None:
-        trace.update(q=qc.detach(), k=kc.detach(), v=vc.detach(), s=[(S_lin / G.S_SAT).detach()], adc=adc_in)
+        trace.update(uq=uq.detach(), uk=uk.detach(), uv=uv.detach(), q=qc.detach(), k=kc.detach(), v=vc.detach(),
+                     s=[(S_lin / G.S_SAT).detach()], adc=adc_in)
         if model == "nonlinear":
             trace["s"].append((S_nl / G.S_SAT).detach())
     return G.merge_heads(out)

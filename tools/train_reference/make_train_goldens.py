@@ -61,10 +61,27 @@ def lr_at(step):
     return MIN_LR + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (LR - MIN_LR)
 
 
-def ce(model, window):
+def config(n_layer, n_head, n_embd, vocab, n_positions):
+    """config.json text of a GPT-2 of these sizes (gelu_new, eps 1e-5)."""
+    cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "layer_norm_epsilon": 1e-5,
+           "model_type": "gpt2", "n_embd": n_embd, "n_head": n_head, "n_layer": n_layer,
+           "n_positions": n_positions, "vocab_size": vocab}
+    return json.dumps(cfg, indent=2) + "\n"
+
+
+def adamw(tensors):
+    """torch.optim.AdamW as the C++ Trainer: betas 0.9/0.95, eps 1e-8, weight decay WD on >= 2-D tensors only."""
+    decay = [t for t in tensors if t.dim() >= 2]
+    no_decay = [t for t in tensors if t.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=LR, betas=(0.9, 0.95), eps=1e-8)
+
+
+def ce(model, window, traces=None):
+    """window [B, T + 1] ids -> logits [B, T, V] of the first T, mean cross-entropy against the last T."""
     w = torch.as_tensor(window, dtype=torch.long)
-    logits = model.forward(w[:, :T])
-    return logits, torch.nn.functional.cross_entropy(logits.reshape(-1, V), w[:, 1:].reshape(-1))
+    logits = model.forward(w[:, :-1], traces)
+    return logits, torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1))
 
 
 def main(out):
@@ -72,10 +89,8 @@ def main(out):
     params = random_params(rng)
     os.makedirs(out, exist_ok=True)
     gpt2_ref.write_safetensors(os.path.join(out, "model.safetensors"), params, "F32", {"format": "pt"})
-    cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "layer_norm_epsilon": 1e-5,
-           "model_type": "gpt2", "n_embd": C, "n_head": H, "n_layer": L, "n_positions": P, "vocab_size": V}
     with open(os.path.join(out, "config.json"), "w") as f:
-        f.write(json.dumps(cfg, indent=2) + "\n")
+        f.write(config(L, H, C, V, P))
     batches = rng.integers(0, V, size=(STEPS, ACCUM, B, T + 1)).tolist()
     with open(os.path.join(out, "batches.json"), "w") as f:
         json.dump(batches, f)
@@ -89,10 +104,7 @@ def main(out):
     logits, loss0 = ce(model, batches[0][0])
     expected += [("logits", logits.detach()), ("loss0", loss0.detach().reshape(1))]
 
-    decay = [t for n, t in zip(names, tensors) if t.dim() >= 2]
-    no_decay = [t for n, t in zip(names, tensors) if t.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=LR, betas=(0.9, 0.95), eps=1e-8)
+    opt = adamw(tensors)
     step_loss = []
     for step in range(STEPS):
         opt.zero_grad()

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""PyTorch twin of bench/train_bench.cpp (BM_TrainStep): one optimizer step of a GPT-2 on the CPU, timed.
+
+Same model and step as the C++ benchmark: the gpt2 preset (12 layers, 12 heads, 768 dims) or tiny (2, 2, 128),
+vocabulary 50257, 1024 positions, lm_head tied to wte, GELU tanh, causal softmax attention, GPT-2 initialisation
+(normal 0.02, residual projections 0.02 / sqrt(2 L)); batch 4 x context 64 of random tokens; mean cross-entropy,
+backward, clip_grad_norm_(1.0), torch.optim.AdamW (betas 0.9 / 0.95, eps 1e-8, weight decay 0.1 on >= 2-D tensors
+only, lr 6e-4). Each (model, threads) runs in its own process: warm-up steps, then the median of --steps timed
+steps, one JSON line each on stdout. Validation as the C++ benchmark: the first step's loss is finite and within
+0.5 of ln(50257).
+
+Threads: torch.set_num_threads(N) (OpenMP) and, as Debian's torch calls OpenBLAS (pthread build) for its GEMMs,
+OPENBLAS_NUM_THREADS=N before torch loads and openblas_set_num_threads(N). OPENBLAS_CORETYPE and OMP_WAIT_POLICY
+are left as found and reported. By default the run is "tuned" the way peers' PyTorch figures are: glibc keeps
+freed memory (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ huge), because the first touch of fresh pages costs
+~3.5 s per GiB on these machines and PyTorch reallocates its activations every step; --as-shipped skips that.
+
+Usage: /usr/bin/python3 bench/pytorch_train_step.py [--models gpt2,tiny] [--threads 1,2] [--warmup 3] [--steps 10]
+           [--as-shipped]
+Needs only Debian's python3-torch.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+PRESETS = {"gpt2": (12, 12, 768), "tiny": (2, 2, 128)}  # n_layer, n_head, n_embd (src/model/config.cpp)
+VOCAB, POSITIONS, BATCH, CONTEXT = 50257, 1024, 4, 64
+TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
+
+
+def fail(msg):
+    print("pytorch_train_step: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="gpt2,tiny", help="comma-separated presets: gpt2, tiny")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps, median reported (default 10)")
+    ap.add_argument("--as-shipped", action="store_true", help="do not tune glibc malloc")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    a.models = a.models.split(",")
+    for m in a.models:
+        if m not in PRESETS:
+            fail("expected --models from %s, got '%s'" % ("|".join(PRESETS), m))
+    try:
+        a.threads = [int(t) for t in a.threads.split(",")]
+    except ValueError:
+        fail("expected --threads as comma-separated integers, got '%s'" % a.threads)
+    if min(a.threads) < 1 or a.warmup < 1 or a.steps < 1:
+        fail("expected --threads, --warmup and --steps >= 1, got %s, %d, %d" % (a.threads, a.warmup, a.steps))
+    return a
+
+
+# --------------------------------------------------------------------------------------------------------------
+# worker: one (model, threads) in this process
+
+
+def build_model(torch, n_layer, n_head, n_embd):
+    nn, F = torch.nn, torch.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
+            self.c_attn, self.attn_proj = nn.Linear(n_embd, 3 * n_embd), nn.Linear(n_embd, n_embd)
+            self.c_fc, self.mlp_proj = nn.Linear(n_embd, 4 * n_embd), nn.Linear(4 * n_embd, n_embd)
+
+        def forward(self, x, mask):
+            B, T, C = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).view(B, T, 3, n_head, C // n_head).permute(2, 0, 3, 1, 4)
+            att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(C // n_head))
+            att = torch.softmax(att.masked_fill(mask, float("-inf")), dim=-1)
+            x = x + self.attn_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class Gpt2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(VOCAB, n_embd), nn.Embedding(POSITIONS, n_embd)
+            self.h = nn.ModuleList(Block() for _ in range(n_layer))
+            self.ln_f = nn.LayerNorm(n_embd)
+            for name, p in self.named_parameters():
+                if name.endswith(".bias"):
+                    nn.init.zeros_(p)
+                elif name.endswith("proj.weight"):
+                    nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * n_layer))
+                elif p.dim() >= 2:
+                    nn.init.normal_(p, 0.0, 0.02)
+
+        def forward(self, idx, targets):
+            T = idx.shape[1]
+            mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+            x = self.wte(idx) + self.wpe(torch.arange(T))
+            for block in self.h:
+                x = block(x, mask)
+            logits = F.linear(self.ln_f(x), self.wte.weight)  # tied lm_head
+            return F.cross_entropy(logits.view(-1, VOCAB), targets.reshape(-1))
+
+    return Gpt2()
+
+
+def openblas(threads):
+    """(core name, thread count) of the OpenBLAS that torch loaded, after setting its threads; None if absent."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+    except OSError:
+        return None, None
+    lib.openblas_set_num_threads(threads)
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    return lib.openblas_get_corename().decode(), lib.openblas_get_num_threads()
+
+
+def worker(a):
+    import torch
+
+    model_name, threads = a.models[0], a.threads[0]
+    torch.set_num_threads(threads)
+    core, blas_threads = openblas(threads)
+    torch.manual_seed(1)
+    model = build_model(torch, *PRESETS[model_name])
+    params = list(model.parameters())
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=6e-4, betas=(0.9, 0.95), eps=1e-8)
+    gen = torch.Generator().manual_seed(2)
+
+    def step():
+        batch = torch.randint(0, VOCAB, (BATCH, CONTEXT + 1), generator=gen)
+        opt.zero_grad()
+        loss = model(batch[:, :-1], batch[:, 1:])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss.item()
+
+    load_before = os.getloadavg()[0]
+    first_loss = step()
+    if not math.isfinite(first_loss) or abs(first_loss - math.log(VOCAB)) > 0.5:
+        fail("first loss %g, expected ~%g (ln vocab)" % (first_loss, math.log(VOCAB)))
+    for _ in range(a.warmup - 1):
+        step()
+    times = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({
+        "bench": "pytorch_train_step", "model": model_name, "threads": threads, "batch": BATCH, "context": CONTEXT,
+        "params": sum(p.numel() for p in params), "warmup": a.warmup, "steps": a.steps,
+        "median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times), "max_ms": 1e3 * max(times),
+        "tokens_per_s": BATCH * CONTEXT / statistics.median(times), "first_loss": first_loss,
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "openblas_core": core,
+        "openblas_threads": blas_threads, "tuned_malloc": not a.as_shipped,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "load_before": load_before, "load_after": os.getloadavg()[0]}), flush=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def main(argv):
+    a = parse_args(argv)
+    if a.worker:
+        worker(a)
+        return 0
+    for model in a.models:
+        for threads in a.threads:
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+            if not a.as_shipped:
+                env.update(TUNED_ENV)
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--models", model, "--threads",
+                   str(threads), "--warmup", str(a.warmup), "--steps", str(a.steps)] + (
+                       ["--as-shipped"] if a.as_shipped else [])
+            rc = subprocess.run(cmd, env=env).returncode
+            if rc != 0:
+                return rc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

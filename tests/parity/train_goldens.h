@@ -1,0 +1,74 @@
+// The whole-model training goldens of tools/train_reference/make_train_goldens.py (softmax) and
+// make_train_gaincell_goldens.py (gaincell-linear): a model folder, batches.json ([step][micro-batch][B][T + 1]
+// windows: inputs are the first T ids, targets the last T) and expected.safetensors (float32 tensors).
+#pragma once
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "io/json.h"
+#include "io/safetensors.h"
+#include "model/gpt2.h"
+#include "test_paths.h"
+#include "train/trainer.h"
+
+namespace gaincell::test {
+
+struct TrainGoldens {
+  Gpt2 model;
+  SafeTensorsFile expected;
+  std::vector<int32_t> inputs, targets;  // [step][accum][B][T]
+
+  TrainGoldens(const std::string& dir, int T)
+      : model(Gpt2::load(data_path(dir))), expected(data_path(dir + "/expected.safetensors")) {
+    auto j = load_json_file(data_path(dir + "/batches.json"), "test");
+    for (const auto& step : j)
+      for (const auto& micro : step)
+        for (const auto& row : micro)
+          for (int t = 0; t < T; ++t) {
+            inputs.push_back(row[t].get<int32_t>());
+            targets.push_back(row[t + 1].get<int32_t>());
+          }
+  }
+  std::vector<float> tensor(const std::string& name) const {
+    const TensorInfo* t = expected.find(name);
+    EXPECT_NE(t, nullptr) << name;
+    std::vector<float> v(t ? t->numel() : 0);
+    if (t) expected.to_f32(*t, v.data());
+    return v;
+  }
+};
+
+// Largest |got - want| and largest |want| over n values.
+struct Deviation {
+  double err = 0, scale = 0;
+};
+
+inline Deviation deviation(const float* got, const std::vector<float>& want) {
+  Deviation d;
+  for (size_t i = 0; i < want.size(); ++i) {
+    d.scale = std::max(d.scale, std::fabs(double(want[i])));
+    d.err = std::max(d.err, std::fabs(double(got[i]) - want[i]));
+  }
+  return d;
+}
+
+// The training run of both generators (make_train_goldens.py: LR, MIN_LR, WARMUP, CLIP, WD).
+inline TrainOptions parity_train_options(int B, int T, int accum, int steps) {
+  TrainOptions o;
+  o.batch = B;
+  o.context = T;
+  o.accum = accum;
+  o.steps = steps;
+  o.lr = 1e-2f;
+  o.min_lr = 1e-3f;
+  o.warmup = 3;
+  o.grad_clip = 1.0f;
+  o.weight_decay = 0.1f;
+  return o;
+}
+
+}  // namespace gaincell::test
