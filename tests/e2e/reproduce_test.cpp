@@ -77,6 +77,14 @@ void check_sections(const nlohmann::json& r) {
             r["cost"][1]["energy_pj_per_token"]["total"].get<double>());
   EXPECT_GE(r["robustness"]["cell_gain_sigma"].size(), 2u);
   EXPECT_GE(r["robustness"]["retention"].size(), 2u);
+  // Per-phase times add up to the run's time.
+  double sum = 0;
+  for (const char* k : {"data", "baseline_and_direct_mapping", "adaptation", "control", "generation", "cost",
+                        "robustness"}) {
+    ASSERT_TRUE(r["timings_s"].contains(k)) << k;
+    sum += r["timings_s"][k].get<double>();
+  }
+  EXPECT_NEAR(sum, r["seconds"].get<double>(), 0.01 * r["seconds"].get<double>() + 0.05);
 }
 
 void check_reports(const nlohmann::json& r, const std::string& dir) {
