@@ -85,6 +85,10 @@ class SafeTensorsWriter {
   // F16/BF16). Duplicate names throw.
   void add_f32(const std::string& name, const std::vector<int64_t>& shape, const float* src,
                DType stored = DType::kF32);
+  // Like add_f32 but keeps only the pointer: src must stay valid and unchanged until write(), which converts
+  // and streams it in chunks. Saves a full copy of the model (gpt2-xl: 6.2 GB) when writing checkpoints.
+  void add_f32_borrowed(const std::string& name, const std::vector<int64_t>& shape, const float* src,
+                        DType stored = DType::kF32);
   // Stores raw bytes of any dtype (size must match shape).
   void add_raw(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const void* bytes,
                size_t nbytes);
@@ -94,8 +98,10 @@ class SafeTensorsWriter {
  private:
   struct Entry {
     TensorInfo info;
-    std::vector<uint8_t> bytes;
+    std::vector<uint8_t> bytes;       // owned data, or
+    const float* borrowed = nullptr;  // float32 source converted to info.dtype at write()
   };
+  void add_entry(const std::string& name, DType dtype, const std::vector<int64_t>& shape, size_t nbytes, Entry&& e);
   std::vector<Entry> entries_;
   std::map<std::string, std::string> metadata_;
 };

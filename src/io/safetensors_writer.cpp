@@ -29,33 +29,14 @@ uint64_t checked_numel(const std::string& name, const std::vector<int64_t>& shap
   return numel;
 }
 
-}  // namespace
-
-void SafeTensorsWriter::add_raw(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
-                                const void* bytes, size_t nbytes) {
-  if (name.empty() || name == "__metadata__")
-    fail_expected(kComponent, "a tensor name other than '' and '__metadata__'", "'" + name + "'");
-  for (const Entry& e : entries_)
-    if (e.info.name == name) fail_expected(kComponent, "unique tensor names", "duplicate '" + name + "'");
-  uint64_t expected = checked_numel(name, shape) * dtype_size(dtype);
-  if (expected != nbytes)
-    fail_expected(kComponent, std::to_string(expected) + " bytes for its shape", std::to_string(nbytes),
+void check_float_dtype(const std::string& name, DType stored) {
+  if (stored != DType::kF32 && stored != DType::kF16 && stored != DType::kBF16 && stored != DType::kF64)
+    fail_expected(kComponent, "stored dtype F32/F16/BF16/F64 for float input", dtype_name(stored),
                   "for tensor '" + name + "'");
-  Entry e;
-  e.info.name = name;
-  e.info.dtype = dtype;
-  e.info.shape = shape;
-  e.info.nbytes = nbytes;
-  const uint8_t* p = static_cast<const uint8_t*>(bytes);
-  if (nbytes) e.bytes.assign(p, p + nbytes);
-  entries_.push_back(std::move(e));
 }
 
-void SafeTensorsWriter::add_f32(const std::string& name, const std::vector<int64_t>& shape, const float* src,
-                                DType stored) {
-  const size_t n = checked_numel(name, shape);
-  std::vector<uint8_t> bytes(n * dtype_size(stored));
-  uint8_t* out = bytes.data();
+// n float32 values to `stored` (checked by check_float_dtype), written to out.
+void convert_f32(const float* src, size_t n, DType stored, uint8_t* out) {
   switch (stored) {
     case DType::kF32:
       if (n) std::memcpy(out, src, n * 4);
@@ -67,17 +48,57 @@ void SafeTensorsWriter::add_f32(const std::string& name, const std::vector<int64
         std::memcpy(out + 2 * i, &h, 2);
       }
       break;
-    case DType::kF64:
+    default:  // kF64
       for (size_t i = 0; i < n; ++i) {
         double v = src[i];
         std::memcpy(out + 8 * i, &v, 8);
       }
-      break;
-    default:
-      fail_expected(kComponent, "stored dtype F32/F16/BF16/F64 for float input", dtype_name(stored),
-                    "for tensor '" + name + "'");
   }
+}
+
+}  // namespace
+
+void SafeTensorsWriter::add_entry(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                                  size_t nbytes, Entry&& e) {
+  if (name.empty() || name == "__metadata__")
+    fail_expected(kComponent, "a tensor name other than '' and '__metadata__'", "'" + name + "'");
+  for (const Entry& other : entries_)
+    if (other.info.name == name) fail_expected(kComponent, "unique tensor names", "duplicate '" + name + "'");
+  uint64_t expected = checked_numel(name, shape) * dtype_size(dtype);
+  if (expected != nbytes)
+    fail_expected(kComponent, std::to_string(expected) + " bytes for its shape", std::to_string(nbytes),
+                  "for tensor '" + name + "'");
+  e.info.name = name;
+  e.info.dtype = dtype;
+  e.info.shape = shape;
+  e.info.nbytes = nbytes;
+  entries_.push_back(std::move(e));
+}
+
+void SafeTensorsWriter::add_raw(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                                const void* bytes, size_t nbytes) {
+  Entry e;
+  const uint8_t* p = static_cast<const uint8_t*>(bytes);
+  if (nbytes) e.bytes.assign(p, p + nbytes);
+  add_entry(name, dtype, shape, nbytes, std::move(e));
+}
+
+void SafeTensorsWriter::add_f32(const std::string& name, const std::vector<int64_t>& shape, const float* src,
+                                DType stored) {
+  const size_t n = checked_numel(name, shape);
+  check_float_dtype(name, stored);
+  std::vector<uint8_t> bytes(n * dtype_size(stored));
+  convert_f32(src, n, stored, bytes.data());
   add_raw(name, stored, shape, bytes.data(), bytes.size());
+}
+
+void SafeTensorsWriter::add_f32_borrowed(const std::string& name, const std::vector<int64_t>& shape, const float* src,
+                                         DType stored) {
+  const size_t n = checked_numel(name, shape);
+  check_float_dtype(name, stored);
+  Entry e;
+  e.borrowed = src;
+  add_entry(name, stored, shape, n * dtype_size(stored), std::move(e));
 }
 
 void SafeTensorsWriter::set_metadata(const std::string& key, const std::string& value) {
@@ -107,7 +128,25 @@ void SafeTensorsWriter::write(const std::string& path) const {
   AtomicFile f(path);
   f.write(&len, 8);  // little-endian host (static_assert in safetensors.cpp)
   f.write(text);
-  for (const Entry* e : order) f.write(e->bytes.data(), e->bytes.size());
+  std::vector<uint8_t> chunk;
+  for (const Entry* e : order) {
+    if (!e->borrowed) {
+      f.write(e->bytes.data(), e->bytes.size());
+      continue;
+    }
+    if (e->info.dtype == DType::kF32) {  // no conversion: straight from the caller's memory
+      f.write(e->borrowed, e->info.nbytes);
+      continue;
+    }
+    constexpr size_t kChunkElems = size_t{1} << 18;
+    const size_t n = e->info.nbytes / dtype_size(e->info.dtype);
+    chunk.resize(kChunkElems * dtype_size(e->info.dtype));
+    for (size_t i = 0; i < n; i += kChunkElems) {
+      const size_t m = std::min(kChunkElems, n - i);
+      convert_f32(e->borrowed + i, m, e->info.dtype, chunk.data());
+      f.write(chunk.data(), m * dtype_size(e->info.dtype));
+    }
+  }
   f.commit();
 }
 

@@ -241,9 +241,9 @@ int64_t Gpt2::weight_bytes() const {
 void Gpt2::save(const std::string& dir) const {
   make_dirs(dir);
   SafeTensorsWriter w;
-  for (const auto& [name, shape] : gpt2_tensor_table(config_)) w.add_f32(name, shape, tensor(name).data);
-  if (lm_head_ != wte_) w.add_f32("lm_head.weight", {config_.vocab_size, config_.n_embd}, lm_head_);
-  for (const auto& [name, t] : extras_) w.add_f32(name, t.shape, t.data);
+  for (const auto& [name, shape] : gpt2_tensor_table(config_)) w.add_f32_borrowed(name, shape, tensor(name).data);
+  if (lm_head_ != wte_) w.add_f32_borrowed("lm_head.weight", {config_.vocab_size, config_.n_embd}, lm_head_);
+  for (const auto& [name, t] : extras_) w.add_f32_borrowed(name, t.shape, t.data);
   w.set_metadata("format", "pt");
   w.set_metadata("producer", "gaincell");
   w.write(dir + "/model.safetensors");

@@ -149,8 +149,8 @@ void Trainer::save_checkpoint() {
   model_.snapshot().save(dir);
   SafeTensorsWriter w;
   const int64_t n = adam_->size();
-  w.add_f32("adam.m", {n}, adam_->m());
-  w.add_f32("adam.v", {n}, adam_->v());
+  w.add_f32_borrowed("adam.m", {n}, adam_->m());
+  w.add_f32_borrowed("adam.v", {n}, adam_->v());
   w.set_metadata("format", "gaincell-training-state");
   w.set_metadata("version", std::to_string(kStateVersion));
   w.set_metadata("step", std::to_string(step_));

@@ -138,6 +138,39 @@ TEST(SafeTensors, RoundTripF32F16BF16) {
   EXPECT_THROW(f.f32_data(*f.find("w.f16")), Error);
 }
 
+// Borrowed tensors (no copy, converted in chunks at write()) give the same file bytes as copied ones, also
+// past one conversion chunk (2^18 elements) and mixed with owned tensors.
+TEST(SafeTensors, BorrowedTensorsWriteTheSameBytesAsCopiedOnes) {
+  std::vector<float> big((size_t{1} << 18) + 77);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = std::sin(float(i)) * 1e3f;
+  float one = 3.0f;
+  auto fill = [&](SafeTensorsWriter& w, bool borrowed) {
+    auto add = [&](const std::string& n, const std::vector<int64_t>& shape, const float* src, DType d) {
+      borrowed ? w.add_f32_borrowed(n, shape, src, d) : w.add_f32(n, shape, src, d);
+    };
+    add("big.f32", {int64_t(big.size())}, big.data(), DType::kF32);
+    add("big.bf16", {int64_t(big.size())}, big.data(), DType::kBF16);
+    add("big.f16", {int64_t(big.size())}, big.data(), DType::kF16);
+    add("one.f64", {}, &one, DType::kF64);
+    add("empty", {0, 3}, nullptr, DType::kF32);
+    w.add_raw("raw", DType::kF32, {1}, &one, 4);
+  };
+  SafeTensorsWriter copied, borrowed;
+  fill(copied, false);
+  fill(borrowed, true);
+  const std::string a = scratch("st_borrowed", "copied.safetensors"),
+                    b = scratch("st_borrowed", "borrowed.safetensors");
+  copied.write(a);
+  borrowed.write(b);
+  EXPECT_TRUE(read_file(a) == read_file(b));
+  SafeTensorsFile f(b);
+  std::vector<float> out(big.size());
+  f.to_f32(*f.find("big.bf16"), out.data());
+  EXPECT_EQ(out.back(), bf16_to_f32(f32_to_bf16(big.back())));
+  EXPECT_THROW(borrowed.add_f32_borrowed("i32", {1}, &one, DType::kI32), Error);
+  EXPECT_THROW(borrowed.add_f32_borrowed("raw", {1}, &one), Error);  // duplicate name
+}
+
 TEST(SafeTensors, MetadataAndZeroSizeTensorsRoundTrip) {
   const std::string path = scratch("st_meta", "m.safetensors");
   SafeTensorsWriter w;
