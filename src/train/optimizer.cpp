@@ -8,7 +8,24 @@
 namespace gaincell {
 namespace {
 constexpr int64_t kChunk = 1 << 14;
+
+// One chunk of the AdamW update. Separate restrict-qualified pointers let the compiler vectorise it (the
+// lambda's captured references alias as far as it knows, which kept the loop scalar: 15 % of a gpt2 step).
+void adamw_chunk(float* __restrict value, const float* __restrict grad, float* __restrict m, float* __restrict v,
+                 int64_t n, float grad_scale, float decay, float b1, float b2, float step_size, float bc2_sqrt,
+                 float eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grad[i] * grad_scale;
+    const float p = value[i] * decay;
+    const float mi = m[i] + (g - m[i]) * (1.0f - b1);
+    const float vi = v[i] * b2 + (1.0f - b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = std::sqrt(vi) / bc2_sqrt + eps;
+    value[i] = p - step_size * (mi / denom);
+  }
 }
+}  // namespace
 
 AdamW::AdamW(const std::vector<ParamSpan>& spans, AdamWConfig config) : spans_(spans), config_(config) {
   int64_t n = 0;
@@ -34,14 +51,8 @@ void AdamW::step(float lr, int64_t t, float grad_scale) {
         0, (s.numel + kChunk - 1) / kChunk,
         [&](int64_t c) {
           const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
-          for (int64_t i = b; i < e; ++i) {
-            const float g = s.grad[i] * grad_scale;
-            float p = s.value[i] * decay;
-            m[i] = m[i] + (g - m[i]) * (1.0f - b1);
-            v[i] = v[i] * b2 + (1.0f - b2) * g * g;
-            const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-            s.value[i] = p - step_size * (m[i] / denom);
-          }
+          adamw_chunk(s.value + b, s.grad + b, m + b, v + b, e - b, grad_scale, decay, b1, b2, step_size, bc2_sqrt,
+                      eps);
         },
         s.numel * 12);
     offset += s.numel;
