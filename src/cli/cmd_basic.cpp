@@ -1,5 +1,6 @@
 // Subcommands that do not run the model: init, info, tokenize.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "cli/commands.h"
@@ -71,11 +72,13 @@ void register_info(CLI::App& app) {
     std::printf("model:       %s\n", o->model_dir.c_str());
     std::printf("n_layer:     %d\nn_head:      %d\nn_embd:      %d\nhead_dim:    %d\n", c.n_layer, c.n_head, c.n_embd,
                 c.head_dim());
-    std::printf("vocab_size:  %d\nn_positions: %d\nln_eps:      %g\nactivation:  %s\n", c.vocab_size,
-                c.n_positions, c.layer_norm_epsilon, c.activation_function.c_str());
+    std::printf("vocab_size:  %d\nn_positions: %d\nln_eps:      %g\nactivation:  %s\n", c.vocab_size, c.n_positions,
+                c.layer_norm_epsilon, c.activation_function.c_str());
     std::printf("parameters:  %lld\n", static_cast<long long>(c.num_parameters()));
     std::printf("lm_head:     %s\n", m.lm_head() == m.wte() ? "tied to wte" : "separate tensor");
     std::printf("gemm:        %s\n", gemm_backend_name().c_str());
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    std::printf("omp wait:    %s\n", wait ? wait : "(unset: libgomp default, active)");
   });
 }
 

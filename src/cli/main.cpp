@@ -1,14 +1,23 @@
 // gaincell: the command-line front end. Parses arguments into library option structs and reports every
 // failure as one line on stderr: exit 2 for usage errors, 1 for bad input or failed work.
+#include <unistd.h>
+
 #include <cstdio>
-#include <string>
+#include <cstdlib>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  // libgomp reads OMP_WAIT_POLICY once, before main(). Its default (spin before sleeping) makes 2-thread runs
+  // 2-35x slower when another process holds a core, and costs 0-6 % when passive on an idle machine
+  // (docs/performance.md, "OpenMP wait policy"). So unless the user chose a policy, start over once with
+  // passive waiting; if the exec fails, run on with the default.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
+    execv("/proc/self/exe", argv);
   CLI::App app{"gaincell: analog gain-cell attention simulator and native GPT-2 engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "gaincell 0.1.0");

@@ -1,7 +1,6 @@
 // The gaincell CLI end to end on a tiny random model: outputs, determinism, and one-line errors with the
 // documented exit codes (2 usage, 1 bad input) and no partial output files.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -16,9 +15,9 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
+using test::count_lines;
 using test::gc;
 using test::Result;
-using test::count_lines;
 
 class Cli : public ::testing::Test {
  protected:
@@ -50,6 +49,16 @@ TEST_F(Cli, InitWritesALoadableFolderWithTokenizer) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("parameters:  6960768"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("head_dim:    64"), std::string::npos);
+}
+
+// Without a user choice the CLI restarts itself with passive OpenMP waiting; a user's choice is kept.
+TEST_F(Cli, UsesPassiveOpenMpWaitingUnlessTheUserChose) {
+  std::string out, err;
+  const std::string info = test::binary_path() + " info --model " + model();
+  ASSERT_EQ(test::run_command("env -u OMP_WAIT_POLICY " + info, &out, &err), 0) << err;
+  EXPECT_NE(out.find("omp wait:    passive\n"), std::string::npos) << out;
+  ASSERT_EQ(test::run_command("env OMP_WAIT_POLICY=active " + info, &out, &err), 0) << err;
+  EXPECT_NE(out.find("omp wait:    active\n"), std::string::npos) << out;
 }
 
 TEST_F(Cli, TokenizePrintsGpt2Ids) {
