@@ -37,7 +37,7 @@ struct ReproduceOptions {
 // Step budgets and sizes of one profile.
 struct Profile {
   int context = 128, eval_windows = 16, batch = 8;
-  int linear_steps = 150, calib_iterations = 60, finetune_steps = 150;
+  int linear_steps = 500, calib_iterations = 100, finetune_steps = 500;
   int gen_tokens = 96;
   std::vector<double> sigmas{0.0, 0.05, 0.1, 0.2, 0.3};
   std::vector<double> retention_s{5e-3, 1e-5, 3e-6, 1e-6, 3e-7};
@@ -378,7 +378,7 @@ void register_reproduce(CLI::App& app) {
   o->model_dir = data_dir() + "/../models/shakespeare-bytes";
   o->text_path = data_dir() + "/tinyshakespeare.txt";
   CLI::App* cmd = app.add_subcommand("reproduce", "Run the paper's story end to end and write a report");
-  cmd->add_flag("--quick", o->quick, "Small step budgets (about 2 minutes)");
+  cmd->add_flag("--quick", o->quick, "Small step budgets (under a minute on two cores)");
   cmd->add_option("--out", o->out_dir, "Output folder (report.md, report.html, results.json)");
   cmd->add_option("--model", o->model_dir, "Byte-level model folder (default: the bundled model)");
   cmd->add_option("--text", o->text_path, "Corpus (default: data/tinyshakespeare.txt)");
