@@ -62,11 +62,7 @@ struct AnalogSetup {
     std::string hw_path = "/tmp/gaincell_analog_bench_all_on.toml";
     save_hardware_toml(hw_path, all_nonidealities());
     for (const Kind& k : kKinds) {
-      AttentionContext ctx;
-      ctx.n_layer = c.n_layer;
-      ctx.n_head = c.n_head;
-      ctx.head_dim = c.head_dim();
-      ctx.n_positions = c.n_positions;
+      AttentionContext ctx = attention_context(c);
       ctx.window = std::string(k.attention) == "softmax" ? 0 : kWindow;
       ctx.hw_path = k.all_on ? hw_path : "";
       ctx.seed = 1;

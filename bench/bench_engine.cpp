@@ -28,11 +28,7 @@ struct EngineSetup {
   EngineSetup() : model(Gpt2::random(config_preset("gpt2"), 1)) {
     register_digital_attention();
     const Gpt2Config& c = model.config();
-    AttentionContext ctx;
-    ctx.n_layer = c.n_layer;
-    ctx.n_head = c.n_head;
-    ctx.head_dim = c.head_dim();
-    ctx.n_positions = c.n_positions;
+    AttentionContext ctx = attention_context(c);
     attention = attention_registry().create("softmax", ctx);
     engine = std::make_unique<Gpt2Engine>(model, *attention);
     for (int i = 0; i < c.n_positions; ++i) tokens.push_back(static_cast<int32_t>((i * 7919 + 13) % c.vocab_size));

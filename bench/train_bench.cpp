@@ -27,11 +27,7 @@ struct TrainSetup {
   explicit TrainSetup(const std::string& preset) : init(Gpt2::random(config_preset(preset), 1)) {
     register_digital_attention();
     const Gpt2Config& c = init.config();
-    AttentionContext ctx;
-    ctx.n_layer = c.n_layer;
-    ctx.n_head = c.n_head;
-    ctx.head_dim = c.head_dim();
-    ctx.n_positions = c.n_positions;
+    AttentionContext ctx = attention_context(c);
     attention = attention_registry().create("softmax", ctx);
     model = std::make_unique<TrainModel>(init, *attention);
     TrainOptions o;

@@ -24,11 +24,7 @@ constexpr uint64_t kCalibStream = 11, kCalibValStream = 12;
 // so that the backend starts from its default scalers and zero targets (stage 1).
 AttentionContext make_context(const Gpt2& m, const AdaptOptions& o, bool defaults) {
   const Gpt2Config& c = m.config();
-  AttentionContext ctx;
-  ctx.n_layer = c.n_layer;
-  ctx.n_head = c.n_head;
-  ctx.head_dim = c.head_dim();
-  ctx.n_positions = c.n_positions;
+  AttentionContext ctx = attention_context(c);
   ctx.hw_path = o.hw_path;
   ctx.seed = o.seed;
   ctx.find_tensor = [&m, defaults](const std::string& name, int64_t n) -> const float* {

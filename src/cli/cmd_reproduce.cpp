@@ -69,11 +69,7 @@ Runner make_runner(const std::string& model_dir, const std::string& attention, c
   Runner r;
   r.model = std::make_unique<Gpt2>(Gpt2::load(model_dir));
   const Gpt2Config& c = r.model->config();
-  AttentionContext ctx;
-  ctx.n_layer = c.n_layer;
-  ctx.n_head = c.n_head;
-  ctx.head_dim = c.head_dim();
-  ctx.n_positions = c.n_positions;
+  AttentionContext ctx = attention_context(c);
   ctx.hw_path = hw_path;
   ctx.seed = seed;
   if (retention_s > 0) {
@@ -154,11 +150,7 @@ TrainOptions train_options(const Profile& p, const std::string& data_dir, const 
 Json run_control(const Profile& p, const Gpt2Config& cfg, const std::string& data_dir, const std::string& work,
                  int64_t steps, uint64_t seed, Json& curve) {
   Gpt2 init = Gpt2::random(cfg, seed);
-  AttentionContext ctx;
-  ctx.n_layer = cfg.n_layer;
-  ctx.n_head = cfg.n_head;
-  ctx.head_dim = cfg.head_dim();
-  ctx.n_positions = cfg.n_positions;
+  AttentionContext ctx = attention_context(cfg);
   ctx.seed = seed;
   ctx.find_tensor = [](const std::string&, int64_t) -> const float* { return nullptr; };
   std::unique_ptr<Attention> att = attention_registry().create("gaincell", ctx);

@@ -25,11 +25,7 @@ struct TrainCliOptions {
 
 std::unique_ptr<Attention> make_attention(const Gpt2& m, const ModelOptions& o) {
   const Gpt2Config& c = m.config();
-  AttentionContext ctx;
-  ctx.n_layer = c.n_layer;
-  ctx.n_head = c.n_head;
-  ctx.head_dim = c.head_dim();
-  ctx.n_positions = c.n_positions;
+  AttentionContext ctx = attention_context(c);
   ctx.window = o.window;
   ctx.hw_path = o.hw_path;
   ctx.seed = o.seed;

@@ -49,11 +49,7 @@ LoadedModel load_model(const ModelOptions& o) {
   LoadedModel m;
   m.model = std::make_unique<Gpt2>(Gpt2::load(o.model_dir));
   const Gpt2Config& c = m.model->config();
-  AttentionContext ctx;
-  ctx.n_layer = c.n_layer;
-  ctx.n_head = c.n_head;
-  ctx.head_dim = c.head_dim();
-  ctx.n_positions = c.n_positions;
+  AttentionContext ctx = attention_context(c);
   ctx.window = o.window;
   ctx.hw_path = o.hw_path;
   ctx.seed = o.seed;

@@ -49,6 +49,15 @@ void Attention::backward(float*, const float*, const float*, int, int, int) {
   fail("attention", "backend '" + name() + "' has no backward pass (not trainable)");
 }
 
+AttentionContext attention_context(const Gpt2Config& config) {
+  AttentionContext ctx;
+  ctx.n_layer = config.n_layer;
+  ctx.n_head = config.n_head;
+  ctx.head_dim = config.head_dim();
+  ctx.n_positions = config.n_positions;
+  return ctx;
+}
+
 AttentionRegistry& attention_registry() {
   static AttentionRegistry registry;
   return registry;

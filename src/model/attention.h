@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "model/config.h"
+
 namespace gaincell {
 
 // Decoding state of one layer for B sequences: the KV cache (or, for analog backends, the arrays).
@@ -87,6 +89,9 @@ struct AttentionContext {
   // nullptr when absent, throws Error when present with a size other than expected_numel.
   std::function<const float*(const std::string& name, int64_t expected_numel)> find_tensor;
 };
+
+// The sizes of a model (n_layer, n_head, head_dim, n_positions); the other fields keep their defaults.
+AttentionContext attention_context(const Gpt2Config& config);
 
 using AttentionFactory = std::function<std::unique_ptr<Attention>(const AttentionContext&)>;
 

@@ -28,11 +28,7 @@ using test::Result;
 void record_targets(const std::string& model_dir, const std::string& out_dir) {
   Gpt2 model = Gpt2::load(model_dir);
   const Gpt2Config& c = model.config();
-  AttentionContext ctx;
-  ctx.n_layer = c.n_layer;
-  ctx.n_head = c.n_head;
-  ctx.head_dim = c.head_dim();
-  ctx.n_positions = c.n_positions;
+  AttentionContext ctx = attention_context(c);
   GainCellAttention att(ctx, true);
   att.train_state().set_record_targets(true);
   Gpt2Engine engine(model, att);

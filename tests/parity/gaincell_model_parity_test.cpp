@@ -57,11 +57,7 @@ std::unique_ptr<Attention> make_attention(const Gpt2& m, const std::string& kind
   register_digital_attention();
   register_analog_attention();
   const Gpt2Config& c = m.config();
-  AttentionContext ctx;
-  ctx.n_layer = c.n_layer;
-  ctx.n_head = c.n_head;
-  ctx.head_dim = c.head_dim();
-  ctx.n_positions = c.n_positions;
+  AttentionContext ctx = attention_context(c);
   ctx.window = kWindow;
   ctx.hw_path = ring ? ring_toml() : "";
   ctx.find_tensor = [&m](const std::string& name, int64_t n) { return m.find_extra(name, n); };

@@ -30,11 +30,7 @@ std::vector<std::vector<int32_t>> read_tokens(const std::string& dir) {
 
 std::unique_ptr<Attention> make_attention(const Gpt2& m, int window) {
   register_digital_attention();
-  AttentionContext ctx;
-  ctx.n_layer = m.config().n_layer;
-  ctx.n_head = m.config().n_head;
-  ctx.head_dim = m.config().head_dim();
-  ctx.n_positions = m.config().n_positions;
+  AttentionContext ctx = attention_context(m.config());
   ctx.window = window;
   return attention_registry().create(window ? "sliding" : "softmax", ctx);
 }

@@ -38,11 +38,7 @@ std::unique_ptr<Attention> gaincell_linear_for(const Gpt2& m) {
   register_digital_attention();
   register_analog_attention();
   const Gpt2Config& c = m.config();
-  AttentionContext ctx;
-  ctx.n_layer = c.n_layer;
-  ctx.n_head = c.n_head;
-  ctx.head_dim = c.head_dim();
-  ctx.n_positions = c.n_positions;
+  AttentionContext ctx = attention_context(c);
   ctx.hw_path = test::data_path("../../configs/paper.toml");
   ctx.find_tensor = [&m](const std::string& name, int64_t n) { return m.find_extra(name, n); };
   return attention_registry().create("gaincell-linear", ctx);

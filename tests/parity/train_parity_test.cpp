@@ -20,11 +20,7 @@ struct Goldens : test::TrainGoldens {
 
 std::unique_ptr<Attention> softmax_for(const Gpt2Config& c) {
   register_digital_attention();
-  AttentionContext ctx;
-  ctx.n_layer = c.n_layer;
-  ctx.n_head = c.n_head;
-  ctx.head_dim = c.head_dim();
-  ctx.n_positions = c.n_positions;
+  AttentionContext ctx = attention_context(c);
   return attention_registry().create("softmax", ctx);
 }
 

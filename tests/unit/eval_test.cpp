@@ -39,11 +39,7 @@ class EvalModel : public ::testing::Test {
  protected:
   EvalModel() : model_(Gpt2::random(config(), 11)) {
     register_digital_attention();
-    AttentionContext ctx;
-    ctx.n_layer = config().n_layer;
-    ctx.n_head = config().n_head;
-    ctx.head_dim = config().head_dim();
-    ctx.n_positions = config().n_positions;
+    AttentionContext ctx = attention_context(config());
     attention_ = attention_registry().create("softmax", ctx);
     engine_ = std::make_unique<Gpt2Engine>(model_, *attention_);
   }

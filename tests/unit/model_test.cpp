@@ -38,11 +38,7 @@ Gpt2Config small_config() {
 
 std::unique_ptr<Attention> softmax_for(const Gpt2& m) {
   register_digital_attention();
-  AttentionContext ctx;
-  ctx.n_layer = m.config().n_layer;
-  ctx.n_head = m.config().n_head;
-  ctx.head_dim = m.config().head_dim();
-  ctx.n_positions = m.config().n_positions;
+  AttentionContext ctx = attention_context(m.config());
   return attention_registry().create("softmax", ctx);
 }
 
