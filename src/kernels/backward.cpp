@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "kernels/dispatch.h"
 
 #if GAINCELL_WITH_OPENBLAS
 #include <cblas.h>
@@ -155,19 +156,12 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
-  const float k = std::sqrt(2.0f / 3.14159265358979f);
+  const auto kernel = kernel_table().gelu_backward;
   parallel_for(
       0, (n + 4095) / 4096,
       [&](int64_t blk) {
         const int64_t b = blk * 4096, e = std::min<int64_t>(n, b + 4096);
-        for (int64_t i = b; i < e; ++i) {
-          const float x = inp[i];
-          const float u = k * (x + 0.044715f * x * x * x);
-          const float t = std::tanh(u);
-          const float sech2 = 1.0f - t * t;
-          const float local = 0.5f * (1.0f + t) + 0.5f * x * sech2 * k * (1.0f + 3.0f * 0.044715f * x * x);
-          dinp[i] = local * dout[i];
-        }
+        kernel(dinp + b, inp + b, dout + b, e - b);
       },
       n * 25);
 }

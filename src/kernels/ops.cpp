@@ -15,21 +15,22 @@ namespace gaincell {
 
 void matmul_reference(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
                       int64_t M) {
-  parallel_for(0, N, [&](int64_t n) {
-    for (int64_t m = 0; m < M; ++m) {
-      double acc = bias ? bias[m] : 0.0;
-      for (int64_t k = 0; k < K; ++k) acc += double(inp[n * K + k]) * w[k * M + m];
-      out[n * M + m] = static_cast<float>(acc);
-    }
-  }, N * K * M);
+  parallel_for(
+      0, N,
+      [&](int64_t n) {
+        for (int64_t m = 0; m < M; ++m) {
+          double acc = bias ? bias[m] : 0.0;
+          for (int64_t k = 0; k < K; ++k) acc += double(inp[n * K + k]) * w[k * M + m];
+          out[n * M + m] = static_cast<float>(acc);
+        }
+      },
+      N * K * M);
 }
 
-void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
-                    int64_t M) {
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K, int64_t M) {
 #if GAINCELL_WITH_OPENBLAS
   if (N == 1) {  // decoding: a matrix-vector product y = W^T x, memory bound on W
-    if (bias)
-      std::memcpy(out, bias, M * sizeof(float));
+    if (bias) std::memcpy(out, bias, M * sizeof(float));
     cblas_sgemv(CblasRowMajor, CblasTrans, K, M, 1.0f, w, M, inp, 1, bias ? 1.0f : 0.0f, out, 1);
     return;
   }
@@ -50,17 +51,20 @@ void matmul_transposed_forward(float* out, const float* inp, const float* wt, in
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
 #else
-  parallel_for(0, N * V, [&](int64_t i) {
-    int64_t n = i / V, v = i % V;
-    double acc = 0;
-    for (int64_t c = 0; c < C; ++c) acc += double(inp[n * C + c]) * wt[v * C + c];
-    out[i] = static_cast<float>(acc);
-  }, N * V * C);
+  parallel_for(
+      0, N * V,
+      [&](int64_t i) {
+        int64_t n = i / V, v = i % V;
+        double acc = 0;
+        for (int64_t c = 0; c < C; ++c) acc += double(inp[n * C + c]) * wt[v * C + c];
+        out[i] = static_cast<float>(acc);
+      },
+      N * V * C);
 #endif
 }
 
-void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
-               int64_t N, int64_t K, float alpha) {
+void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
+               int64_t K, float alpha) {
 #if GAINCELL_WITH_OPENBLAS
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
 #else
@@ -73,8 +77,8 @@ void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* 
 #endif
 }
 
-void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
-               int64_t N, int64_t K) {
+void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
+               int64_t K) {
 #if GAINCELL_WITH_OPENBLAS
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
 #else
@@ -89,53 +93,67 @@ void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* 
 #endif
 }
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int64_t N, int64_t C, float eps) {
-  parallel_for(0, N, [&](int64_t n) {
-    const float* x = inp + n * C;
-    float* y = out + n * C;
-    float m = 0.0f;
-    for (int64_t c = 0; c < C; ++c) m += x[c];
-    m /= static_cast<float>(C);
-    float v = 0.0f;
-    for (int64_t c = 0; c < C; ++c) {
-      float d = x[c] - m;
-      v += d * d;
-    }
-    v /= static_cast<float>(C);
-    float s = 1.0f / std::sqrt(v + eps);
-    for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * s * weight[c] + bias[c];
-    if (mean) mean[n] = m;
-    if (rstd) rstd[n] = s;
-  }, N * C * 8);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int64_t N, int64_t C, float eps) {
+  parallel_for(
+      0, N,
+      [&](int64_t n) {
+        const float* x = inp + n * C;
+        float* y = out + n * C;
+        float m = 0.0f;
+        for (int64_t c = 0; c < C; ++c) m += x[c];
+        m /= static_cast<float>(C);
+        float v = 0.0f;
+        for (int64_t c = 0; c < C; ++c) {
+          float d = x[c] - m;
+          v += d * d;
+        }
+        v /= static_cast<float>(C);
+        float s = 1.0f / std::sqrt(v + eps);
+        for (int64_t c = 0; c < C; ++c) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+        if (mean) mean[n] = m;
+        if (rstd) rstd[n] = s;
+      },
+      N * C * 8);
 }
 
 void gelu_forward(float* out, const float* inp, int64_t n) {
   const auto gelu = kernel_table().gelu;
-  parallel_for(0, (n + 4095) / 4096, [&](int64_t blk) {
-    const int64_t b = blk * 4096;
-    gelu(out + b, inp + b, std::min<int64_t>(4096, n - b));
-  }, n * 20);
+  parallel_for(
+      0, (n + 4095) / 4096,
+      [&](int64_t blk) {
+        const int64_t b = blk * 4096;
+        gelu(out + b, inp + b, std::min<int64_t>(4096, n - b));
+      },
+      n * 20);
 }
 
 void residual_forward(float* out, const float* a, const float* b, int64_t n) {
-  parallel_for(0, (n + 4095) / 4096, [&](int64_t blk) {
-    int64_t s = blk * 4096, e = std::min<int64_t>(n, s + 4096);
-    for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
-  }, n);
+  parallel_for(
+      0, (n + 4095) / 4096,
+      [&](int64_t blk) {
+        int64_t s = blk * 4096, e = std::min<int64_t>(n, s + 4096);
+        for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
+      },
+      n);
 }
 
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
                        int64_t C, int64_t pos0) {
-  parallel_for(0, B * T, [&](int64_t bt) {
-    const float* e = wte + int64_t{tokens[bt]} * C;
-    const float* p = wpe + (pos0 + bt % T) * C;
-    float* o = out + bt * C;
-    for (int64_t c = 0; c < C; ++c) o[c] = e[c] + p[c];
-  }, B * T * C);
+  parallel_for(
+      0, B * T,
+      [&](int64_t bt) {
+        const float* e = wte + int64_t{tokens[bt]} * C;
+        const float* p = wpe + (pos0 + bt % T) * C;
+        float* o = out + bt * C;
+        for (int64_t c = 0; c < C; ++c) o[c] = e[c] + p[c];
+      },
+      B * T * C);
 }
 
-void softmax_row(float* x, int64_t n) { kernel_table().softmax_row(x, n); }
+void softmax_row(float* x, int64_t n) {
+  kernel_table().softmax_row(x, n);
+}
 
 void attention_scores(float* s, const float* q, const float* k, int64_t n, int64_t D, float scale) {
   kernel_table().attention_scores(s, q, k, n, D, scale);
