@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A long fuzz campaign: runs each libFuzzer target of build-fuzz/ to a fixed number of executions, one target
 # at a time, and appends one summary line per target to LOGDIR/summary.tsv. Meant for nohup on a shared
-# machine:  nohup nice -n 19 tests/fuzz/campaign.sh 10000000 /path/to/logs [target ...] &
+# machine:  setsid nohup nice -n 19 tests/fuzz/campaign.sh 10000000 /path/to/logs [target ...] &
+# With the kernel's autogroups (sched_autogroup_enabled), `nice` only ranks processes within one session, so a
+# campaign started in its own session (setsid) also sets its session's group to nice 19.
 # The binaries are copied first, so build-fuzz/ can be rebuilt while the campaign runs. New inputs go to
 # build-fuzz/corpus/<target> (the seeds and regressions are read too), crash inputs to
 # build-fuzz/crashes/<target>-*. The count reported is libFuzzer's stat::number_of_executed_units.
 set -uo pipefail
+[ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && echo 19 > /proc/self/autogroup 2>/dev/null
 cd "$(dirname "$0")/../.."
 runs=${1:?usage: campaign.sh RUNS LOGDIR [target ...]}
 logdir=${2:?usage: campaign.sh RUNS LOGDIR [target ...]}
