@@ -119,7 +119,7 @@ int32_t merge_part_id(const VocabTables& t, std::string_view part, const std::st
 }
 
 void add_merge_line(std::string_view line, int32_t rank, const std::string& line_where, const std::string& vocab_path,
-                    VocabTables& t) {
+                    const VocabTables& t, MergeTable& merges) {
   const size_t space = line.find(' ');
   if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
       line.find(' ', space + 1) != std::string_view::npos)
@@ -130,11 +130,12 @@ void add_merge_line(std::string_view line, int32_t rank, const std::string& line
   if (it == t.id_of_bytes.end())
     fail("tokenizer", "inconsistent files: the result of merge '" + std::string(line) + "' " + line_where +
                           " is not a token of '" + vocab_path + "'");
-  if (!t.merges.add(ia, ib, {rank, it->second}))
+  if (!merges.add(ia, ib, {rank, it->second}))
     fail_expected("tokenizer", "each merge once", quoted(line) + " again", line_where);
 }
 
-void load_merges(std::string_view text, const std::string& path, const std::string& vocab_path, VocabTables& t) {
+void load_merges(std::string_view text, const std::string& path, const std::string& vocab_path, const VocabTables& t,
+                 MergeTable& merges) {
   std::string_view rest(text);
   size_t line_no = 1, eol = rest.find('\n');
   const std::string_view header = rest.substr(0, eol);
@@ -149,15 +150,16 @@ void load_merges(std::string_view text, const std::string& path, const std::stri
     std::string_view line = rest.substr(0, eol);
     rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    add_merge_line(line, rank++, "at line " + std::to_string(line_no) + " of '" + path + "'", vocab_path, t);
+    add_merge_line(line, rank++, "at line " + std::to_string(line_no) + " of '" + path + "'", vocab_path, t, merges);
   }
 }
 
 // Every multi-byte token must come out of some merge, except special tokens "<|...|>"; otherwise the
 // merges file is truncated or belongs to another vocabulary.
-void check_reachable(const std::string& vocab_path, const std::string& merges_path, const VocabTables& t) {
+void check_reachable(const std::string& vocab_path, const std::string& merges_path, const VocabTables& t,
+                     const MergeTable& merges) {
   std::vector<char> produced(t.token_bytes.size(), 0);
-  for (const auto& [pair, rule] : t.merges.rules()) produced[rule.result] = 1;
+  for (const auto& [pair, rule] : merges.rules()) produced[rule.result] = 1;
   for (size_t id = 0; id < t.token_bytes.size(); ++id) {
     const std::string& bytes = t.token_bytes[id];
     const bool special =
@@ -195,9 +197,16 @@ VocabTables parse_vocab_tables(std::string_view vocab_text, std::string_view mer
                                const std::string& merges_path) {
   VocabTables t;
   load_vocab(vocab_text, vocab_path, t);
-  load_merges(merges_text, merges_path, vocab_path, t);
-  check_reachable(vocab_path, merges_path, t);
+  t.merges = parse_merges(t, merges_text, vocab_path, merges_path);
   return t;
+}
+
+MergeTable parse_merges(const VocabTables& vocab, std::string_view merges_text, const std::string& vocab_path,
+                        const std::string& merges_path) {
+  MergeTable merges;
+  load_merges(merges_text, merges_path, vocab_path, vocab, merges);
+  check_reachable(vocab_path, merges_path, vocab, merges);
+  return merges;
 }
 
 }  // namespace gaincell

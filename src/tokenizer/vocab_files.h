@@ -35,5 +35,9 @@ VocabTables load_vocab_tables(const std::string& vocab_path, const std::string& 
 // The same from the files' contents held in memory (the paths only name them in errors).
 VocabTables parse_vocab_tables(std::string_view vocab_text, std::string_view merges_text, const std::string& vocab_path,
                                const std::string& merges_path);
+// Only the merges file, over the vocabulary of `vocab` (its own merges are ignored): the merges checks of
+// parse_vocab_tables, without re-parsing the vocabulary (the merges fuzz target).
+MergeTable parse_merges(const VocabTables& vocab, std::string_view merges_text, const std::string& vocab_path,
+                        const std::string& merges_path);
 
 }  // namespace gaincell

@@ -66,6 +66,8 @@ TEST(FuzzRegression, EveryTargetHasValidAndInvalidSeeds) {
     for (const fs::path& p : files_under(fuzz_dir("corpus") / t.name)) {
       bool accepted = false;
       EXPECT_EQ(replay(t, read_bytes(p), &accepted), "") << p;
+      // Seeds are named for what the parser must do with them: valid_* parse, bad_* are rejected.
+      EXPECT_EQ(accepted, p.filename().string().rfind("valid", 0) == 0) << p;
       ++(accepted ? accepted_count : rejected_count);
     }
     EXPECT_GE(accepted_count, 1) << "no valid seed for " << t.name;
