@@ -87,9 +87,11 @@ void SafeTensorsWriter::add_f32(const std::string& name, const std::vector<int64
                                 DType stored) {
   const size_t n = checked_numel(name, shape);
   check_float_dtype(name, stored);
-  std::vector<uint8_t> bytes(n * dtype_size(stored));
-  convert_f32(src, n, stored, bytes.data());
-  add_raw(name, stored, shape, bytes.data(), bytes.size());
+  Entry e;
+  e.bytes.resize(n * dtype_size(stored));
+  convert_f32(src, n, stored, e.bytes.data());
+  const size_t nbytes = e.bytes.size();
+  add_entry(name, stored, shape, nbytes, std::move(e));  // converted once, not copied again by add_raw
 }
 
 void SafeTensorsWriter::add_f32_borrowed(const std::string& name, const std::vector<int64_t>& shape, const float* src,
