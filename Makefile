@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEBS := cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev \
-        libgtest-dev libgmock-dev libbenchmark-dev
+        libgtest-dev libgmock-dev libbenchmark-dev python3-numpy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 FUZZ_SECONDS ?= 60
@@ -52,7 +52,7 @@ test-asan-ci: deps
 # libFuzzer: builds every parser target with clang in build-fuzz/ and runs each for FUZZ_SECONDS (one after the
 # other). New inputs go to build-fuzz/corpus/<target>, crash inputs to build-fuzz/crashes/<target>-*; copy
 # those into tests/fuzz/regressions/<target>/ once fixed. See docs/reliability.md.
-fuzz:
+fuzz: deps
 	@missing=$$(for p in $(FUZZ_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 	cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DGAINCELL_FUZZ=ON \

@@ -6,10 +6,7 @@
 
 #include "core/parallel.h"
 #include "kernels/dispatch.h"
-
-#if GAINCELL_WITH_OPENBLAS
-#include <cblas.h>
-#endif
+#include "kernels/gemm.h"
 
 namespace gaincell {
 namespace {
@@ -31,70 +28,7 @@ void bias_backward(float* dbias, const float* dout, int64_t N, int64_t M) {
       N * M);
 }
 
-constexpr int64_t kSmallGemm = int64_t{1} << 16;
-
-void gemm_loops(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
-                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      float acc = 0.0f;
-      for (int64_t k = 0; k < K; ++k)
-        acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
-      c[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
-    }
-}
-
 }  // namespace
-
-void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
-                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (M * N * K <= kSmallGemm) {  // tiny: plain loops on this thread (a parallel region costs more)
-    gemm_loops(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  const bool by_rows = M >= N;
-  const int64_t len = by_rows ? M : N;
-  // At most 8 panels (each a multiple of 64, at least 128 wide): few enough that the shared operand is
-  // packed rarely, enough to balance 2-8 threads. The cut depends on the shape only.
-  const int64_t panel = std::max<int64_t>(128, ((len + 7) / 8 + 63) / 64 * 64);
-  const int64_t panels = (len + panel - 1) / panel;
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-  for (int64_t p = 0; p < panels; ++p) {
-    const int64_t lo = p * panel, n = std::min(panel, len - lo);
-    const float* ap = a;
-    const float* bp = b;
-    float* cp = c;
-    int64_t m_sub = M, n_sub = N;
-    if (by_rows) {
-      ap = ta ? a + lo : a + lo * lda;
-      cp = c + lo * ldc;
-      m_sub = n;
-    } else {
-      bp = tb ? b + lo * ldb : b + lo;
-      cp = c + lo;
-      n_sub = n;
-    }
-#if GAINCELL_WITH_OPENBLAS
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m_sub, n_sub, K, alpha,
-                ap, lda, bp, ldb, beta, cp, ldc);
-#else
-    gemm_loops(ta, tb, m_sub, n_sub, K, alpha, ap, lda, bp, ldb, beta, cp, ldc);
-#endif
-  }
-}
-
-void matmul_forward_deterministic(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
-                                  int64_t M) {
-  if (bias)
-    parallel_for(
-        0, N, [&](int64_t n) { std::memcpy(out + n * M, bias, M * sizeof(float)); }, N * M);
-  gemm_deterministic(false, false, N, M, K, 1.0f, inp, K, w, M, bias ? 1.0f : 0.0f, out, M);
-}
-
-void matmul_transposed_forward_deterministic(float* out, const float* inp, const float* wt, int64_t N, int64_t C,
-                                             int64_t V) {
-  gemm_deterministic(false, true, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
-}
 
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* w,
                      int64_t N, int64_t K, int64_t M) {

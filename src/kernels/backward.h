@@ -14,19 +14,6 @@
 
 namespace gaincell {
 
-// C[M, N] = alpha op(A) op(B) + beta C (row-major, leading dimensions lda, ldb, ldc), bit-identical at any
-// thread count: the output is cut along its longer side into at most 8 panels (multiples of 64, >= 128 wide;
-// the cut depends on the shape only), and each panel is one single-threaded BLAS call inside an OpenMP region.
-// Multi-threaded BLAS calls are not reproducible across thread counts (OpenBLAS changes its blocking with the
-// thread count). Products of at most 2^16 multiply-adds run as plain loops (gemm_loops, the reference).
-void gemm_deterministic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-                        int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
-// matmul_forward and matmul_transposed_forward of ops.h through gemm_deterministic (the training forward).
-void matmul_forward_deterministic(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
-                                  int64_t M);
-void matmul_transposed_forward_deterministic(float* out, const float* inp, const float* wt, int64_t N, int64_t C,
-                                             int64_t V);
-
 // Gradients of out[N, M] = inp[N, K] @ w[K, M] + bias[M]:
 //   dinp[N, K] = dout @ w^T (written; skipped when dinp is null), dweight[K, M] += inp^T @ dout,
 //   dbias[M] += sum_n dout (skipped when dbias is null).

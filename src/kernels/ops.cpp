@@ -6,10 +6,7 @@
 
 #include "core/parallel.h"
 #include "kernels/dispatch.h"
-
-#if GAINCELL_WITH_OPENBLAS
-#include <cblas.h>
-#endif
+#include "kernels/gemm.h"
 
 namespace gaincell {
 
@@ -28,69 +25,24 @@ void matmul_reference(float* out, const float* inp, const float* w, const float*
 }
 
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K, int64_t M) {
-#if GAINCELL_WITH_OPENBLAS
-  if (N == 1) {  // decoding: a matrix-vector product y = W^T x, memory bound on W
-    if (bias) std::memcpy(out, bias, M * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasTrans, K, M, 1.0f, w, M, inp, 1, bias ? 1.0f : 0.0f, out, 1);
-    return;
-  }
-  if (bias) {
-    parallel_for(0, N, [&](int64_t n) { std::memcpy(out + n * M, bias, M * sizeof(float)); });
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, M, K, 1.0f, inp, K, w, M, bias ? 1.0f : 0.0f, out, M);
-#else
-  matmul_reference(out, inp, w, bias, N, K, M);
-#endif
+  if (bias)
+    parallel_for(
+        0, N, [&](int64_t n) { std::memcpy(out + n * M, bias, M * sizeof(float)); }, N * M);
+  gemm_deterministic(false, false, N, M, K, 1.0f, inp, K, w, M, bias ? 1.0f : 0.0f, out, M);
 }
 
 void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V) {
-#if GAINCELL_WITH_OPENBLAS
-  if (N == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, wt, C, inp, 1, 0.0f, out, 1);
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
-#else
-  parallel_for(
-      0, N * V,
-      [&](int64_t i) {
-        int64_t n = i / V, v = i % V;
-        double acc = 0;
-        for (int64_t c = 0; c < C; ++c) acc += double(inp[n * C + c]) * wt[v * C + c];
-        out[i] = static_cast<float>(acc);
-      },
-      N * V * C);
-#endif
+  gemm_deterministic(false, true, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
 }
 
 void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
                int64_t K, float alpha) {
-#if GAINCELL_WITH_OPENBLAS
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
-#else
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      float acc = 0;
-      for (int64_t k = 0; k < K; ++k) acc += a[i * lda + k] * b[j * ldb + k];
-      c[i * ldc + j] = alpha * acc;
-    }
-#endif
+  gemm_deterministic(false, true, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
 }
 
 void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
                int64_t K) {
-#if GAINCELL_WITH_OPENBLAS
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-#else
-  for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = 0;
-    for (int64_t k = 0; k < K; ++k) {
-      const float w = a[i * lda + k];
-      if (w == 0.0f) continue;  // causal attention rows are mostly zeros
-      for (int64_t j = 0; j < N; ++j) c[i * ldc + j] += w * b[k * ldb + j];
-    }
-  }
-#endif
+  gemm_deterministic(false, false, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
 }
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,

@@ -6,12 +6,13 @@
 namespace gaincell {
 
 // out[N, M] = inp[N, K] @ w[K, M] (+ bias[M] if non-null). w is stored [in, out] (HF Conv1D layout).
-// Uses the BLAS library when built with it, else matmul_reference.
+// Every matmul here goes through gemm_deterministic (kernels/gemm.h): BLAS when built with it, the same bits
+// at any thread count; one row (decoding) is a matrix-vector product, memory bound on w.
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
                     int64_t M);
 // out[N, V] = inp[N, C] @ wt[V, C]^T (the tied lm_head: wt is wte).
 void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V);
-// Strided GEMMs of attention heads (row-major; ld* are row strides in floats), BLAS when built with it:
+// Strided GEMMs of attention heads (row-major; ld* are row strides in floats):
 // c[M, N] = alpha * a[M, K] b[N, K]^T, and c[M, N] = a[M, K] b[K, N].
 void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
                int64_t N, int64_t K, float alpha);

@@ -7,7 +7,7 @@
 #include "core/buffer.h"
 #include "core/error.h"
 #include "core/parallel.h"
-#include "kernels/backward.h"
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "model/attention.h"
 

@@ -156,19 +156,19 @@ const float* TrainModel::forward(const int32_t* tokens, int B, int T) {
     float* fch = act(fch_, l, 4 * C);
     float* fcg = act(fch_gelu_, l, 4 * C);
     layernorm_forward(ln1, act(ln1_mean_, l, 1), act(ln1_rstd_, l, 1), x, w.ln1_w, w.ln1_b, N, C, eps);
-    matmul_forward_deterministic(qkv, ln1, w.attn_w, w.attn_b, N, C, 3 * C);
+    matmul_forward(qkv, ln1, w.attn_w, w.attn_b, N, C, 3 * C);
     attention_.forward(att, qkv, B, T, l);
-    matmul_forward_deterministic(proj_.data(), att, w.proj_w, w.proj_b, N, C, C);
+    matmul_forward(proj_.data(), att, w.proj_w, w.proj_b, N, C, C);
     residual_forward(mid, x, proj_.data(), N * C);
     layernorm_forward(ln2, act(ln2_mean_, l, 1), act(ln2_rstd_, l, 1), mid, w.ln2_w, w.ln2_b, N, C, eps);
-    matmul_forward_deterministic(fch, ln2, w.fc_w, w.fc_b, N, C, 4 * C);
+    matmul_forward(fch, ln2, w.fc_w, w.fc_b, N, C, 4 * C);
     gelu_forward(fcg, fch, N * 4 * C);
-    matmul_forward_deterministic(proj_.data(), fcg, w.fcproj_w, w.fcproj_b, N, 4 * C, C);
+    matmul_forward(proj_.data(), fcg, w.fcproj_w, w.fcproj_b, N, 4 * C, C);
     residual_forward(act(res_in_, l + 1, C), mid, proj_.data(), N * C);
   }
   layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), act(res_in_, c.n_layer, C), p_.lnf_w, p_.lnf_b, N,
                     C, eps);
-  matmul_transposed_forward_deterministic(logits_.data(), lnf_.data(), p_.wte, N, C, V);
+  matmul_transposed_forward(logits_.data(), lnf_.data(), p_.wte, N, C, V);
   return logits_.data();
 }
 

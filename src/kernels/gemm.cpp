@@ -1,0 +1,72 @@
+#include "kernels/gemm.h"
+
+#include <algorithm>
+
+#include "core/parallel.h"
+
+#if GAINCELL_WITH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace gaincell {
+namespace {
+
+constexpr int64_t kSmallGemm = int64_t{1} << 16;
+
+#if GAINCELL_WITH_OPENBLAS
+// One panel C[M, N] of the product, on the calling thread (BLAS runs single-threaded inside an OpenMP region).
+// A single row is a matrix-vector product: c = alpha op(B)^T a + beta c.
+void gemm_panel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (M == 1) {
+    const int64_t inc_a = ta ? lda : 1;
+    if (tb)  // B is [N, K]: c[N] = B a
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, b, ldb, a, inc_a, beta, c, 1);
+    else  // B is [K, N]: c[N] = B^T a
+      cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, b, ldb, a, inc_a, beta, c, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, lda, b,
+              ldb, beta, c, ldc);
+}
+#else
+constexpr auto gemm_panel = gemm_loops;
+#endif
+
+}  // namespace
+
+void gemm_loops(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
+      c[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
+    }
+}
+
+void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (M * N * K <= kSmallGemm) {  // tiny: plain loops on this thread (a parallel region costs more)
+    gemm_loops(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const bool by_rows = M >= N;
+  const int64_t len = by_rows ? M : N;
+  // At most 8 panels (each a multiple of 64, at least 128 wide): few enough that the shared operand is
+  // packed rarely, enough to balance 2-8 threads. The cut depends on the shape only.
+  const int64_t panel = std::max<int64_t>(128, ((len + 7) / 8 + 63) / 64 * 64);
+  const int64_t panels = (len + panel - 1) / panel;
+  // Always a parallel region, even for one panel or one thread: BLAS called inside one runs single-threaded.
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t lo = p * panel, n = std::min(panel, len - lo);
+    if (by_rows)
+      gemm_panel(ta, tb, n, N, K, alpha, ta ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
+    else
+      gemm_panel(ta, tb, M, n, K, alpha, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+  }
+}
+
+}  // namespace gaincell

@@ -1,0 +1,26 @@
+// The one GEMM entry of the engine, inference and training alike (style R9: same bits at any thread count).
+//
+// Multi-threaded BLAS calls are not reproducible across thread counts: OpenBLAS changes its blocking with the
+// thread count (measured: sgemm and the large sgemv round differently at 1 and 2 threads). gemm_deterministic
+// cuts the output into panels whose size depends on the shape only and computes each panel with one
+// single-threaded BLAS call inside an OpenMP region, so every output element is computed the same way whatever
+// the thread count. Measured on this project's 2-core machines, the panels cost nothing against OpenBLAS's own
+// threading (docs/performance.md).
+#pragma once
+#include <cstdint>
+
+namespace gaincell {
+
+// C[M, N] = alpha op(A) op(B) + beta C (row-major, leading dimensions lda, ldb, ldc; beta 0 ignores C's old
+// contents). The output is cut along its longer side into at most 8 panels (multiples of 64, >= 128 wide);
+// a single-row product (M == 1: decoding) is cut along N and runs as matrix-vector products. Products of at
+// most 2^16 multiply-adds run as plain loops on the calling thread (gemm_loops).
+void gemm_deterministic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+                        int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The plain triple loop of gemm_deterministic (float accumulation in k order): its small-product path, the
+// whole GEMM when built without BLAS, and a reference for tests.
+void gemm_loops(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+}  // namespace gaincell
