@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := safetensors npy config vocab_json merges hw_toml cost_toml device_csv task_jsonl token_file
 FUZZ_DEBS := clang-14 libclang-rt-14-dev libomp-14-dev
 
-.PHONY: all deps build test test-asan test-asan-ci fuzz run bench clean format
+.PHONY: all deps build test test-asan fuzz run bench clean format
 all: build
 
 deps:
@@ -28,26 +28,17 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (GCC); any report fails the test (a sanitized
-# CLI run by an e2e test aborts: exit 134, never the clean-error exit 1).
-# Debug at -O1: compiles faster than -O2 and runs the tests far faster than -O0 (docs/reliability.md).
-# ASAN_TARGETS / ASAN_CTEST_ARGS narrow it.
+# CLI run by an e2e test aborts: exit 134, never the clean-error exit 1). CI runs it after `make test`.
+# Debug at -Og -g1: compiles ~45 % faster than -O1 -g and runs the suite as fast; -g1 keeps file:line in reports
+# (docs/reliability.md, "Sanitizers"). ASAN_TARGETS / ASAN_CTEST_ARGS narrow it.
 ASAN_TARGETS ?=
 ASAN_CTEST_ARGS ?=
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1
 test-asan: deps
-	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DGAINCELL_SANITIZE=ON \
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -Og" -DGAINCELL_SANITIZE=ON \
 	  $(CMAKE_FLAGS)
 	cmake --build $(BUILD)-asan -j$(JOBS) $(if $(ASAN_TARGETS),--target $(ASAN_TARGETS))
 	cd $(BUILD)-asan && $(ASAN_ENV) ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
-
-# CI's sanitizer step (.ci/run): only the unit tests that hold every parser, hostile-input table and fuzz
-# regression (one binary, gaincell_parser_tests, label "parsers"), no CLI, at -g1 -Og, which compiles ~40 % faster
-# than -O1 (line numbers kept for the reports). Fits CI's 15 minutes; docs/reliability.md, "CI".
-test-asan-ci: deps
-	cmake -S . -B $(BUILD)-asan-ci -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -Og" -DGAINCELL_SANITIZE=ON \
-	  $(CMAKE_FLAGS)
-	cmake --build $(BUILD)-asan-ci -j$(JOBS) --target gaincell_parser_tests
-	cd $(BUILD)-asan-ci && $(ASAN_ENV) ctest --output-on-failure -j$(JOBS) -L parsers
 
 # libFuzzer: builds every parser target with clang in build-fuzz/ and runs each for FUZZ_SECONDS (one after the
 # other). New inputs go to build-fuzz/corpus/<target>, crash inputs to build-fuzz/crashes/<target>-*; copy

@@ -238,7 +238,11 @@ std::string reproduce_markdown(const Json& r) {
     if (b.kind == Block::kTable) {
       for (size_t i = 0; i < b.rows.size(); ++i) {
         o += "|";
-        for (const auto& cell : b.rows[i]) o += " " + md_cell(cell) + " |";
+        for (const auto& cell : b.rows[i]) {
+          o += ' ';  // not " " + md_cell(...): GCC 12 warns falsely (-Wrestrict) on that
+          o += md_cell(cell);
+          o += " |";
+        }
         o += "\n";
         if (i == 0) {
           o += "|";
