@@ -1,6 +1,7 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "core/parallel.h"
 
@@ -33,6 +34,38 @@ void gemm_panel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, 
 constexpr auto gemm_panel = gemm_loops;
 #endif
 
+// Panel length along a dimension of length len: at most 8 panels, each a multiple of 64 and at least 128 long,
+// so a shared operand is packed rarely and 2-8 threads balance. Depends on the shape only.
+int64_t panel_length(int64_t len) {
+  return std::max<int64_t>(128, ((len + 7) / 8 + 63) / 64 * 64);
+}
+
+// A decoding row c[1, N] = alpha a[1, K] B[K, N] + beta c, with B's rows contiguous. Cutting N would make every
+// panel read short strided pieces of each row of B (measured 20 % slower on one thread than one BLAS call), so
+// K is cut instead: panel p reads rows [k0, k1) of B, one contiguous block, into its own partial row, and the
+// partial rows are added in panel order, an order that depends on the shape only.
+void gemv_rows_deterministic(int64_t N, int64_t K, float alpha, const float* a, int64_t inc_a, const float* b,
+                             int64_t ldb, float beta, float* c) {
+  const int64_t panel = panel_length(K), panels = (K + panel - 1) / panel;
+  thread_local std::vector<float> partial;  // grows once to the largest panels x N, then reused
+  if (partial.size() < static_cast<size_t>(panels * N)) partial.resize(panels * N);
+  float* part = partial.data();
+#pragma omp parallel num_threads(num_threads())
+  {
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < panels; ++p) {
+      const int64_t k0 = p * panel, k = std::min(panel, K - k0);
+      gemm_panel(inc_a != 1, false, 1, N, k, 1.0f, a + k0 * inc_a, inc_a, b + k0 * ldb, ldb, 0.0f, part + p * N, N);
+    }
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = part[j];
+      for (int64_t p = 1; p < panels; ++p) acc += part[p * N + j];
+      c[j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[j]);
+    }
+  }
+}
+
 }  // namespace
 
 void gemm_loops(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
@@ -52,12 +85,13 @@ void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
     gemm_loops(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
+  if (M == 1 && !tb) {
+    gemv_rows_deterministic(N, K, alpha, a, ta ? lda : 1, b, ldb, beta, c);
+    return;
+  }
   const bool by_rows = M >= N;
   const int64_t len = by_rows ? M : N;
-  // At most 8 panels (each a multiple of 64, at least 128 wide): few enough that the shared operand is
-  // packed rarely, enough to balance 2-8 threads. The cut depends on the shape only.
-  const int64_t panel = std::max<int64_t>(128, ((len + 7) / 8 + 63) / 64 * 64);
-  const int64_t panels = (len + panel - 1) / panel;
+  const int64_t panel = panel_length(len), panels = (len + panel - 1) / panel;
   // Always a parallel region, even for one panel or one thread: BLAS called inside one runs single-threaded.
 #pragma omp parallel for schedule(static) num_threads(num_threads())
   for (int64_t p = 0; p < panels; ++p) {
