@@ -4,17 +4,19 @@
 // thread count (measured: sgemm and the large sgemv round differently at 1 and 2 threads). gemm_deterministic
 // cuts the output into panels whose size depends on the shape only and computes each panel with one
 // single-threaded BLAS call inside an OpenMP region, so every output element is computed the same way whatever
-// the thread count. Measured on this project's 2-core machines, the panels cost nothing against OpenBLAS's own
-// threading (docs/performance.md).
+// the thread count. On this project's 2-core machines the panels run as fast as OpenBLAS's own threading, within
+// run-to-run noise (docs/performance.md, "Deterministic GEMMs").
 #pragma once
 #include <cstdint>
 
 namespace gaincell {
 
 // C[M, N] = alpha op(A) op(B) + beta C (row-major, leading dimensions lda, ldb, ldc; beta 0 ignores C's old
-// contents). The output is cut along its longer side into at most 8 panels (multiples of 64, >= 128 wide);
-// a single-row product (M == 1: decoding) is cut along N and runs as matrix-vector products. Products of at
-// most 2^16 multiply-adds run as plain loops on the calling thread (gemm_loops).
+// contents). The output is cut along its longer side into at most 8 panels (multiples of 64, >= 128 wide). A
+// single row times an untransposed B (M == 1, !trans_b: decoding through matmul_forward) cuts K instead, into
+// matrix-vector products over contiguous blocks of B's rows whose partial rows are added in panel order; a
+// single row times a transposed B (the lm_head) cuts N. Products of at most 2^16 multiply-adds run as plain
+// loops on the calling thread (gemm_loops).
 void gemm_deterministic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
                         int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
