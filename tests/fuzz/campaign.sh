@@ -7,6 +7,7 @@
 # The binaries are copied first, so build-fuzz/ can be rebuilt while the campaign runs. New inputs go to
 # build-fuzz/corpus/<target> (the seeds and regressions are read too), crash inputs to
 # build-fuzz/crashes/<target>-*. The count reported is libFuzzer's stat::number_of_executed_units.
+# CAMPAIGN_JOBS=N runs N targets at a time (default 1), for a machine with spare cores.
 set -uo pipefail
 [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && echo 19 > /proc/self/autogroup 2>/dev/null
 cd "$(dirname "$0")/../.."
@@ -20,8 +21,9 @@ mkdir -p "$logdir" build-fuzz/crashes build-fuzz/campaign-bin
 summary="$logdir/summary.tsv"
 [ -f "$summary" ] || printf 'target\texit\texecutions\texec_per_s\tseconds\tcorpus_files\tnew_units\tpeak_rss_mb\tstarted\tfinished\tcommit\n' > "$summary"
 commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src tests/fuzz 2>/dev/null || echo +dirty)
-for t in "${targets[@]}"; do
-  cp build-fuzz/fuzz/fuzz_"$t" build-fuzz/campaign-bin/ || { printf '%s\tmissing binary\n' "$t" >> "$summary"; continue; }
+run_target() {
+  local t=$1 log started t0 rc seconds regressions
+  cp build-fuzz/fuzz/fuzz_"$t" build-fuzz/campaign-bin/ || { printf '%s\tmissing binary\n' "$t" >> "$summary"; return; }
   mkdir -p build-fuzz/corpus/"$t"
   regressions=()
   [ -d tests/fuzz/regressions/"$t" ] && regressions=(tests/fuzz/regressions/"$t")
@@ -37,4 +39,11 @@ for t in "${targets[@]}"; do
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$rc" "$(stat number_of_executed_units)" \
     "$(stat average_exec_per_sec)" "$seconds" "$(ls build-fuzz/corpus/"$t" | wc -l)" "$(stat new_units_added)" \
     "$(stat peak_rss_mb)" "$started" "$(date -Is)" "$commit" >> "$summary"
+}
+
+max_jobs=${CAMPAIGN_JOBS:-1}
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; do wait -n; done
+  run_target "$t" &
 done
+wait
