@@ -14,6 +14,19 @@ namespace {
 
 constexpr int64_t kSmallGemm = int64_t{1} << 16;
 
+// The plain triple loop (float accumulation in k order): the small-product path, and every panel when built
+// without BLAS.
+void gemm_loops(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
+      c[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
+    }
+}
+
 #if GAINCELL_WITH_OPENBLAS
 // One panel C[M, N] of the product, on the calling thread (BLAS runs single-threaded inside an OpenMP region).
 // A single row is a matrix-vector product: c = alpha op(B)^T a + beta c.
@@ -67,17 +80,6 @@ void gemv_rows_deterministic(int64_t N, int64_t K, float alpha, const float* a, 
 }
 
 }  // namespace
-
-void gemm_loops(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
-                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      float acc = 0.0f;
-      for (int64_t k = 0; k < K; ++k)
-        acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
-      c[i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
-    }
-}
 
 void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {

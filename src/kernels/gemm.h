@@ -16,13 +16,8 @@ namespace gaincell {
 // single row times an untransposed B (M == 1, !trans_b: decoding through matmul_forward) cuts K instead, into
 // matrix-vector products over contiguous blocks of B's rows whose partial rows are added in panel order; a
 // single row times a transposed B (the lm_head) cuts N. Products of at most 2^16 multiply-adds run as plain
-// loops on the calling thread (gemm_loops).
+// loops on the calling thread.
 void gemm_deterministic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
                         int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
-
-// The plain triple loop of gemm_deterministic (float accumulation in k order): its small-product path, the
-// whole GEMM when built without BLAS, and a reference for tests.
-void gemm_loops(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
-                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 }  // namespace gaincell

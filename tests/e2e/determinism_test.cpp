@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "core/file.h"
@@ -68,36 +69,36 @@ double max_abs_diff(const NpyArray& a, const NpyArray& b) {
 // noisy analog simulation included (every GEMM is cut by shape alone: kernels/gemm.h). The noise draws are
 // real: another chip seed, or noise off, moves the logits by the noise scale.
 TEST_F(Determinism, LogitsAreBitIdenticalAtOneAndTwoThreadsForEveryBackend) {
-  // 40 tokens: the sliding and analog windows (32 by default for the tiny preset's arrays) wrap.
+  // 40 tokens, window 16: every windowed backend (sliding, hardsigmoid, the gain-cell arrays) wraps its window.
   std::string tokens = "464";
   for (int i = 1; i < 40; ++i) {
     tokens += ',';
     tokens += std::to_string((i * 7919) % 50000);
   }
   const std::string base = "logits --model " + model() + " --tokens " + tokens + " --attention ";
-  const std::string noisy1 = "gaincell --hw " + dir_ + "/noisy1.toml",
-                    noisy2 = "gaincell --hw " + dir_ + "/noisy2.toml";
-  auto logits = [&](const std::string& backend, int threads, int i) {
-    const std::string out = dir_ + "/l" + std::to_string(i) + ".npy";
+  const std::string window = " --window 16", gaincell = "gaincell" + window,
+                    noisy1 = gaincell + " --hw " + dir_ + "/noisy1.toml",
+                    noisy2 = gaincell + " --hw " + dir_ + "/noisy2.toml";
+  int runs = 0;
+  auto logits = [&](const std::string& backend, int threads) {  // path of the logits file written
+    const std::string out = dir_ + "/l" + std::to_string(runs++) + ".npy";
     Result r = gc(base + backend + " --threads " + std::to_string(threads) + " --out " + out);
     EXPECT_EQ(r.rc, 0) << r.err;
-    return read_file(out);
+    return out;
   };
-  int i = 0;
-  for (const std::string& backend :
-       {std::string("softmax"), std::string("sliding --window 16"), std::string("hardsigmoid"),
-        std::string("gaincell-linear"), std::string("gaincell"), noisy1}) {
-    const std::string one = logits(backend, 1, i++), two = logits(backend, 2, i++), again = logits(backend, 2, i++);
+  std::map<std::string, std::string> two_threads;  // backend -> logits at 2 threads
+  for (const std::string& backend : {std::string("softmax"), "sliding" + window, "hardsigmoid" + window,
+                                     "gaincell-linear" + window, gaincell, noisy1}) {
+    const std::string one = read_file(logits(backend, 1));
+    two_threads[backend] = logits(backend, 2);
+    const std::string two = read_file(two_threads[backend]), again = read_file(logits(backend, 2));
     EXPECT_FALSE(one.empty()) << backend;
     EXPECT_TRUE(one == two) << backend << ": 1 vs 2 threads";
     EXPECT_TRUE(two == again) << backend << ": run after run";
   }
-  logits(noisy1, 2, 100);
-  logits(noisy2, 2, 101);
-  logits("gaincell", 2, 102);
-  const NpyArray base_noisy = read_npy(dir_ + "/l100.npy");
-  const double chip_diff = max_abs_diff(base_noisy, read_npy(dir_ + "/l101.npy")),
-               noise_diff = max_abs_diff(base_noisy, read_npy(dir_ + "/l102.npy"));
+  const NpyArray base_noisy = read_npy(two_threads[noisy1]);
+  const double chip_diff = max_abs_diff(base_noisy, read_npy(logits(noisy2, 2))),
+               noise_diff = max_abs_diff(base_noisy, read_npy(two_threads[gaincell]));
   EXPECT_GT(chip_diff, 1e-3) << "another chip seed must change the logits by the noise scale";
   EXPECT_GT(noise_diff, 1e-3) << "noise on vs off must change the logits";
   std::printf("max |logit diff|: other chip %.3g, noise off %.3g\n", chip_diff, noise_diff);

@@ -101,9 +101,9 @@ TEST(Kernels, MatmulTransposedMatchesReference) {
   }
 }
 
-// Same bits at 1 and 2 threads (style R9), for every matmul entry. OpenBLAS's own threading fails this for
-// most of these shapes (sgemm at every shape here with N > 1, sgemv at 1 x 768 x 50257): gemm_deterministic
-// must cut the output by shape alone. Shapes: decode rows (gemv, both orientations, the 50257-token lm_head),
+// Same bits at 1 and 2 threads (style R9), for every matmul entry. Calling OpenBLAS's own threading instead
+// fails this at every shape here but the two small decode rows and 3 x 17 x 5 (which never reaches BLAS):
+// gemm_deterministic must cut the work by shape alone. Shapes: decode rows (gemv, both orientations, the 50257-token lm_head),
 // prompts shorter and longer than a panel, odd sizes.
 TEST(Kernels, EveryMatmulIsBitIdenticalAtOneAndTwoThreads) {
   const MatmulShape shapes[] = {{1, 768, 2304},  {1, 3072, 768},  {1, 768, 50257},  {8, 768, 2304},
