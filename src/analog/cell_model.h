@@ -32,8 +32,9 @@ std::vector<float> make_decay_table(double lambda, int n_powers, int64_t n_ages)
 struct LayerScalers {
   std::vector<float> q_scale, q_shift, k_scale, k_shift, v_scale, v_shift, out_scale, out_shift;
 };
-// Defaults q (1, 0), k (1, 0.45), v (1, 0.45), out (1, 0).
-LayerScalers default_scalers(int n_head);
+// Defaults q (1, 0), k (1, v_offset), v (1, v_offset), out (1, 0): a zero k or v is stored at the device's
+// zero-weight voltage device.v_offset_v (0.45 V in the paper, paper-spec §2.3), whatever that offset is.
+LayerScalers default_scalers(int n_head, float v_offset);
 inline float scale_of(float a) {
   return a < 1e-20f ? 1e-20f : a;
 }

@@ -131,6 +131,7 @@ HeadBackwardParams make_head_backward_params(const HardwareConfig& hw, int windo
   p.cols = hw.array.cols;
   p.ring = hw.array.tile_mapping == "ring";
   p.refresh = hw.leakage.refresh_every_tokens;
+  p.b[1] = p.b[2] = p.cv.v_offset;  // default k, v shifts follow the device offset (default_scalers)
   return p;
 }
 

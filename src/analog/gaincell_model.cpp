@@ -18,10 +18,7 @@ void load_scaler(const AttentionContext& ctx, int layer, const char* which, std:
 
 HardwareConfig load_hw(const AttentionContext& ctx) {
   HardwareConfig hw = ctx.hw_path.empty() ? HardwareConfig{} : load_hardware_toml(ctx.hw_path);
-  if (ctx.retention_tau_s > 0) {  // --retention-s: leakage from the clock
-    hw.leakage.retention_tau_s = ctx.retention_tau_s;
-    hw.leakage.token_period_s = ctx.token_period_s;
-  }
+  if (ctx.retention_tau_s > 0) hw.set_retention(ctx.retention_tau_s, ctx.token_period_s);  // --retention-s
   return hw;
 }
 
@@ -61,7 +58,7 @@ void GainCellModel::init(bool linear) {
   poly_ = make_cell_poly(hw_.device, linear);
   cv_ = Converters(hw_);
   decay_ = make_decay_table(hw_.lambda_per_token(), poly_.n, window_);
-  scalers_.assign(n_layer_, default_scalers(n_head_));
+  scalers_.assign(n_layer_, default_scalers(n_head_, cv_.v_offset));
 }
 
 bool GainCellModel::has_mismatch() const {

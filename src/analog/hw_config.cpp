@@ -92,4 +92,9 @@ double HardwareConfig::lambda_per_token() const {
   return leakage.decay_per_token;
 }
 
+void HardwareConfig::set_retention(double retention_s, double token_period_s) {
+  leakage.retention_tau_s = retention_s;
+  leakage.token_period_s = token_period_s;
+}
+
 }  // namespace gaincell

@@ -78,8 +78,11 @@ struct HardwareConfig {
   void check(const std::string& where = "hardware config") const;
   // True when no noise / mismatch is on (quantisers and leakage are part of the paper model, not noise).
   bool noise_off() const;
-  // Leakage per token step lambda (derived from retention_tau_s when set).
+  // Leakage per token step lambda (derived from retention_tau_s when set). The one source of lambda for the
+  // simulator and the cost model.
   double lambda_per_token() const;
+  // Leakage from the clock (--retention-s): lambda = token_period_s / retention_s from now on.
+  void set_retention(double retention_s, double token_period_s);
 };
 
 // Step of a quantiser (derived).

@@ -1,10 +1,13 @@
 // `gaincell device fit`: fits the cell characteristic I(y) to a measured I-V table (analog/device_fit.h),
-// prints the coefficients with the RMS and max residual, and writes them into a hardware TOML (atomically;
-// an existing file keeps its other fields).
+// prints the fit report (rows used and dropped, coefficients, error figures, linear gain, checks), fails when
+// a check fails (unless --force), and writes the result into a hardware TOML (atomically; an existing file
+// keeps its other fields).
 #include <cstdio>
 #include <memory>
 
 #include "analog/device_fit.h"
+#include "analog/hw_toml.h"
+#include "core/file.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 
@@ -14,25 +17,32 @@ namespace {
 void register_device_fit(CLI::App& device) {
   struct Opts {
     std::string csv, out;
-    double v_in_v = 0.9;
-    double v_offset_v = 0.45;
-    int order = 3;
+    DeviceFitOptions fit;
+    bool force = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = device.add_subcommand("fit", "Fit I(y) to a measured I-V CSV (v_store_V, v_in_V, i_read_A)");
   cmd->add_option("--csv", o->csv, "Measured I-V table (CSV with header v_store_V,v_in_V,i_read_A)")->required();
-  cmd->add_option("--v-in", o->v_in_v, "Read voltage whose rows are fitted (V)");
-  cmd->add_option("--v-offset", o->v_offset_v, "Stored voltage of a zero weight, y = v_store - v_offset (V)");
-  cmd->add_option("--order", o->order, "Polynomial order (1..7)")->check(CLI::Range(1, 7));
-  cmd->add_option("--out", o->out, "Hardware TOML to write or update (device.* keys)");
+  cmd->add_option("--v-in", o->fit.v_in_v, "Read voltage whose rows are fitted (V)")->capture_default_str();
+  cmd->add_option("--v-in-tol", o->fit.v_in_tol_v, "Rows with |v_in_V - v_in| <= this are fitted (V)")
+      ->capture_default_str();
+  cmd->add_option("--v-offset", o->fit.v_offset_v, "Stored voltage of a zero weight, y = v_store - v_offset (V)")
+      ->capture_default_str();
+  cmd->add_option("--order", o->fit.order, "Polynomial order (1..7)")->check(CLI::Range(1, 7))->capture_default_str();
+  cmd->add_option("--max-rel-rms", o->fit.max_rel_rms, "Fit-quality gate: largest ||residual|| / ||I||")
+      ->capture_default_str();
+  cmd->add_option("--min-r2", o->fit.min_r2, "Fit-quality gate: smallest R^2")->capture_default_str();
+  cmd->add_option("--out", o->out, "Hardware TOML to write or update (device.* keys); its array and converter "
+                                   "fields set the ranges the checks use");
+  cmd->add_flag("--force", o->force, "Write the TOML even when a check fails (with a warning)");
   cmd->callback([o] {
-    DeviceFit fit = fit_device_csv(o->csv, o->v_in_v, o->order, o->v_offset_v);
-    std::printf("fit of %s: %d points at v_in = %g V, y = v_store - %g V, order %d\n", o->csv.c_str(), fit.n_points,
-                fit.v_in_v, fit.v_offset_v, o->order);
-    std::printf("coeffs_ua = [");
-    for (size_t p = 0; p < fit.coeffs_ua.size(); ++p) std::printf("%s%.12g", p ? ", " : "", fit.coeffs_ua[p]);
-    std::printf("]\n");
-    std::printf("rms_error_ua = %.6g\nmax_error_ua = %.6g\n", fit.rms_error_ua, fit.max_error_ua);
+    HardwareConfig hw = !o->out.empty() && file_exists(o->out) ? load_hardware_toml(o->out) : HardwareConfig{};
+    DeviceFit fit = fit_device_csv(o->csv, o->fit, hw);
+    std::fputs(fit.report(o->csv).c_str(), stdout);
+    std::fflush(stdout);
+    std::string failed = require_device_fit_ok(fit, o->force);
+    if (!failed.empty()) std::fprintf(stderr, "warning: device fit: --force: writing despite failed checks: %s\n",
+                                      failed.c_str());
     if (!o->out.empty()) {
       write_device_fit_toml(o->out, fit);
       std::printf("wrote %s\n", o->out.c_str());

@@ -216,11 +216,12 @@ Json cost_row(const std::string& name, const Gpt2Config& c) {
   HardwareConfig hw;
   const int window = hw.array.window_tokens;
   CostSummary s = summarize(name, {c.n_layer, c.n_head, c.head_dim()}, c.vocab_size, hw, window, CostTable{},
-                            parse_gpu_list("h100,a100,rtx4090,jetson-nano"), 5e-3);
+                            parse_gpu_list("h100,a100,rtx4090,jetson-nano"), 0.0, GpuBaseline::kMeasuredScaled);
   const EnergyBreakdown& e = s.token.per_model;
   Json gpus = Json::array();
   for (const GpuComparison& g : s.gpus)
     gpus.push_back({{"gpu", g.gpu.label},
+                    {"baseline", g.baseline},
                     {"energy_ratio", g.energy_ratio},
                     {"latency_ratio", g.latency_ratio},
                     {"end_to_end_energy_gain", g.end_to_end_energy_gain},

@@ -82,12 +82,29 @@ GpuCost roofline_rest_of_model(const GpuSpec& g, const ModelShape& s, int vocab,
   return roofline(g, 2.0 * weights / std::max(batch, 1), 2.0 * weights);
 }
 
-GpuCost gpu_attention_baseline(const GpuSpec& g, const AttentionWorkload& w, bool* measured) {
+GpuBaseline parse_gpu_baseline(const std::string& name) {
+  if (name == "measured-scaled") return GpuBaseline::kMeasuredScaled;
+  if (name == "roofline") return GpuBaseline::kRoofline;
+  fail_expected("cost", "--gpu-baseline measured-scaled|roofline", "'" + name + "'");
+}
+
+std::string gpu_baseline_name(GpuBaseline b) {
+  return b == GpuBaseline::kRoofline ? "roofline" : "measured-scaled";
+}
+
+GpuCost gpu_attention_baseline(const GpuSpec& g, const AttentionWorkload& w, GpuBaseline b, std::string* used,
+                               double* scale) {
+  const GpuCost roof = roofline_attention(g, w);
   auto m = gpu_measured(g.name);
-  const bool use = m && w == AttentionWorkload{};
-  if (measured) *measured = use;
-  if (use) return GpuCost{m->latency_s, m->energy_j, true};
-  return roofline_attention(g, w);
+  if (b == GpuBaseline::kRoofline || !m) {
+    if (used) *used = "roofline";
+    if (scale) *scale = 0;
+    return roof;
+  }
+  const double f = roof.latency_s / roofline_attention(g, AttentionWorkload{}).latency_s;
+  if (used) *used = "measured-scaled";
+  if (scale) *scale = f;
+  return GpuCost{m->latency_s * f, m->energy_j * f, roof.memory_bound};
 }
 
 }  // namespace gaincell

@@ -58,8 +58,20 @@ GpuCost roofline_attention(const GpuSpec& g, const AttentionWorkload& w);
 // weights read once per batch step (FP16), shared by `batch` tokens.
 GpuCost roofline_rest_of_model(const GpuSpec& g, const ModelShape& s, int vocab, int batch);
 
-// The GPU attention cost used for comparison: the measured point when the workload equals the measured
-// one, else the roofline. `measured` tells which.
-GpuCost gpu_attention_baseline(const GpuSpec& g, const AttentionWorkload& w, bool* measured);
+// Which GPU attention cost the comparisons use, chosen once for a whole report or sweep (`--gpu-baseline`):
+//   kMeasuredScaled: the authors' measured point scaled to the workload by the roofline,
+//                    measured x roofline(w) / roofline(measured workload) (latency and energy alike; exactly the
+//                    measured point at the measured workload). GPUs without a measured point (h100, a100) use
+//                    the roofline, and their rows say so.
+//   kRoofline:       the roofline for every GPU and workload.
+enum class GpuBaseline { kMeasuredScaled, kRoofline };
+// "measured-scaled" | "roofline"; anything else throws Error("cost", ...).
+GpuBaseline parse_gpu_baseline(const std::string& name);
+std::string gpu_baseline_name(GpuBaseline b);
+
+// The GPU attention cost of one comparison row under `b`. `used` receives the baseline this row really used
+// ("measured-scaled" or "roofline") and `scale` the factor applied to the measured point (0 for the roofline).
+GpuCost gpu_attention_baseline(const GpuSpec& g, const AttentionWorkload& w, GpuBaseline b, std::string* used,
+                               double* scale = nullptr);
 
 }  // namespace gaincell

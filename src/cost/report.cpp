@@ -5,6 +5,12 @@
 namespace gaincell {
 namespace {
 
+std::string fmt_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
 nlohmann::ordered_json energy_json(const EnergyBreakdown& e) {
   nlohmann::ordered_json j;
   j["phi_qk_pj"] = e.qk_pj;
@@ -62,7 +68,7 @@ GpuComparison compare(const GpuSpec& g, const CostSummary& s) {
   w.n_head = m.n_head;
   w.head_dim = m.head_dim;
   w.cache_tokens = s.token.window;
-  c.attention = gpu_attention_baseline(g, w, &c.measured);
+  c.attention = gpu_attention_baseline(g, w, s.gpu_baseline, &c.baseline, &c.measured_scale);
   c.roofline = roofline_attention(g, w);
   c.rest = roofline_rest_of_model(g, m, s.vocab, w.batch);
   const double imc_t = s.token.layer_latency.total_ns() * 1e-9, imc_e = s.token.per_layer.total_pj() * 1e-12;
@@ -82,14 +88,18 @@ GpuComparison compare(const GpuSpec& g, const CostSummary& s) {
 }  // namespace
 
 CostSummary summarize(const std::string& model, const ModelShape& shape, int vocab, const HardwareConfig& hw,
-                      int window, const CostTable& table, const std::vector<GpuSpec>& gpus, double retention_s) {
+                      int window, const CostTable& table, const std::vector<GpuSpec>& gpus, double retention_s,
+                      GpuBaseline baseline) {
   CostSummary s;
   s.model = model;
   s.vocab = vocab;
   s.token = token_cost(shape, hw, window, table);
   s.area = model_area(shape, hw, window, table.area);
+  s.gpu_baseline = baseline;
   s.retention_s = retention_s;
-  s.decay_per_token = decay_per_token(token_period_s(s.token), retention_s);
+  HardwareConfig leak = hw;
+  if (retention_s > 0) leak.set_retention(retention_s, token_period_s(s.token));
+  s.decay_per_token = leak.lambda_per_token();
   for (const GpuSpec& g : gpus) s.gpus.push_back(compare(g, s));
   return s;
 }
@@ -117,11 +127,14 @@ nlohmann::ordered_json summary_json(const CostSummary& s) {
   j["leakage"]["token_period_s"] = token_period_s(t);
   j["leakage"]["retention_s"] = s.retention_s;
   j["leakage"]["decay_per_token"] = s.decay_per_token;
+  j["leakage"]["source"] = s.retention_s > 0 ? "token period / retention_s" : "hardware leakage";
+  j["gpu_baseline"] = gpu_baseline_name(s.gpu_baseline);
   j["gpus"] = nlohmann::ordered_json::array();
   for (const GpuComparison& c : s.gpus) {
     nlohmann::ordered_json g;
     g["gpu"] = c.gpu.name;
-    g["baseline"] = c.measured ? "measured" : "roofline";
+    g["baseline"] = c.baseline;
+    g["measured_scale"] = c.measured_scale;
     g["attention_latency_s"] = c.attention.latency_s;
     g["attention_energy_j"] = c.attention.energy_j;
     g["roofline_latency_s"] = c.roofline.latency_s;
@@ -164,12 +177,17 @@ std::string summary_text(const CostSummary& s) {
   line("area:                       %lld arrays, %.4g mm^2 (cells %.4g mm^2, periphery %.4g mm^2)\n",
        static_cast<long long>(s.area.arrays), s.area.model_mm2(), s.area.per_model.cells_um2 * 1e-6,
        s.area.per_model.periphery_um2() * 1e-6);
-  line("leakage:                    token period %.4g s / retention %.4g s = decay %.4g per token\n", token_period_s(t),
-       s.retention_s, s.decay_per_token);
+  if (s.retention_s > 0)
+    line("leakage:                    token period %.4g s / retention %.4g s = decay %.4g per token\n",
+         token_period_s(t), s.retention_s, s.decay_per_token);
+  else
+    line("leakage:                    decay %.4g per token (hardware; token period %.4g s, --retention-s to derive)\n",
+         s.decay_per_token, token_period_s(t));
+  line("GPU baseline:               %s (--gpu-baseline)\n", gpu_baseline_name(s.gpu_baseline).c_str());
   for (const GpuComparison& c : s.gpus) {
+    std::string used = c.baseline == "roofline" ? c.baseline : c.baseline + " x" + fmt_g(c.measured_scale);
     line("vs %-22s %s: %.0fx latency, %.0fx energy (attention layer); roofline %.4g s, %.4g J\n", c.gpu.label.c_str(),
-         c.measured ? "measured" : "roofline", c.latency_ratio, c.energy_ratio, c.roofline.latency_s,
-         c.roofline.energy_j);
+         used.c_str(), c.latency_ratio, c.energy_ratio, c.roofline.latency_s, c.roofline.energy_j);
     line(
         "   whole model: attention share on GPU %.1f%% time, %.1f%% energy; with gain cells %.2f%% time, %.2f%% "
         "energy; end-to-end gain %.3gx time, %.3gx energy\n",

@@ -13,7 +13,8 @@ namespace gaincell {
 
 struct GpuComparison {
   GpuSpec gpu;
-  bool measured = false;                       // attention cost from the measured point (else roofline)
+  std::string baseline;                        // the baseline this row used: "measured-scaled" or "roofline"
+  double measured_scale = 0;                   // measured-scaled: factor on the measured point (1 at its workload)
   GpuCost attention;                           // one attention layer per token (the baseline used)
   GpuCost roofline;                            // one attention layer per token, roofline
   GpuCost rest;                                // the rest of one GPT-2 token on this GPU (roofline)
@@ -30,12 +31,17 @@ struct CostSummary {
   TokenCost token;
   ModelArea area;
   std::vector<GpuComparison> gpus;
-  double retention_s = 5e-3;  // Si gain cells (paper-spec §1.1)
-  double decay_per_token = 0;
+  GpuBaseline gpu_baseline = GpuBaseline::kMeasuredScaled;
+  double retention_s = 0;      // > 0: leakage from the clock, token period / retention_s (--retention-s)
+  double decay_per_token = 0;  // lambda the simulator uses for this configuration (HardwareConfig::lambda_per_token)
 };
 
+// retention_s 0 keeps the hardware's leakage (leakage.decay_per_token = 1.6e-4, paper-spec §2.2, or its
+// retention_tau_s); > 0 sets lambda = token period of this configuration / retention_s, as --retention-s does
+// for the simulator (HardwareConfig::set_retention).
 CostSummary summarize(const std::string& model, const ModelShape& shape, int vocab, const HardwareConfig& hw,
-                      int window, const CostTable& table, const std::vector<GpuSpec>& gpus, double retention_s);
+                      int window, const CostTable& table, const std::vector<GpuSpec>& gpus, double retention_s,
+                      GpuBaseline baseline = GpuBaseline::kMeasuredScaled);
 nlohmann::ordered_json summary_json(const CostSummary& s);
 std::string summary_text(const CostSummary& s);
 

@@ -91,7 +91,7 @@ std::vector<SweepPoint> run_sweep(const SweepBase& base, const std::vector<Sweep
     b.hw.array.window_tokens = b.window;
     b.hw.check("sweep point " + pt.label);
     if (b.shape.head_dim > b.hw.array.rows) fail_expected("sweep", "head_dim <= array_rows", pt.label);
-    pt.summary = summarize(b.model, b.shape, b.vocab, b.hw, b.window, b.table, b.gpus, b.retention_s);
+    pt.summary = summarize(b.model, b.shape, b.vocab, b.hw, b.window, b.table, b.gpus, b.retention_s, b.gpu_baseline);
     out.push_back(std::move(pt));
   }
   return out;
@@ -106,6 +106,7 @@ std::string sweep_csv(const std::vector<SweepParam>& params, const std::vector<S
     head.push_back(h);
   if (!points.empty())
     for (auto& g : points[0].summary.gpus) {
+      head.push_back(g.gpu.name + "_baseline");
       head.push_back(g.gpu.name + "_latency_ratio");
       head.push_back(g.gpu.name + "_energy_ratio");
     }
@@ -123,7 +124,7 @@ std::string sweep_csv(const std::vector<SweepParam>& params, const std::vector<S
     add(t.per_head.total_pj()), add(t.per_layer.total_pj() * 1e-3), add(t.layer_latency.total_ns());
     add(t.per_model.total_pj() * 1e-3), add(t.model_latency_ns), add(pt.summary.area.model_mm2());
     add(pt.summary.decay_per_token);
-    for (auto& g : pt.summary.gpus) add(g.latency_ratio), add(g.energy_ratio);
+    for (auto& g : pt.summary.gpus) row.push_back(g.baseline), add(g.latency_ratio), add(g.energy_ratio);
     rows.push_back(row);
   }
   std::string s;
@@ -164,7 +165,7 @@ BarChart ratio_bars(const std::vector<SweepPoint>& points, bool energy) {
   c.log_y = true;
   if (points.empty()) return c;
   for (auto& g : points[0].summary.gpus)
-    c.categories.push_back(g.gpu.label + (g.measured ? " (measured)" : " (roofline)"));
+    c.categories.push_back(g.gpu.label + " (" + g.baseline + ")");  // the same baseline at every point
   for (auto& pt : points) {
     Series s{pt.label.empty() ? "gain-cell attention" : pt.label, {}, {}};
     for (auto& g : pt.summary.gpus) s.y.push_back(energy ? g.energy_ratio : g.latency_ratio);

@@ -75,7 +75,10 @@ TEST_F(AnalogCli, DeviceFitReproducesThePaperCubicAndTheTomlLoads) {
   for (int p = 0; p < 4; ++p) EXPECT_NEAR(c[p] / kPaperCubic[p], 1.0, 2e-6) << "printed p " << p;
   EXPECT_NE(r.out.find("rms_error_ua = "), std::string::npos);
   EXPECT_NE(r.out.find("max_error_ua = "), std::string::npos);
+  EXPECT_NE(r.out.find("50 used"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FAILED"), std::string::npos) << r.out;
   HardwareConfig hw = load_hardware_toml(toml);
+  EXPECT_NEAR(hw.device.linear_gain_ua_per_v, 19.2079, 1e-3);  // refitted (paper: 19.3)
   ASSERT_EQ(hw.device.coeffs_ua.size(), 4u);
   for (int p = 0; p < 4; ++p) EXPECT_NEAR(hw.device.coeffs_ua[p] / kPaperCubic[p], 1.0, 2e-6) << "toml p " << p;
   Result run = gc("logits --model " + model() + " --tokens 464,3290,318 --attention gaincell --hw " + toml + " --out " +
@@ -91,8 +94,17 @@ TEST_F(AnalogCli, DeviceFitUpdatesAnExistingTomlKeepingOtherFields) {
   mine.noise.read_noise_s_ua_tmax = 0.5;
   const std::string toml = path("mine.toml");
   save_hardware_toml(toml, mine);
-  Result r = gc("device fit --csv " + spice_csv() + " --order 2 --out " + toml);
+  // A quadratic misses the cubic SPICE curve by 13 % (norm): the fit-quality check fails; --force writes anyway
+  // with a one-line warning, and without it nothing is written.
+  Result refused = gc("device fit --csv " + spice_csv() + " --order 2 --out " + toml);
+  EXPECT_EQ(refused.rc, 1) << refused.err;
+  EXPECT_EQ(count_lines(refused.err), 1) << refused.err;
+  EXPECT_NE(refused.err.find("fit quality"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.out.find("FAILED fit quality"), std::string::npos) << refused.out;
+  EXPECT_EQ(load_hardware_toml(toml).device.coeffs_ua.size(), 4u);  // unchanged
+  Result r = gc("device fit --csv " + spice_csv() + " --order 2 --force --out " + toml);
   ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: device fit: --force"), std::string::npos) << r.err;
   HardwareConfig back = load_hardware_toml(toml);
   EXPECT_EQ(back.array.window_tokens, 256);
   EXPECT_EQ(back.noise.read_noise_s_ua_tmax, 0.5);

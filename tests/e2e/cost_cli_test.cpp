@@ -43,7 +43,8 @@ TEST_F(CostCli, CostPrintsThePaperFiguresAndRatios) {
   Result r = gc("cost --model gpt2 --gpu rtx4090,jetson-nano");
   ASSERT_EQ(r.rc, 0) << r.err;
   for (const char* s : {"= 6.15 nJ", "73.8 nJ per layer", "65 ns per layer", "344x latency", "97266x energy",
-                        "7521x latency", "43981x energy", "decay 0.000156 per token"})
+                        "7521x latency", "43981x energy", "decay 0.00016 per token (hardware",
+                        "GPU baseline:               measured-scaled", "measured-scaled x1:"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
 }
 
@@ -69,6 +70,20 @@ TEST_F(CostCli, SweepWritesCsvAndPlots) {
   for (const char* f : {"energy_breakdown.svg", "latency_vs_window.svg", "energy_vs_window.svg", "ratio_latency.svg",
                         "ratio_energy.svg"})
     EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  // One baseline per GPU in every row: measured-scaled for the RTX 4090 (it has a measured point), the
+  // roofline for the H100; --gpu-baseline roofline puts the roofline in every row.
+  auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = csv.find(what); at != std::string::npos; at = csv.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(",measured-scaled,"), 12u) << csv;
+  EXPECT_EQ(count(",roofline,"), 12u) << csv;
+  Result roof = gc("sweep --set window=1024,2048 --gpu rtx4090 --gpu-baseline roofline --out " + path("sweep_roof"));
+  ASSERT_EQ(roof.rc, 0) << roof.err;
+  std::string rcsv = read_file(path("sweep_roof") + "/sweep.csv");
+  EXPECT_EQ(rcsv.find("measured"), std::string::npos) << rcsv;
+  EXPECT_NE(read_file(path("sweep_roof") + "/ratio_latency.svg").find("RTX 4090 (roofline)"), std::string::npos);
 }
 
 TEST_F(CostCli, GenerateReportCountersEqualAnalyticCounts) {
@@ -119,6 +134,7 @@ TEST_F(CostCli, ErrorsAreOneLineWithExitCodes) {
       {"sweep --set adc_bits=0 --out " + path("bad3"), 1, "adc_bits"},
       {"sweep --out " + path("bad4"), 2, "--set"},
       {"cost --retention-s -1", 2, "retention"},
+      {"cost --gpu-baseline measured", 1, "--gpu-baseline measured-scaled|roofline"},
   };
   for (auto& b : bad) {
     Result r = gc(b.args);

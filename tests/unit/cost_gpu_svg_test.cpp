@@ -115,16 +115,26 @@ TEST(CostGpu, RooflineIsALowerBoundOfBothMeasuredPoints) {
               (2.0 * 1024 * 768 + 4.0 * 768) * 2 / 1008e9, 1e-15);
 }
 
-TEST(CostGpu, MeasuredPointOnlyForTheMeasuredWorkload) {
-  bool measured = false;
-  gpu_attention_baseline(gpu_spec("rtx4090"), AttentionWorkload{}, &measured);
-  EXPECT_TRUE(measured);
+TEST(CostGpu, MeasuredScaledIsTheMeasuredPointAtItsWorkload) {
+  std::string used;
+  double scale = -1;
+  GpuCost c = gpu_attention_baseline(gpu_spec("rtx4090"), AttentionWorkload{}, GpuBaseline::kMeasuredScaled, &used,
+                                     &scale);
+  EXPECT_EQ(used, "measured-scaled");
+  EXPECT_EQ(scale, 1.0);
+  EXPECT_EQ(c.latency_s, gpu_measured("rtx4090")->latency_s);
   AttentionWorkload w;
   w.cache_tokens = 2048;
-  gpu_attention_baseline(gpu_spec("rtx4090"), w, &measured);
-  EXPECT_FALSE(measured);
-  gpu_attention_baseline(gpu_spec("h100"), AttentionWorkload{}, &measured);
-  EXPECT_FALSE(measured);
+  c = gpu_attention_baseline(gpu_spec("rtx4090"), w, GpuBaseline::kMeasuredScaled, &used, &scale);
+  EXPECT_EQ(used, "measured-scaled");
+  EXPECT_NEAR(scale, (2.0 * 2048 + 4) / (2.0 * 1024 + 4), 1e-12);  // memory-bound roofline: bytes ratio
+  c = gpu_attention_baseline(gpu_spec("rtx4090"), w, GpuBaseline::kRoofline, &used, &scale);
+  EXPECT_EQ(used, "roofline");
+  EXPECT_EQ(c.latency_s, roofline_attention(gpu_spec("rtx4090"), w).latency_s);
+  gpu_attention_baseline(gpu_spec("h100"), AttentionWorkload{}, GpuBaseline::kMeasuredScaled, &used);
+  EXPECT_EQ(used, "roofline");  // no measured point
+  EXPECT_THROW(parse_gpu_baseline("measured"), Error);
+  EXPECT_EQ(parse_gpu_baseline("roofline"), GpuBaseline::kRoofline);
 }
 
 TEST(CostGpu, UnknownGpuIsOneLineError) {

@@ -50,7 +50,8 @@ TEST(CostPaper, FourRatiosAgainstTheMeasuredGpus) {
   CostSummary s =
       summarize("gpt2", kGpt2, 50257, HardwareConfig{}, 1024, CostTable{}, parse_gpu_list("rtx4090,jetson-nano"), 5e-3);
   ASSERT_EQ(s.gpus.size(), 2u);
-  EXPECT_TRUE(s.gpus[0].measured);
+  EXPECT_EQ(s.gpus[0].baseline, "measured-scaled");
+  EXPECT_EQ(s.gpus[0].measured_scale, 1.0);  // exactly the measured point at the measured workload
   EXPECT_EQ(std::lround(s.gpus[0].latency_ratio), 344);
   EXPECT_EQ(std::lround(s.gpus[1].latency_ratio), 7521);
   EXPECT_EQ(std::lround(s.gpus[0].energy_ratio), 97266);
