@@ -1,6 +1,7 @@
 #include "analog/array_read.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace gaincell {
 
@@ -201,6 +202,30 @@ inline int64_t mod_pos(int64_t a, int64_t b) {
   return (uint64_t(a) | uint64_t(b)) >> 32 ? a % b : int64_t(uint32_t(a) % uint32_t(b));
 }
 
+// Read noise at a signal-to-noise ratio (paper-spec §2.8): S[k] += sigma N(0, 1) with sigma^2 = mean_k S[k]^2 /
+// 10^(snr / 10) over the n keys of this read, then P again.
+void add_snr_noise_s(int64_t now, int64_t n, const HeadCells& cells, const ReadConfig& rc, ReadScratch& scr) {
+  double power = 0;
+  for (int64_t k = 0; k < n; ++k) power += double(scr.s[k]) * scr.s[k];
+  const double sigma = std::sqrt(power / double(n) / std::pow(10.0, rc.snr_s_db / 10.0));
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t t = cells.written_at[scr.col[k]];
+    const float s = scr.s[k] + float(sigma * c2c_normal(*rc.c2c, NoiseTag::kReadSnrS, now, t));
+    const float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[t % rc.window] : rc.cv->s_sat;
+    scr.s[k] = s;
+    scr.p[k] = std::min(std::max(s / s_sat, 0.0f), 1.0f);
+  }
+}
+
+// The same on the D column charges A[d] of one array read.
+void add_snr_noise_a(float* A, int64_t now, int64_t group, int D, const ReadConfig& rc) {
+  double power = 0;
+  for (int d = 0; d < D; ++d) power += double(A[d]) * A[d];
+  const double sigma = std::sqrt(power / D / std::pow(10.0, rc.snr_a_db / 10.0));
+  for (int d = 0; d < D; ++d)
+    A[d] += float(sigma * c2c_normal(*rc.c2c, NoiseTag::kReadSnrA, now, uint64_t(group) * D + d));
+}
+
 // Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p.
 void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
                    const ReadConfig& rc, ReadScratch& scr) {
@@ -245,6 +270,9 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
     scr.s[k] = s;
     scr.p[k] = std::min(std::max(s / s_sat, 0.0f), 1.0f);
   }
+  if (rc.c2c && rc.snr_s_db > 0) add_snr_noise_s(now, n, cells, rc, scr);
+  if (rc.hist)
+    for (int64_t k = 0; k < n; ++k) rc.hist->add_pulse(scr.p[k]);
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
     scr.w[p].resize(n);
@@ -286,6 +314,7 @@ void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, 
     if (poly.active[p])
       for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[p][d];
   if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), scr.col.data(), k0, k1, D, true);
+  if (rc.c2c && rc.snr_a_db > 0) add_snr_noise_a(A, now, group, D, rc);
   int64_t n_arrays = (rc.window + rc.cols - 1) / rc.cols;
   int64_t adc = mod_pos(group, n_arrays);
   bool adc_err = rc.mm && !rc.mm->adc_gain.empty();
@@ -295,6 +324,7 @@ void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, 
       a += float(rc.sigma_a * c2c_normal(*rc.c2c, NoiseTag::kReadA, now, uint64_t(group) * D + d));
     float x = a / rc.cv->a_fs;
     if (adc_err) x = x * (1.0f + rc.mm->adc_gain[adc * D + d]) + rc.mm->adc_off[adc * D + d];
+    if (rc.hist) rc.hist->adc.add(rc.cv->adc, x);
     out[d] += rc.cv->adc(x);
   }
 }

@@ -9,6 +9,7 @@
 
 #include "analog/cell_model.h"
 #include "analog/mismatch.h"
+#include "analog/quant_histograms.h"
 
 namespace gaincell {
 
@@ -42,11 +43,13 @@ struct ReadConfig {
   const float* decay = nullptr;  // make_decay_table(lambda, poly->n, n_ages)
   int64_t n_ages = 0;
   int window = 1024, cols = 64;
-  bool ring = false;                 // array of a column = (written_at mod window) / cols, else written_at / cols
-  int refresh = 0;                   // > 0: cells are restored every `refresh` tokens
-  const HeadMismatch* mm = nullptr;  // d2d values, or null
-  const Rng* c2c = nullptr;          // c2c stream of (layer, sequence, head), or null when read noise is off
-  double sigma_s = 0, sigma_a = 0;   // read noise on S and A (uA x T_max)
+  bool ring = false;                  // array of a column = (written_at mod window) / cols, else written_at / cols
+  int refresh = 0;                    // > 0: cells are restored every `refresh` tokens
+  const HeadMismatch* mm = nullptr;   // d2d values, or null
+  const Rng* c2c = nullptr;           // c2c stream of (layer, sequence, head), or null when read noise is off
+  double sigma_s = 0, sigma_a = 0;    // read noise on S and A (uA x T_max)
+  double snr_s_db = 0, snr_a_db = 0;  // read noise relative to the signal (dB, 0 = off; needs c2c)
+  QuantHistograms* hist = nullptr;    // converter histograms of this (sequence, head), or null
 };
 
 struct ColRange {

@@ -1,5 +1,6 @@
 #include "analog/cell_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -13,6 +14,8 @@ double CellPoly::eval(double y) const {
 }
 
 CellPoly make_cell_poly(const DeviceParams& d, bool linear) {
+  if (!linear && d.characteristic != "poly")
+    fail_expected("hw", "a polynomial device (device.characteristic = \"poly\") here", d.characteristic);
   CellPoly c;
   if (linear) {
     c.n = 2;
@@ -25,6 +28,79 @@ CellPoly make_cell_poly(const DeviceParams& d, bool linear) {
   }
   for (int p = 0; p < c.n; ++p) c.active[p] = c.alpha[p] != 0.0f;
   return c;
+}
+
+namespace {
+
+constexpr int kExpansionOrder = kMaxPowers - 1;  // 7
+constexpr int kChebNodes = 64;
+
+double raw_characteristic(const std::string& kind, double sy) {
+  return kind == "exp" ? std::exp(sy) : 1.0 / (1.0 + std::exp(-sy));
+}
+
+}  // namespace
+
+double cell_characteristic_ua(const HardwareConfig& hw, double y) {
+  const DeviceParams& d = hw.device;
+  if (d.characteristic == "poly") return make_cell_poly(d, false).eval(y);
+  const double s = hw.stiffness(), y_lo = hw.converters.store.lo - d.v_offset_v,
+               y_hi = hw.converters.store.hi - d.v_offset_v;
+  const double f0 = raw_characteristic(d.characteristic, 0.0);
+  const double a =
+      d.swing_ua / (raw_characteristic(d.characteristic, s * y_hi) - raw_characteristic(d.characteristic, s * y_lo));
+  return a * (raw_characteristic(d.characteristic, s * y) - f0);
+}
+
+CellPoly make_cell_poly(const HardwareConfig& hw, bool linear) {
+  if (linear || hw.device.characteristic == "poly") return make_cell_poly(hw.device, linear);
+  // Chebyshev projection of degree 7 on x = (y - m) / h in [-1, 1] from 64 Chebyshev nodes (near-minimax),
+  // then the monomial coefficients in y: T_k(x) by the recurrence, x = (y - m) / h expanded binomially.
+  const double y_lo = hw.converters.store.lo - hw.device.v_offset_v,
+               y_hi = hw.converters.store.hi - hw.device.v_offset_v;
+  const double m = 0.5 * (y_lo + y_hi), h = 0.5 * (y_hi - y_lo);
+  const int n = kExpansionOrder + 1;
+  double cheb[kMaxPowers] = {};
+  for (int j = 0; j < kChebNodes; ++j) {
+    const double th = M_PI * (j + 0.5) / kChebNodes, x = std::cos(th), f = cell_characteristic_ua(hw, m + h * x);
+    for (int k = 0; k < n; ++k) cheb[k] += (k == 0 ? 1.0 : 2.0) / kChebNodes * f * std::cos(k * th);
+  }
+  double tx[kMaxPowers][kMaxPowers] = {};  // tx[k][i]: coefficient of x^i in T_k(x)
+  tx[0][0] = 1.0;
+  tx[1][1] = 1.0;
+  for (int k = 2; k < n; ++k)
+    for (int i = 0; i < n; ++i) tx[k][i] = (i > 0 ? 2.0 * tx[k - 1][i - 1] : 0.0) - tx[k - 2][i];
+  double in_x[kMaxPowers] = {};  // I = sum_i in_x[i] x^i
+  for (int k = 0; k < n; ++k)
+    for (int i = 0; i < n; ++i) in_x[i] += cheb[k] * tx[k][i];
+  double in_y[kMaxPowers] = {};  // x^i = ((y - m) / h)^i = h^-i sum_p C(i, p) y^p (-m)^(i - p)
+  for (int i = 0; i < n; ++i) {
+    double binom = 1.0;
+    for (int p = 0; p <= i; ++p) {
+      in_y[p] += in_x[i] * binom * std::pow(-m, i - p) / std::pow(h, i);
+      binom = binom * (i - p) / (p + 1);
+    }
+  }
+  CellPoly c;
+  c.n = n;
+  for (int p = 0; p < n; ++p) {
+    c.alpha[p] = float(in_y[p]);
+    c.active[p] = c.alpha[p] != 0.0f;
+  }
+  return c;
+}
+
+double cell_expansion_error_ua(const HardwareConfig& hw) {
+  if (hw.device.characteristic == "poly") return 0.0;
+  const CellPoly c = make_cell_poly(hw, false);
+  const double y_lo = hw.converters.store.lo - hw.device.v_offset_v,
+               y_hi = hw.converters.store.hi - hw.device.v_offset_v;
+  double worst = 0;
+  for (int k = 0; k <= 4096; ++k) {
+    const double y = y_lo + (y_hi - y_lo) * k / 4096;
+    worst = std::max(worst, std::fabs(c.eval(y) - cell_characteristic_ua(hw, y)));
+  }
+  return worst;
 }
 
 std::vector<float> make_decay_table(double lambda, int n_powers, int64_t n_ages) {

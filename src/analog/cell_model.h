@@ -22,8 +22,20 @@ struct CellPoly {
   double eval(double y) const;
 };
 
-// linear = the intermediate model I(y) = g*y; otherwise the configured polynomial (collapsed cubic).
+// linear = the intermediate model I(y) = g*y; otherwise the configured polynomial (collapsed cubic). Only
+// for device.characteristic = "poly" (throws otherwise: use the HardwareConfig overload).
 CellPoly make_cell_poly(const DeviceParams& d, bool linear);
+// The cell of a hardware config: as above for "poly"; for "sigmoid" / "exp" the order-7 Chebyshev expansion
+// of the characteristic on the stored-voltage window (cell_characteristic_ua), whose largest error over the
+// window is cell_expansion_error_ua (the leakage y -> delta y needs a power series, paper-spec §2.4 step 5).
+CellPoly make_cell_poly(const HardwareConfig& hw, bool linear);
+
+// The exact non-polynomial characteristic in uA, in double (paper-spec §2.7 ablation, the authors'
+// NLAttention_sigmoid / _expo): I(y) = a (f(s y) - f(0)) with f = sigmoid or exp, s = hw.stiffness(), and a
+// such that I(y_hi) - I(y_lo) = device.swing_ua on the window y in [store.lo - v_offset, store.hi - v_offset].
+double cell_characteristic_ua(const HardwareConfig& hw, double y);
+// Largest |expansion - exact| over the window (sampled at 4097 points); 0 for "poly".
+double cell_expansion_error_ua(const HardwareConfig& hw);
 
 // delta^p for p < n and age in [0, n_ages): table[p * n_ages + age] = (exp(-lambda * age))^p (float).
 std::vector<float> make_decay_table(double lambda, int n_powers, int64_t n_ages);

@@ -1,5 +1,6 @@
 #include "analog/device_fit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -232,8 +233,9 @@ DeviceFit fit_device_csv_text(const std::string& text, const std::string& where,
   }
   if (int(distinct.size()) < 2 * (order + 1))
     fail_expected("device-fit",
-                  "at least " + std::to_string(2 * (order + 1)) + " distinct v_store_V points (2 x (order + 1)) at v_in_V = " +
-                      num(opts.v_in_v) + " +- " + num(opts.v_in_tol_v) + " V",
+                  "at least " + std::to_string(2 * (order + 1)) +
+                      " distinct v_store_V points (2 x (order + 1)) at v_in_V = " + num(opts.v_in_v) + " +- " +
+                      num(opts.v_in_tol_v) + " V",
                   std::to_string(distinct.size()), "in " + where);
   fit.coeffs_ua = least_squares(y, i_ua, order);
   fit.n_points = int(y.size());
@@ -273,8 +275,7 @@ std::string require_device_fit_ok(const DeviceFit& fit, bool force) {
   for (auto& c : fit.checks)
     if (!c.ok) failed += (failed.empty() ? "" : "; ") + c.name + " (" + c.detail + ")";
   if (!failed.empty() && !force)
-    fail_expected("device-fit", "a fitted characteristic that passes every check (or --force)",
-                  "failed: " + failed);
+    fail_expected("device-fit", "a fitted characteristic that passes every check (or --force)", "failed: " + failed);
   return failed;
 }
 

@@ -36,17 +36,17 @@ struct DeviceFitCheck {
 };
 
 struct DeviceFit {
-  std::vector<double> coeffs_ua;      // I(y) = sum_p coeffs_ua[p] y^p (uA), p = 0..order
-  double rms_error_ua = 0;            // RMS residual over the fitted points
-  double max_error_ua = 0;            // largest |residual|
-  double rel_rms = 0;                 // ||residual||_2 / ||I||_2 (NaN when every current is 0)
-  double r2 = 0;                      // 1 - SS_res / SS_tot (NaN when the currents are constant)
-  double linear_gain_ua_per_v = 0;    // g of the least-squares line g*y to I(y) over the stored-voltage window
-  int n_rows = 0;                     // data rows read
-  int n_points = 0;                   // rows used
-  int n_distinct = 0;                 // distinct v_store_V values among them
+  std::vector<double> coeffs_ua;            // I(y) = sum_p coeffs_ua[p] y^p (uA), p = 0..order
+  double rms_error_ua = 0;                  // RMS residual over the fitted points
+  double max_error_ua = 0;                  // largest |residual|
+  double rel_rms = 0;                       // ||residual||_2 / ||I||_2 (NaN when every current is 0)
+  double r2 = 0;                            // 1 - SS_res / SS_tot (NaN when the currents are constant)
+  double linear_gain_ua_per_v = 0;          // g of the least-squares line g*y to I(y) over the stored-voltage window
+  int n_rows = 0;                           // data rows read
+  int n_points = 0;                         // rows used
+  int n_distinct = 0;                       // distinct v_store_V values among them
   double v_store_min = 0, v_store_max = 0;  // range of the fitted v_store_V
-  std::vector<DroppedRows> dropped;   // rows not used, by reason
+  std::vector<DroppedRows> dropped;         // rows not used, by reason
   std::vector<DeviceFitCheck> checks;
   DeviceFitOptions opts;
   bool ok() const;

@@ -29,12 +29,14 @@ void GainCellAttention::forward_head(float* out, const float* qkv, int T, int b,
   HeadCells cells;
   cells.init(D, T, m.poly(), mm.cells());
   std::vector<float> qp(size_t(T) * D), o(D);
+  QuantHistograms hist = m.new_histograms();
   for (int t = 0; t < T; ++t) {
     const float* row = qkv + (size_t(b) * T + t) * 3 * C + size_t(h) * D;
-    m.query(&qp[size_t(t) * D], row, layer, h);
-    m.write_token(cells, t, t, row + C, row + 2 * C, layer, h, &mm, c2c);
+    m.query(&qp[size_t(t) * D], row, layer, h, &hist);
+    m.write_token(cells, t, t, row + C, row + 2 * C, layer, h, &mm, c2c, &hist);
   }
   ReadConfig rc = m.read_config(&mm, &c2c);
+  rc.hist = &hist;
   ReadScratch scr;
   for (int i = 0; i < T; ++i) {
     int lo = std::max(0, i - W + 1);
@@ -52,6 +54,7 @@ void GainCellAttention::forward_head(float* out, const float* qkv, int T, int b,
     m.output(out + (size_t(b) * T + i) * C + size_t(h) * D, o.data(), layer, h);
   }
   act.cell_writes += int64_t(2) * T * D;
+  log_->add(layer, hist);
 }
 
 void GainCellAttention::forward(float* out, const float* qkv, int B, int T, int layer) {
@@ -66,6 +69,11 @@ void GainCellAttention::forward(float* out, const float* qkv, int B, int T, int 
   total.tokens += int64_t(B) * T;
   log_->add(layer, total);
   train_->observe(model_->scalers(layer), layer, qkv, out, B, T, model_->head_dim());
+}
+
+std::vector<QuantHistograms> quant_histograms(const Attention& a) {
+  auto* g = dynamic_cast<const GainCellAttention*>(&a);
+  return g ? g->histograms() : std::vector<QuantHistograms>{};
 }
 
 std::unique_ptr<AttentionCache> GainCellAttention::make_cache(int layer, int B, int64_t max_tokens) {

@@ -24,6 +24,8 @@ class GainCellAttention : public Attention {
   GainCellTrainState& train_state() { return *train_; }
   std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) override;
   std::vector<AttentionActivity> activity() const override { return log_->snapshot(); }
+  // Converter histograms per layer (quant_histograms.h), accumulated like activity().
+  std::vector<QuantHistograms> histograms() const { return log_->histograms(); }
   GainCellModel& model() { return *model_; }
 
  private:
@@ -33,6 +35,9 @@ class GainCellAttention : public Attention {
   std::shared_ptr<GainCellTrainState> train_;
   bool linear_;
 };
+
+// The converter histograms of a gain-cell backend per layer; empty for any other backend.
+std::vector<QuantHistograms> quant_histograms(const Attention& a);
 
 // The streaming decoder of one layer: per sequence and head ceil(W/cols) K and V arrays (one HeadCells of
 // W columns), token t in slot t mod W, ages per cell, the same read as the training form.

@@ -13,6 +13,10 @@ void GainCellAttention::backward(float* dqkv, const float* dout, const float* qk
   if (layer < 0 || layer >= model_->n_layer())
     fail_expected("gaincell", "layer in [0, " + std::to_string(model_->n_layer()) + ")", std::to_string(layer));
   const GainCellModel& m = *model_;
+  if (m.hw().noise.read_snr_s_db > 0 || m.hw().noise.read_snr_a_db > 0)  // paper-spec §2.8: eval mode only
+    fail_expected("gaincell", "no noise.read_snr_*_db when training (the SNR read noise is evaluation-only)",
+                  "read_snr_s_db " + std::to_string(m.hw().noise.read_snr_s_db) + ", read_snr_a_db " +
+                      std::to_string(m.hw().noise.read_snr_a_db));
   const int H = m.n_head(), D = m.head_dim(), C = H * D;
   HeadBackwardParams base = make_head_backward_params(m.hw(), m.window(), linear_);
   const LayerScalers& sc = m.scalers(layer);

@@ -121,7 +121,7 @@ void second_product_row(Row& r, const Prepared& s, int n, int lo, int D, const H
 
 HeadBackwardParams make_head_backward_params(const HardwareConfig& hw, int window, bool linear) {
   HeadBackwardParams p;
-  p.poly = make_cell_poly(hw.device, linear);
+  p.poly = make_cell_poly(hw, linear);
   p.surrogate = !linear;
   p.gain = float(hw.device.linear_gain_ua_per_v);
   p.cv = Converters(hw);

@@ -39,16 +39,19 @@ class GainCellCache : public AttentionCache {
       Rng c2c = m_->c2c(layer_, b, h);
       HeadCells& cells = heads_[task];
       int64_t slot = t % m_->window();
-      m_->write_token(cells, slot, t, row + C, row + 2 * C, layer_, h, mm, c2c);
+      QuantHistograms hist = m_->new_histograms();
+      m_->write_token(cells, slot, t, row + C, row + 2 * C, layer_, h, mm, c2c, &hist);
       float qp[kMaxRows], o[kMaxRows];
-      m_->query(qp, row, layer_, h);
+      m_->query(qp, row, layer_, h, &hist);
       ReadConfig rc = m_->read_config(mm, &c2c);
       rc.ring = true;  // the physical arrays
+      rc.hist = &hist;
       ColRange r{0, std::min<int64_t>(t + 1, ld)};
       ReadStats st = read_cells(o, qp, t, &r, 1, cells, rc, scratch_for(task));
       count_read(acts[task], st, D);
       acts[task].cell_writes += 2 * D;
       m_->output(out + size_t(b) * C + size_t(h) * D, o, layer_, h);
+      log_->add(layer_, hist);
     });
     AttentionActivity total;
     for (auto& a : acts) total.add(a);

@@ -18,7 +18,8 @@ void load_scaler(const AttentionContext& ctx, int layer, const char* which, std:
 
 HardwareConfig load_hw(const AttentionContext& ctx) {
   HardwareConfig hw = ctx.hw_path.empty() ? HardwareConfig{} : load_hardware_toml(ctx.hw_path);
-  if (ctx.retention_tau_s > 0) hw.set_retention(ctx.retention_tau_s, ctx.token_period_s);  // --retention-s
+  if (ctx.retention_tau_s > 0) hw.set_retention(ctx.retention_tau_s, ctx.token_period_s);      // --retention-s
+  if (ctx.read_snr_db > 0) hw.noise.read_snr_s_db = hw.noise.read_snr_a_db = ctx.read_snr_db;  // --read-snr-db
   return hw;
 }
 
@@ -55,7 +56,16 @@ void GainCellModel::init(bool linear) {
                   std::to_string(n_layer_) + ", " + std::to_string(n_head_) + ", " + std::to_string(dim_));
   if (dim_ > hw_.array.rows)
     fail_expected("gaincell", "head_dim <= array.rows (" + std::to_string(hw_.array.rows) + ")", std::to_string(dim_));
-  poly_ = make_cell_poly(hw_.device, linear);
+  poly_ = make_cell_poly(hw_, linear);
+  if (!linear && hw_.device.characteristic != "poly") {  // sigmoid / exp ablation: the expansion must be close
+    const double err = cell_expansion_error_ua(hw_);
+    if (!(err <= 0.01 * hw_.device.swing_ua))
+      fail_expected("hw",
+                    "a device.characteristic whose order-7 expansion is within 1 % of device.swing_ua (lower "
+                    "device.stiffness_per_v)",
+                    "a largest error of " + std::to_string(err) + " uA for a swing of " +
+                        std::to_string(hw_.device.swing_ua) + " uA");
+  }
   cv_ = Converters(hw_);
   decay_ = make_decay_table(hw_.lambda_per_token(), poly_.n, window_);
   scalers_.assign(n_layer_, default_scalers(n_head_, cv_.v_offset));
@@ -68,7 +78,8 @@ bool GainCellModel::has_mismatch() const {
 }
 
 bool GainCellModel::has_read_noise() const {
-  return hw_.noise.read_noise_s_ua_tmax > 0 || hw_.noise.read_noise_a_ua_tmax > 0;
+  const NoiseConfig& n = hw_.noise;
+  return n.read_noise_s_ua_tmax > 0 || n.read_noise_a_ua_tmax > 0 || n.read_snr_s_db > 0 || n.read_snr_a_db > 0;
 }
 
 HeadMismatch GainCellModel::mismatch(int layer, int head) const {
@@ -76,17 +87,27 @@ HeadMismatch GainCellModel::mismatch(int layer, int head) const {
   return draw_head_mismatch(hw_, window_, hw_.array.cols, dim_, layer, head);
 }
 
-void GainCellModel::query(float* qp, const float* q, int layer, int head) const {
+void GainCellModel::query(float* qp, const float* q, int layer, int head, QuantHistograms* hist) const {
   const LayerScalers& s = scalers_[layer];
   query_pulses(qp, q, dim_, s.q_scale[head], s.q_shift[head], cv_);
+  if (hist)
+    for (int d = 0; d < dim_; ++d) hist->query.add(cv_.query, qp[d]);
+}
+
+QuantHistograms GainCellModel::new_histograms() const {
+  QuantHistograms h;
+  h.init(cv_.query, cv_.store, cv_.adc);
+  return h;
 }
 
 void GainCellModel::write_token(HeadCells& cells, int64_t col, int64_t t, const float* k, const float* v, int layer,
-                                int head, const HeadMismatch* mm, const Rng& c2c) const {
+                                int head, const HeadMismatch* mm, const Rng& c2c, QuantHistograms* hist) const {
   const LayerScalers& s = scalers_[layer];
   float yk[kMaxRows], yv[kMaxRows];
   stored_voltages(yk, k, dim_, s.k_scale[head], s.k_shift[head], cv_);
   stored_voltages(yv, v, dim_, s.v_scale[head], s.v_shift[head], cv_);
+  if (hist)
+    for (int d = 0; d < dim_; ++d) hist->store_k.add(cv_.store, yk[d]), hist->store_v.add(cv_.store, yv[d]);
   double sw = hw_.noise.write_noise_sigma_v;
   if (sw > 0)
     for (int d = 0; d < dim_; ++d) {
@@ -114,6 +135,8 @@ ReadConfig GainCellModel::read_config(const HeadMismatch* mm, const Rng* c2c) co
   rc.c2c = has_read_noise() ? c2c : nullptr;
   rc.sigma_s = hw_.noise.read_noise_s_ua_tmax;
   rc.sigma_a = hw_.noise.read_noise_a_ua_tmax;
+  rc.snr_s_db = hw_.noise.read_snr_s_db;
+  rc.snr_a_db = hw_.noise.read_snr_a_db;
   return rc;
 }
 
@@ -126,6 +149,16 @@ void GainCellModel::output(float* out, const float* o, int layer, int head) cons
 void ActivityLog::add(int layer, const AttentionActivity& a) {
   std::lock_guard<std::mutex> lock(mu_);
   per_layer_[layer].add(a);
+}
+
+void ActivityLog::add(int layer, const QuantHistograms& h) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hist_[layer].merge(h);
+}
+
+std::vector<QuantHistograms> ActivityLog::histograms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hist_;
 }
 
 std::vector<AttentionActivity> ActivityLog::snapshot() const {

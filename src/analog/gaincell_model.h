@@ -40,11 +40,14 @@ class GainCellModel {
   HeadMismatch mismatch(int layer, int head) const;
   // The c2c stream of (layer, sequence, head).
   Rng c2c(int layer, int64_t seq, int head) const { return c2c_stream(seed_, layer, seq, head); }
-  // Query pulses of one token [D].
-  void query(float* qp, const float* q, int layer, int head) const;
-  // Writes raw k, v [D] of token t into column col of `cells` (physical slot t mod window).
+  // Query pulses of one token [D] (counted into hist when given).
+  void query(float* qp, const float* q, int layer, int head, QuantHistograms* hist = nullptr) const;
+  // Writes raw k, v [D] of token t into column col of `cells` (physical slot t mod window); the stored levels
+  // are counted into hist when given.
   void write_token(HeadCells& cells, int64_t col, int64_t t, const float* k, const float* v, int layer, int head,
-                   const HeadMismatch* mm, const Rng& c2c) const;
+                   const HeadMismatch* mm, const Rng& c2c, QuantHistograms* hist = nullptr) const;
+  // Empty converter histograms sized for this hardware (quant_histograms.h).
+  QuantHistograms new_histograms() const;
   ReadConfig read_config(const HeadMismatch* mm, const Rng* c2c) const;
   // Output scaler: out[d] = a_out * o[d] + b_out.
   void output(float* out, const float* o, int layer, int head) const;
@@ -60,16 +63,20 @@ class GainCellModel {
   std::vector<LayerScalers> scalers_;
 };
 
-// Per-layer activity counters shared by a backend and its caches (thread-safe accumulation).
+// Per-layer activity counters and converter histograms shared by a backend and its caches (thread-safe
+// accumulation).
 class ActivityLog {
  public:
-  explicit ActivityLog(int n_layer) : per_layer_(n_layer) {}
+  explicit ActivityLog(int n_layer) : per_layer_(n_layer), hist_(n_layer) {}
   void add(int layer, const AttentionActivity& a);
+  void add(int layer, const QuantHistograms& h);
   std::vector<AttentionActivity> snapshot() const;
+  std::vector<QuantHistograms> histograms() const;
 
  private:
   mutable std::mutex mu_;
   std::vector<AttentionActivity> per_layer_;
+  std::vector<QuantHistograms> hist_;
 };
 
 // Counters of one read of one head: D query pulses and D ADC conversions per array read, one charge-to-pulse

@@ -33,6 +33,11 @@ void check_nonneg(std::vector<std::string>& out, double v, const std::string& ke
 
 std::vector<std::string> HardwareConfig::validate() const {
   std::vector<std::string> out;
+  need(out, device.characteristic == "poly" || device.characteristic == "sigmoid" || device.characteristic == "exp",
+       "device.characteristic", "\"poly\", \"sigmoid\" or \"exp\"", "\"" + device.characteristic + "\"");
+  check_nonneg(out, device.stiffness_per_v, "device.stiffness_per_v");
+  need(out, std::isfinite(device.swing_ua) && device.swing_ua > 0, "device.swing_ua", "a finite value > 0",
+       num(device.swing_ua));
   need(out, !device.coeffs_ua.empty() && device.coeffs_ua.size() <= 8, "device.coeffs_ua", "1..8 coefficients",
        std::to_string(device.coeffs_ua.size()));
   for (double c : device.coeffs_ua) need(out, std::isfinite(c), "device.coeffs_ua", "finite values", num(c));
@@ -66,6 +71,8 @@ std::vector<std::string> HardwareConfig::validate() const {
   check_nonneg(out, noise.write_noise_sigma_v, "noise.write_noise_sigma_v");
   check_nonneg(out, noise.read_noise_s_ua_tmax, "noise.read_noise_s_ua_tmax");
   check_nonneg(out, noise.read_noise_a_ua_tmax, "noise.read_noise_a_ua_tmax");
+  check_nonneg(out, noise.read_snr_s_db, "noise.read_snr_s_db");
+  check_nonneg(out, noise.read_snr_a_db, "noise.read_snr_a_db");
   check_nonneg(out, noise.adc_offset_sigma, "noise.adc_offset_sigma");
   check_nonneg(out, noise.adc_gain_sigma, "noise.adc_gain_sigma");
   check_nonneg(out, noise.c2p_sat_sigma, "noise.c2p_sat_sigma");
@@ -83,8 +90,13 @@ void HardwareConfig::check(const std::string& where) const {
 bool HardwareConfig::noise_off() const {
   const NoiseConfig& n = noise;
   return n.cell_gain_sigma == 0 && n.cell_offset_sigma_ua == 0 && n.write_noise_sigma_v == 0 &&
-         n.read_noise_s_ua_tmax == 0 && n.read_noise_a_ua_tmax == 0 && n.adc_offset_sigma == 0 &&
-         n.adc_gain_sigma == 0 && n.c2p_sat_sigma == 0;
+         n.read_noise_s_ua_tmax == 0 && n.read_noise_a_ua_tmax == 0 && n.read_snr_s_db == 0 && n.read_snr_a_db == 0 &&
+         n.adc_offset_sigma == 0 && n.adc_gain_sigma == 0 && n.c2p_sat_sigma == 0;
+}
+
+double HardwareConfig::stiffness() const {
+  if (device.stiffness_per_v > 0) return device.stiffness_per_v;
+  return device.characteristic == "exp" ? 3.0 : 10.0;  // paper-spec §2.7: sigmoid stiffness 10, exponential 3
 }
 
 double HardwareConfig::lambda_per_token() const {

@@ -8,9 +8,13 @@
 
 namespace gaincell {
 
-// Cell characteristic (paper-spec §1.1): I(y) = sum_p coeffs_ua[p] * y^p in uA, y = v_store - v_offset_v.
+// Cell characteristic (paper-spec §1.1): I(y) = sum_p coeffs_ua[p] * y^p in uA, y = v_store - v_offset_v; or,
+// for the nonlinearity ablation (paper-spec §2.7), a sigmoid or exponential cell (docs/device-model.md).
 struct DeviceParams {
+  std::string characteristic = "poly";  // "poly" (coeffs_ua), "sigmoid" or "exp"
   std::vector<double> coeffs_ua = {0.5213636139, 13.612260634, -2.620445619, 46.05483778};  // collapsed cubic
+  double stiffness_per_v = 0.0;        // sigmoid / exp: s in f(s y); 0 = the authors' value (sigmoid 10, exp 3)
+  double swing_ua = 19.3;              // sigmoid / exp: I(y_hi) - I(y_lo) over the stored-voltage window
   double linear_gain_ua_per_v = 19.3;  // g of the intermediate linear model I(y) = g*y
   double v_offset_v = 0.45;            // stored voltage of a zero weight (VDD/2)
   double v_in_v = 0.9;                 // read pulse amplitude the coefficients were fitted at
@@ -60,9 +64,14 @@ struct NoiseConfig {
   double write_noise_sigma_v = 0.0;   // c2c noise on each written voltage (V), clipped to the store range
   double read_noise_s_ua_tmax = 0.0;  // c2c noise on each integrated K-column charge S (uA x T_max)
   double read_noise_a_ua_tmax = 0.0;  // c2c noise on each integrated V-column charge A (uA x T_max)
-  double adc_offset_sigma = 0.0;      // d2d offset of each ADC (fraction of full scale)
-  double adc_gain_sigma = 0.0;        // d2d relative gain error of each ADC
-  double c2p_sat_sigma = 0.0;         // d2d relative mismatch of S_sat of each charge-to-pulse circuit
+  // Read noise relative to the signal (paper-spec §2.8, evaluation only; 0 = off): the S of one read (all keys
+  // of one query) and the A of one array read get Gaussian noise of power P_signal / 10^(snr/10), P_signal
+  // = the mean square of those values.
+  double read_snr_s_db = 0.0;
+  double read_snr_a_db = 0.0;
+  double adc_offset_sigma = 0.0;  // d2d offset of each ADC (fraction of full scale)
+  double adc_gain_sigma = 0.0;    // d2d relative gain error of each ADC
+  double c2p_sat_sigma = 0.0;     // d2d relative mismatch of S_sat of each charge-to-pulse circuit
 };
 
 struct HardwareConfig {
@@ -76,6 +85,8 @@ struct HardwareConfig {
   std::vector<std::string> validate() const;
   // Throws Error("hw", ...) listing all problems; `where` names the source (file) in the message.
   void check(const std::string& where = "hardware config") const;
+  // The stiffness s of a sigmoid / exp characteristic (the authors' default when stiffness_per_v is 0).
+  double stiffness() const;
   // True when no noise / mismatch is on (quantisers and leakage are part of the paper model, not noise).
   bool noise_off() const;
   // Leakage per token step lambda (derived from retention_tau_s when set). The one source of lambda for the

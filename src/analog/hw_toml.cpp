@@ -23,9 +23,8 @@ HardwareConfig load_hardware_toml(const std::string& path) {
 
 std::string hardware_to_toml(const HardwareConfig& c) {
   TomlFieldWriter w("# gaincell hardware description (docs/hardware-toml.md). Units are in the key names.\n");
-  for_each_hw_field(c, [&](const std::string& path, const auto& field, const std::string& help) {
-    w.field(path, field, help);
-  });
+  for_each_hw_field(
+      c, [&](const std::string& path, const auto& field, const std::string& help) { w.field(path, field, help); });
   return w.text();
 }
 

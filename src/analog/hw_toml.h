@@ -22,7 +22,10 @@ void for_each_quantizer_field(Q& q, const std::string& prefix, const std::string
 // reference of type bool, int, uint64_t, double, std::string or std::vector<double>.
 template <typename C, typename F>
 void for_each_hw_field(C& c, F&& f) {
+  f("device.characteristic", c.device.characteristic, "\"poly\" (coeffs_ua), \"sigmoid\" or \"exp\" (ablation)");
   f("device.coeffs_ua", c.device.coeffs_ua, "I(y) = sum_p coeffs_ua[p]*y^p in uA, y = v_store - v_offset_v");
+  f("device.stiffness_per_v", c.device.stiffness_per_v, "sigmoid/exp: s in f(s*y); 0 = authors' (10 / 3)");
+  f("device.swing_ua", c.device.swing_ua, "sigmoid/exp: I(y_hi) - I(y_lo) over the store window (uA)");
   f("device.linear_gain_ua_per_v", c.device.linear_gain_ua_per_v, "gain g of the linear model I(y) = g*y");
   f("device.v_offset_v", c.device.v_offset_v, "stored voltage of a zero weight (VDD/2)");
   f("device.v_in_v", c.device.v_in_v, "read pulse amplitude the coefficients were fitted at");
@@ -46,6 +49,8 @@ void for_each_hw_field(C& c, F&& f) {
   f("noise.write_noise_sigma_v", c.noise.write_noise_sigma_v, "c2c noise on each written voltage (V)");
   f("noise.read_noise_s_ua_tmax", c.noise.read_noise_s_ua_tmax, "c2c noise on each K-column charge S");
   f("noise.read_noise_a_ua_tmax", c.noise.read_noise_a_ua_tmax, "c2c noise on each V-column charge A");
+  f("noise.read_snr_s_db", c.noise.read_snr_s_db, "evaluation only: S noise at this SNR per read (dB, 0 = off)");
+  f("noise.read_snr_a_db", c.noise.read_snr_a_db, "evaluation only: A noise at this SNR per array read (dB, 0 = off)");
   f("noise.adc_offset_sigma", c.noise.adc_offset_sigma, "d2d ADC offset (fraction of full scale)");
   f("noise.adc_gain_sigma", c.noise.adc_gain_sigma, "d2d relative ADC gain error");
   f("noise.c2p_sat_sigma", c.noise.c2p_sat_sigma, "d2d relative mismatch of S_sat per charge-to-pulse circuit");

@@ -26,7 +26,7 @@ struct HeadMismatch {
 HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, int dim, int layer, int head);
 
 // Cycle-to-cycle purposes (tags of the split).
-enum class NoiseTag : uint64_t { kWriteK = 1, kWriteV = 2, kReadS = 3, kReadA = 4 };
+enum class NoiseTag : uint64_t { kWriteK = 1, kWriteV = 2, kReadS = 3, kReadA = 4, kReadSnrS = 5, kReadSnrA = 6 };
 
 // The c2c stream of one (layer, sequence, head).
 inline Rng c2c_stream(uint64_t run_seed, int layer, int64_t seq, int head) {

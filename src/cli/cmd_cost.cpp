@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "analog/gaincell_attention.h"
 #include "analog/hw_toml.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -125,8 +126,9 @@ void write_report_if_requested(const ModelOptions& o, const LoadedModel& m) {
   HardwareConfig hw = hardware(o.hw_path);
   hw.array.window_tokens = o.window > 0 ? o.window : hw.array.window_tokens;
   if (o.retention_s > 0) hw.set_retention(o.retention_s, model_token_period_s(o, c));
+  const std::vector<QuantHistograms> hist = quant_histograms(*m.attention);
   nlohmann::ordered_json j = run_report_json(m.attention->activity(), {c.n_layer, c.n_head, c.head_dim()}, hw,
-                                             CostTable{}, m.attention->name());
+                                             CostTable{}, m.attention->name(), &hist);
   write_file_atomic(o.report_path, j.dump(2) + "\n");
   std::fprintf(stderr, "wrote %s\n", o.report_path.c_str());
 }

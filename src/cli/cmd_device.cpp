@@ -7,9 +7,9 @@
 
 #include "analog/device_fit.h"
 #include "analog/hw_toml.h"
-#include "core/file.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/file.h"
 
 namespace gaincell::cli {
 namespace {
@@ -32,8 +32,9 @@ void register_device_fit(CLI::App& device) {
   cmd->add_option("--max-rel-rms", o->fit.max_rel_rms, "Fit-quality gate: largest ||residual|| / ||I||")
       ->capture_default_str();
   cmd->add_option("--min-r2", o->fit.min_r2, "Fit-quality gate: smallest R^2")->capture_default_str();
-  cmd->add_option("--out", o->out, "Hardware TOML to write or update (device.* keys); its array and converter "
-                                   "fields set the ranges the checks use");
+  cmd->add_option("--out", o->out,
+                  "Hardware TOML to write or update (device.* keys); its array and converter "
+                  "fields set the ranges the checks use");
   cmd->add_flag("--force", o->force, "Write the TOML even when a check fails (with a warning)");
   cmd->callback([o] {
     HardwareConfig hw = !o->out.empty() && file_exists(o->out) ? load_hardware_toml(o->out) : HardwareConfig{};
@@ -41,8 +42,8 @@ void register_device_fit(CLI::App& device) {
     std::fputs(fit.report(o->csv).c_str(), stdout);
     std::fflush(stdout);
     std::string failed = require_device_fit_ok(fit, o->force);
-    if (!failed.empty()) std::fprintf(stderr, "warning: device fit: --force: writing despite failed checks: %s\n",
-                                      failed.c_str());
+    if (!failed.empty())
+      std::fprintf(stderr, "warning: device fit: --force: writing despite failed checks: %s\n", failed.c_str());
     if (!o->out.empty()) {
       write_device_fit_toml(o->out, fit);
       std::printf("wrote %s\n", o->out.c_str());

@@ -29,6 +29,10 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed) {
   if (with_seed) cmd->add_option("--seed", o.seed, "Random seed");
   cmd->add_option("--retention-s", o.retention_s, "Cell retention time (s): leakage = token period / retention")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--read-snr-db", o.read_snr_db,
+                  "Gain-cell read noise on S and A at this signal-to-noise ratio (dB; evaluation only, "
+                  "noise.read_snr_*_db)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--report", o.report_path, "Write the run's activity counters and energy/latency as JSON");
   add_thread_options(cmd, o.threads);
 }
@@ -53,6 +57,7 @@ LoadedModel load_model(const ModelOptions& o) {
   ctx.window = o.window;
   ctx.hw_path = o.hw_path;
   ctx.seed = o.seed;
+  ctx.read_snr_db = o.read_snr_db;
   if (o.retention_s > 0) {
     ctx.retention_tau_s = o.retention_s;
     ctx.token_period_s = model_token_period_s(o, c);

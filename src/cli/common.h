@@ -28,6 +28,7 @@ struct ModelOptions {
   uint64_t seed = 0;
   ThreadOptions threads;
   double retention_s = 0;   // --retention-s: leakage from the latency model's token period (0 = hardware's)
+  double read_snr_db = 0;   // --read-snr-db: read noise of S and A at this SNR (0 = the hardware's)
   std::string report_path;  // --report: the run's activity counters and their cost as JSON
 };
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed = true);

@@ -33,9 +33,8 @@ std::string cost_table_to_toml(const CostTable& c) {
   TomlFieldWriter w(
       "# gaincell per-action cost table (docs/cost-model.md). Units are in the key names; each comment gives the\n"
       "# value's source or marks it as an assumption. Cost = activity counts x this table.\n");
-  for_each_cost_field(c, [&](const std::string& path, const double& v, const std::string& help) {
-    w.field(path, v, help);
-  });
+  for_each_cost_field(
+      c, [&](const std::string& path, const double& v, const std::string& help) { w.field(path, v, help); });
   return w.text();
 }
 

@@ -60,6 +60,36 @@ nlohmann::ordered_json activity_json(const AttentionActivity& a) {
   return j;
 }
 
+nlohmann::ordered_json code_json(const CodeHistogram& h) {
+  nlohmann::ordered_json j;
+  j["code_lo"] = h.code_lo;
+  j["code_hi"] = h.code_lo + int(h.counts.size()) - 1;
+  j["counts"] = h.counts;
+  j["invalid"] = h.invalid;
+  j["total"] = h.total();
+  return j;
+}
+
+nlohmann::ordered_json histograms_json(const QuantHistograms& h) {
+  nlohmann::ordered_json j;
+  j["stored_level_k"] = code_json(h.store_k);
+  j["stored_level_v"] = code_json(h.store_v);
+  j["query_pulse_code"] = code_json(h.query);
+  nlohmann::ordered_json p;
+  p["bins"] = kPulseBins;
+  p["bin_width"] = 1.0 / kPulseBins;
+  p["counts"] = h.pulse;
+  p["zero"] = h.pulse_zero;
+  p["saturated"] = h.pulse_saturated;
+  p["invalid"] = h.pulse_invalid;
+  int64_t total = h.pulse_invalid;
+  for (int64_t c : h.pulse) total += c;
+  p["total"] = total;
+  j["attention_pulse_width"] = p;
+  j["adc_code"] = code_json(h.adc);
+  return j;
+}
+
 GpuComparison compare(const GpuSpec& g, const CostSummary& s) {
   const ModelShape& m = s.token.shape;
   GpuComparison c;
@@ -198,7 +228,8 @@ std::string summary_text(const CostSummary& s) {
 }
 
 nlohmann::ordered_json run_report_json(const std::vector<AttentionActivity>& layers, const ModelShape& shape,
-                                       const HardwareConfig& hw, const CostTable& table, const std::string& attention) {
+                                       const HardwareConfig& hw, const CostTable& table, const std::string& attention,
+                                       const std::vector<QuantHistograms>* hist) {
   nlohmann::ordered_json j;
   j["attention"] = attention;
   j["n_layer"] = shape.n_layer;
@@ -218,6 +249,7 @@ nlohmann::ordered_json run_report_json(const std::vector<AttentionActivity>& lay
     lj["activity"] = activity_json(layers[l]);
     lj["energy"] = energy_json(e);
     lj["latency_per_token_ns"] = t.total_ns();
+    if (hist && l < hist->size() && !(*hist)[l].empty()) lj["histograms"] = histograms_json((*hist)[l]);
     j["layers"].push_back(lj);
     total.add(c);
     e_total = EnergyBreakdown{e_total.qk_pj + e.qk_pj, e_total.sv_pj + e.sv_pj, e_total.digital_pj + e.digital_pj,

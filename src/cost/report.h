@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "analog/quant_histograms.h"
 #include "cost/area.h"
 #include "cost/cost_model.h"
 #include "cost/gpu.h"
@@ -45,8 +46,10 @@ CostSummary summarize(const std::string& model, const ModelShape& shape, int voc
 nlohmann::ordered_json summary_json(const CostSummary& s);
 std::string summary_text(const CostSummary& s);
 
-// --report: the run's counters per layer and the energy / latency they cost.
+// --report: the run's counters per layer and the energy / latency they cost; with `hist` (the gain-cell
+// backends, one per layer) also each layer's converter histograms (docs/cost-model.md, "Run report").
 nlohmann::ordered_json run_report_json(const std::vector<AttentionActivity>& layers, const ModelShape& shape,
-                                       const HardwareConfig& hw, const CostTable& table, const std::string& attention);
+                                       const HardwareConfig& hw, const CostTable& table, const std::string& attention,
+                                       const std::vector<QuantHistograms>* hist = nullptr);
 
 }  // namespace gaincell

@@ -28,7 +28,7 @@ struct SweepBase {
   int window = 1024;
   CostTable table;
   std::vector<GpuSpec> gpus;
-  double retention_s = 0;  // 0: the hardware's leakage
+  double retention_s = 0;                                   // 0: the hardware's leakage
   GpuBaseline gpu_baseline = GpuBaseline::kMeasuredScaled;  // one baseline for every point
 };
 

@@ -85,6 +85,7 @@ struct AttentionContext {
   // --retention-s: > 0 overrides the hardware's leakage with lambda = token_period_s / retention_tau_s.
   double retention_tau_s = 0;
   double token_period_s = 0;
+  double read_snr_db = 0;  // --read-snr-db: > 0 sets the analog read noise of S and A to this SNR (evaluation only)
   // Looks up an optional float32 tensor stored in the model file (for example per-head scalers); returns
   // nullptr when absent, throws Error when present with a size other than expected_numel.
   std::function<const float*(const std::string& name, int64_t expected_numel)> find_tensor;

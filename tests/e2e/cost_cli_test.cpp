@@ -103,6 +103,10 @@ TEST_F(CostCli, GenerateReportCountersEqualAnalyticCounts) {
     EXPECT_EQ(l["activity"]["charge_to_pulse"], want.charge_to_pulse);
     EXPECT_EQ(l["activity"]["digital_adds"], want.digital_adds);
     EXPECT_EQ(l["activity"]["cell_writes"], want.cell_writes);
+    // Converter histograms: one count per event (docs/cost-model.md §10).
+    EXPECT_EQ(l["histograms"]["adc_code"]["total"], want.adc_conversions);
+    EXPECT_EQ(l["histograms"]["attention_pulse_width"]["total"], want.charge_to_pulse);
+    EXPECT_EQ(2 * l["histograms"]["stored_level_v"]["total"].get<int64_t>(), want.cell_writes);
   }
   EXPECT_GT(j["energy_per_token"]["per_head"]["total_pj"].get<double>(), 0.0);
   EXPECT_DOUBLE_EQ(j["leakage"]["decay_per_token"].get<double>(), 1.6e-4);  // the hardware default

@@ -15,8 +15,8 @@ namespace {
 // The spec's chain for one element, in double, written out independently of cell_model.cpp.
 double spec_stored_y(double x, double v_offset) {
   double u = std::min(std::max(x + v_offset, 0.0), 0.9);  // a = 1, b = V_off; clip to [0, 0.9]
-  double step = 0.9 / 7.0;                                   // 8 levels
-  return step * std::nearbyint(u / step) - v_offset;         // quantise, then remove the offset
+  double step = 0.9 / 7.0;                                // 8 levels
+  return step * std::nearbyint(u / step) - v_offset;      // quantise, then remove the offset
 }
 
 // Stored y of k and v = x for every d of one head of a model built from `hw` (no scaler tensors).

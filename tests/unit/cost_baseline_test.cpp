@@ -31,11 +31,12 @@ TEST(CostBaseline, WindowSweepRatioDoesNotJumpAt1024) {
     EXPECT_EQ(p.summary.gpus[2].baseline, "roofline") << p.label;  // H100: no measured point, in every row
   }
   const GpuComparison &a = pts[1].summary.gpus[0], &b = pts[2].summary.gpus[0];  // RTX 4090, W = 1024, 2048
-  EXPECT_EQ(std::lround(a.latency_ratio), 344);  // the paper's point is unchanged
+  EXPECT_EQ(std::lround(a.latency_ratio), 344);                                  // the paper's point is unchanged
   // From 1024 to 2048 the GPU cost follows its roofline (bytes x (2 x 2048 + 4) / (2 x 1024 + 4)) and the
   // gain-cell latency gains one adder level (65 -> 66 ns): main fell from 344x to 95x here.
   const double gpu_growth = (2.0 * 2048 + 4) / (2.0 * 1024 + 4);
-  const double imc_a = pts[1].summary.token.layer_latency.total_ns(), imc_b = pts[2].summary.token.layer_latency.total_ns();
+  const double imc_a = pts[1].summary.token.layer_latency.total_ns(),
+               imc_b = pts[2].summary.token.layer_latency.total_ns();
   EXPECT_EQ(imc_a, 65.0);
   EXPECT_EQ(imc_b, 66.0);
   EXPECT_NEAR(b.latency_ratio / a.latency_ratio, gpu_growth * imc_a / imc_b, 1e-9);

@@ -118,8 +118,8 @@ TEST(CostGpu, RooflineIsALowerBoundOfBothMeasuredPoints) {
 TEST(CostGpu, MeasuredScaledIsTheMeasuredPointAtItsWorkload) {
   std::string used;
   double scale = -1;
-  GpuCost c = gpu_attention_baseline(gpu_spec("rtx4090"), AttentionWorkload{}, GpuBaseline::kMeasuredScaled, &used,
-                                     &scale);
+  GpuCost c =
+      gpu_attention_baseline(gpu_spec("rtx4090"), AttentionWorkload{}, GpuBaseline::kMeasuredScaled, &used, &scale);
   EXPECT_EQ(used, "measured-scaled");
   EXPECT_EQ(scale, 1.0);
   EXPECT_EQ(c.latency_s, gpu_measured("rtx4090")->latency_s);
