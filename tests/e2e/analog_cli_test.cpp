@@ -146,6 +146,23 @@ TEST_F(AnalogCli, EveryAnalogBackendRunsGeneratePerplexityAndLogits) {
   }
 }
 
+TEST_F(AnalogCli, ReadSnrFlagAddsSeededNoise) {
+  std::string ids;
+  for (int i = 0; i < 12; ++i) ids += (i ? "," : "") + std::to_string(200 + 41 * i);
+  const std::string a = " --model " + model() + " --attention gaincell --window 16 --tokens " + ids + " --out ";
+  ASSERT_EQ(gc("logits" + a + path("snr_off.npy")).rc, 0);
+  Result r = gc("logits" + a + path("snr_a.npy") + " --read-snr-db 10 --seed 4");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(gc("logits" + a + path("snr_b.npy") + " --read-snr-db 10 --seed 4").rc, 0);
+  NpyArray off = read_npy(path("snr_off.npy")), na = read_npy(path("snr_a.npy")), nb = read_npy(path("snr_b.npy"));
+  ASSERT_EQ(off.numel(), na.numel());
+  double diff = 0;
+  for (int64_t i = 0; i < off.numel(); ++i) diff = std::max(diff, std::abs(double(off.data[i]) - na.data[i]));
+  EXPECT_TRUE(diff > 1e-3) << diff;  // the noise reaches the logits
+  EXPECT_EQ(na.data, nb.data);       // and is a function of the seed
+  EXPECT_EQ(gc("logits" + a + path("snr_bad.npy") + " --read-snr-db -1").rc, 2);
+}
+
 TEST_F(AnalogCli, BadHardwareFileOrCsvGivesOneErrorLine) {
   write_file_atomic(path("bad_value.toml"), "[array]\nrows = -3\n");
   write_file_atomic(path("bad_key.toml"), "[array]\nrowz = 64\n");
