@@ -281,6 +281,7 @@ std::string require_device_fit_ok(const DeviceFit& fit, bool force) {
 
 void write_device_fit_toml(const std::string& toml_path, const DeviceFit& fit) {
   HardwareConfig c = file_exists(toml_path) ? load_hardware_toml(toml_path) : HardwareConfig{};
+  c.device.characteristic = "poly";  // the fitted polynomial replaces an ablation cell
   c.device.coeffs_ua = fit.coeffs_ua;
   c.device.linear_gain_ua_per_v = fit.linear_gain_ua_per_v;
   c.device.v_in_v = fit.opts.v_in_v;

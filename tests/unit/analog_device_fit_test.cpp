@@ -202,6 +202,7 @@ TEST(AnalogDeviceFit, WritesCoefficientsAndLinearGainIntoHardwareToml) {
   std::string dir = test::scratch_dir("analog_device_fit");
   HardwareConfig base;
   base.array.window_tokens = 512;
+  base.device.characteristic = "sigmoid";  // replaced by the fitted polynomial
   save_hardware_toml(dir + "/hw.toml", base);
   DeviceFit f = fit_device_csv_text(table([](double vs) {
                                       double y = vs - 0.4;
@@ -213,6 +214,7 @@ TEST(AnalogDeviceFit, WritesCoefficientsAndLinearGainIntoHardwareToml) {
   EXPECT_EQ(c.device.coeffs_ua, f.coeffs_ua);
   EXPECT_EQ(c.device.linear_gain_ua_per_v, f.linear_gain_ua_per_v);
   EXPECT_EQ(c.array.window_tokens, 512);  // other fields kept
+  EXPECT_EQ(c.device.characteristic, "poly");
   // y = vs - 0.45 for a cell centred at 0.4: I = 0.2 + 21 (y + 0.05) + 30 (y + 0.05)^3; window y in
   // [-0.45, 0.45]. Independent g: Simpson integration of y I(y) / int y^2.
   auto I = [](double y) { return 0.2 + 21.0 * (y + 0.05) + 30.0 * std::pow(y + 0.05, 3); };
