@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEBS := cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev \
-        libgtest-dev libgmock-dev libbenchmark-dev python3-numpy
+        libgtest-dev libgmock-dev libbenchmark-dev python3-numpy libsentencepiece-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 FUZZ_SECONDS ?= 60
