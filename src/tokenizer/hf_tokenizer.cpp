@@ -336,6 +336,11 @@ std::unique_ptr<TokenizerBackend> parse_hf_tokenizer(std::string_view json_text,
                                                      const std::string& json_path, const std::string& config_path) {
   const json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) fail_expected("tokenizer", "JSON", "text that is not JSON", "in '" + json_path + "'");
+  return parse_hf_tokenizer(j, config_text, json_path, config_path);
+}
+
+std::unique_ptr<TokenizerBackend> parse_hf_tokenizer(const json& j, std::string_view config_text,
+                                                     const std::string& json_path, const std::string& config_path) {
   if (!j.is_object()) fail_expected("tokenizer", "a JSON object", j.type_name(), "in '" + json_path + "'");
   const Loader load(json_path);
   auto t = std::make_unique<HfBpeTokenizer>();

@@ -7,6 +7,7 @@
 // Added tokens (special or not) are cut out of the text before normalization, longest match first.
 #pragma once
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,9 @@ namespace gaincell {
 // Parses tokenizer.json text (named json_path in errors) and the optional tokenizer_config.json text (empty
 // when the file is absent). Throws Error("tokenizer", ...) for malformed, inconsistent or unsupported files.
 std::unique_ptr<TokenizerBackend> parse_hf_tokenizer(std::string_view json_text, std::string_view config_text,
+                                                     const std::string& json_path, const std::string& config_path);
+// The same from the already parsed tokenizer.json.
+std::unique_ptr<TokenizerBackend> parse_hf_tokenizer(const nlohmann::json& j, std::string_view config_text,
                                                      const std::string& json_path, const std::string& config_path);
 
 // Reads the special-token fields of a tokenizer_config.json: add_bos_token, add_eos_token (booleans when

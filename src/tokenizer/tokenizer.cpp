@@ -138,7 +138,11 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
   if (fs::exists(json_path, ec)) {
     const std::string text = read_tokenizer_file(json_path);
     nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("model")) return from_hf_json_text(text, optional_text(config), json_path, config);
+    if (j.is_object() && j.contains("model")) {
+      auto impl = std::make_unique<Impl>();
+      impl->backend = parse_hf_tokenizer(j, optional_text(config), json_path, config);
+      return Tokenizer(std::move(impl));
+    }
     if (!j.is_object() || !j.contains("type") || j["type"] != "bytes")
       fail_expected("tokenizer", "a Hugging Face tokenizer.json (with \"model\") or {\"type\": \"bytes\"}",
                     j.is_discarded() ? "text that is not JSON" : j.dump().substr(0, 60), "in '" + json_path + "'");

@@ -5,6 +5,8 @@
 // Goldens and files: tools/hf_tokenizer_goldens/make_goldens.sh.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
@@ -19,8 +21,16 @@ const nlohmann::json& goldens() {
   return g;
 }
 
+// Each tokenizer is loaded once per process (the Llama 3 and Qwen3 files are 9 and 11 MB of JSON).
+const Tokenizer& load(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Tokenizer>> cache;
+  auto& slot = cache[name];
+  if (!slot) slot = std::make_unique<Tokenizer>(Tokenizer::from_dir(test::data_path("tokenizer/" + name)));
+  return *slot;
+}
+
 void check_model(const std::string& name, const std::string& kind, int32_t bos, int32_t eos, bool add_bos) {
-  const Tokenizer tok = Tokenizer::from_dir(test::data_path("tokenizer/" + name));
+  const Tokenizer& tok = load(name);
   EXPECT_EQ(tok.kind(), kind);
   EXPECT_EQ(tok.bos_id(), bos);
   EXPECT_EQ(tok.eos_id(), eos);
@@ -57,7 +67,7 @@ TEST(HfTokenizerGolden, Qwen3ByteLevelNfc) {
 // normalizer prepends).
 TEST(HfTokenizerGolden, RoundTrips) {
   for (const char* name : {"llama2", "llama3", "qwen3"}) {
-    const Tokenizer tok = Tokenizer::from_dir(test::data_path(std::string("tokenizer/") + name));
+    const Tokenizer& tok = load(name);
     for (const char* key : {"ascii", "whitespace_runs", "code", "cjk", "emoji", "digits", "wikitext", "tinystories"}) {
       const std::string text = goldens()["cases"][key].get<std::string>();
       EXPECT_EQ(tok.decode(tok.encode(text)), text) << name << " " << key;
