@@ -5,6 +5,7 @@
 // Goldens and files: tools/hf_tokenizer_goldens/make_goldens.sh.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -71,6 +72,42 @@ TEST(HfTokenizerGolden, RoundTrips) {
     for (const char* key : {"ascii", "whitespace_runs", "code", "cjk", "emoji", "digits", "wikitext", "tinystories"}) {
       const std::string text = goldens()["cases"][key].get<std::string>();
       EXPECT_EQ(tok.decode(tok.encode(text)), text) << name << " " << key;
+    }
+  }
+}
+
+// FNV-1a 64 of the ids as little-endian int32, as make_goldens.js computes it.
+std::string fnv1a64_le_int32(const std::vector<int32_t>& ids) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int32_t id : ids) {
+    const uint32_t u = static_cast<uint32_t>(id);
+    for (int k = 0; k < 4; ++k) h = (h ^ ((u >> (8 * k)) & 0xFF)) * 0x100000001b3ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// TinyShakespeare (1.1 MB) and TinyStories validation (0.8 MB) whole, through each tokenizer (skipped when
+// ../shared is absent): count, hash and both ends of the ids, and the decode round trip.
+TEST(HfTokenizerGolden, WholeFilesMatchReference) {
+  if (!test::shared_available()) GTEST_SKIP() << "../shared is not available";
+  for (const char* name : {"llama2", "llama3", "qwen3"}) {
+    const Tokenizer& tok = load(name);
+    const nlohmann::json& files = goldens()["models"][name]["files"];
+    ASSERT_EQ(files.size(), 2u);
+    for (const auto& f : files) {
+      const std::string rel = f.at("path").get<std::string>();
+      SCOPED_TRACE(std::string(name) + " " + rel);
+      const std::string text = read_file(test::shared_path("data/" + rel));
+      ASSERT_EQ(text.size(), f.at("bytes").get<size_t>()) << "not the file the goldens were made from";
+      const std::vector<int32_t> ids = tok.encode(text);
+      ASSERT_EQ(ids.size(), f.at("count").get<size_t>());
+      EXPECT_EQ(fnv1a64_le_int32(ids), f.at("fnv1a64_le_int32").get<std::string>());
+      const auto first = f.at("first").get<std::vector<int32_t>>(), last = f.at("last").get<std::vector<int32_t>>();
+      EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + first.size()), first);
+      EXPECT_EQ(std::vector<int32_t>(ids.end() - last.size(), ids.end()), last);
+      EXPECT_EQ(tok.decode(ids), text);
     }
   }
 }

@@ -64,6 +64,17 @@ CASES.tinyshakespeare = slice("NathanLeroux-git__GainCellAttention/input.txt", 5
 CASES.wikitext = slice("MichaelZhouwang__Commonsense_Pretraining/wikitext-2-raw/wiki.test.raw", 20000, 2500);
 CASES.tinystories = slice("yuninxia__moe-routing-bench/tinystories_val.txt", 10000, 1500);
 
+// Whole corpus files: token count, FNV-1a 64 of the ids as little-endian int32, first and last 64 ids.
+const FILES = ["NathanLeroux-git__GainCellAttention/input.txt", "yuninxia__moe-routing-bench/tinystories_val.txt"];
+function fnv1a64(ids) {
+  let h = 0xcbf29ce484222325n;
+  for (const id of ids) {
+    const u = BigInt(id >>> 0);
+    for (let k = 0n; k < 4n; ++k) h = ((h ^ ((u >> (8n * k)) & 0xffn)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, "0");
+}
+
 const MODELS = ["llama2", "llama3", "qwen3"];
 const result = { generator: "tools/hf_tokenizer_goldens/make_goldens.js", packages: {}, cases: CASES, models: {} };
 for (const name of MODELS) {
@@ -80,6 +91,12 @@ for (const name of MODELS) {
     m.ids_special[k] = tok.encode(text, { add_special_tokens: true });
     m.decoded[k] = ids.length ? tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }) : "";
   }
+  m.files = FILES.map((rel) => {
+    const raw = fs.readFileSync(path.join(shared, rel));
+    const ids = tok.encode(raw.toString("utf8"), { add_special_tokens: false });
+    return { path: rel, bytes: raw.length, sha256: require("crypto").createHash("sha256").update(raw).digest("hex"),
+             count: ids.length, fnv1a64_le_int32: fnv1a64(ids), first: ids.slice(0, 64), last: ids.slice(-64) };
+  });
   result.models[name] = m;
   const dest = path.join(outDir, name);
   fs.mkdirSync(dest, { recursive: true });
