@@ -90,12 +90,12 @@ std::vector<int32_t> HfBpeTokenizer::encode(std::string_view text) const {
     if (s.added >= 0)
       out.push_back(added[s.added].id);
     else if (!s.text.empty())
-      encode_section(s.text, false, out);
+      encode_section(s.text, out);
   }
   return out;
 }
 
-void HfBpeTokenizer::encode_section(std::string_view section, bool, std::vector<int32_t>& out) const {
+void HfBpeTokenizer::encode_section(std::string_view section, std::vector<int32_t>& out) const {
   std::string x(section);
   for (const HfNormStep& n : normalizer) {
     if (n.kind == HfNormStep::kPrepend)
@@ -188,13 +188,21 @@ void HfBpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& 
   }
 }
 
+// The value of a hex digit, or -1.
+static int hex_value(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                : -1;
+}
+
 std::string HfBpeTokenizer::token_text(int32_t id) const {
   if (is_added[id] || byte_level) return token[id];
   const std::string& t = token[id];
-  if (decode_byte_fallback && t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {
-    for (int b = 0; b < 256; ++b)
-      if (fallback_id[b] == id) return std::string(1, static_cast<char>(b));
-  }
+  // ByteFallback: a token "<0xHH>" stands for the byte HH.
+  if (decode_byte_fallback && t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && hex_value(t[3]) >= 0 &&
+      hex_value(t[4]) >= 0)
+    return std::string(1, static_cast<char>(hex_value(t[3]) * 16 + hex_value(t[4])));
   std::string s = t;
   for (const auto& [from, to] : decode_replace) replace_all(s, from, to);
   return s;

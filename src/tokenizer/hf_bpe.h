@@ -63,7 +63,7 @@ class HfBpeTokenizer : public TokenizerBackend {
   int strip_start = 0, strip_stop = 0;
 
  private:
-  void encode_section(std::string_view section, bool first, std::vector<int32_t>& out) const;
+  void encode_section(std::string_view section, std::vector<int32_t>& out) const;
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
   std::string token_text(int32_t id) const;
 };
