@@ -96,18 +96,21 @@ void register_info(CLI::App& app) {
 void register_tokenize(CLI::App& app) {
   struct Opts {
     std::string model_dir, text_path, prompt;
+    bool add_special = false;
   };
   auto o = std::make_shared<Opts>();
-  CLI::App* cmd = app.add_subcommand("tokenize", "Print the GPT-2 token ids of a text as one JSON array");
+  CLI::App* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as one JSON array");
   cmd->add_option("--model", o->model_dir, "Model folder (its tokenizer files)")->required();
   auto* text = cmd->add_option("--text", o->text_path, "Text file");
   auto* prompt = cmd->add_option("--prompt", o->prompt, "Text given inline");
   text->excludes(prompt);
+  cmd->add_flag("--add-special", o->add_special,
+                "Add BOS/EOS as the tokenizer's configuration does for the model (default: the text's ids alone)");
   cmd->callback([o, text, prompt] {
     if (text->count() == 0 && prompt->count() == 0) fail_expected("cli", "--text FILE or --prompt TEXT", "neither");
     Tokenizer tok = Tokenizer::from_dir(o->model_dir);
     std::string s = text->count() ? read_file(o->text_path) : o->prompt;
-    std::vector<int32_t> ids = tok.encode(s);
+    std::vector<int32_t> ids = o->add_special ? tok.encode(s, tok.specials()) : tok.encode(s);
     std::string out = "[";
     for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
     out += "]\n";

@@ -29,11 +29,12 @@ struct EvalOptions {
 
 OrderedJson run_perplexity(const EvalOptions& o, Gpt2Engine& engine, const Tokenizer& tok) {
   const std::string text = read_file(o.data_path);
-  std::vector<int32_t> ids = tok.encode(text);
+  const bool bos = tok.add_bos();  // BOS in front where the tokenizer's configuration says so (GPT-2: no)
+  std::vector<int32_t> ids = tok.encode(text, {bos, false});
   int64_t bytes = static_cast<int64_t>(text.size());
   if (o.limit > 0 && static_cast<int64_t>(ids.size()) > o.limit) {
     ids.resize(static_cast<size_t>(o.limit));
-    bytes = static_cast<int64_t>(tok.decode(ids).size());
+    bytes = static_cast<int64_t>(tok.decode(std::vector<int32_t>(ids.begin() + (bos ? 1 : 0), ids.end())).size());
   }
   Progress progress("eval perplexity", static_cast<int64_t>(ids.size()), "tok");
   PerplexityResult r = strided_perplexity(engine, ids, o.perplexity, [&](int64_t done, double mean_nll) {

@@ -46,7 +46,8 @@ void register_generate(CLI::App& app) {
     LoadedModel lm = load_model(o->model);
     const Gpt2Config& c = lm.model->config();
     Tokenizer tok = Tokenizer::from_dir(o->model.model_dir);
-    std::vector<int32_t> ids = tok.encode(o->prompt);
+    // BOS in front where the tokenizer's configuration says so (Llama family); GPT-2 adds nothing.
+    std::vector<int32_t> ids = tok.encode(o->prompt, {tok.add_bos(), false});
     if (ids.empty()) ids.push_back(tok.start_id());
     check_context(static_cast<int64_t>(ids.size()) + o->n, c.n_positions, "prompt + generated tokens");
     Gpt2Engine engine(*lm.model, *lm.attention);
@@ -99,7 +100,7 @@ void register_perplexity(CLI::App& app) {
     if (S > L) fail_expected("cli", "--stride <= --context (" + std::to_string(L) + ")", std::to_string(S));
     Tokenizer tok = Tokenizer::from_dir(o->model.model_dir);
     std::string text = read_file(o->text_path);
-    std::vector<int32_t> ids = tok.encode(text);
+    std::vector<int32_t> ids = tok.encode(text, {tok.add_bos(), false});  // BOS where the tokenizer says so
     Gpt2Engine engine(*lm.model, *lm.attention);
     Progress progress("perplexity", static_cast<int64_t>(ids.size()), "tok");
     PerplexityResult r = strided_perplexity(engine, ids, {L, S}, [&](int64_t done, double mean_nll) {

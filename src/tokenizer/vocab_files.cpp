@@ -29,49 +29,11 @@ std::array<int16_t, kMaxMappedCodePoint> make_code_point_to_byte() {
   return inv;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else {  // every mapped code point is below 0x800
-    out += char(0xC0 | (cp >> 6)), out += char(0x80 | (cp & 0x3F));
-  }
-}
-
 // A token as written in the files (each byte as its bytes_to_unicode character).
 std::string display(const std::string& bytes) {
   std::string out;
   for (unsigned char b : bytes) append_utf8(out, byte_to_code_point()[b]);
   return out;
-}
-
-// Maps a token string from the files back to raw bytes; false if it has a character that stands for no byte.
-bool unicode_token_to_bytes(std::string_view token, std::string* bytes) {
-  static const std::array<int16_t, kMaxMappedCodePoint> inv = make_code_point_to_byte();
-  bytes->clear();
-  for (size_t i = 0; i < token.size();) {
-    const unsigned char b0 = token[i];
-    uint32_t cp;
-    if (b0 < 0x80) {
-      cp = b0, i += 1;
-    } else if ((b0 & 0xE0) == 0xC0 && i + 1 < token.size() && (token[i + 1] & 0xC0) == 0x80) {
-      cp = ((b0 & 0x1F) << 6) | (token[i + 1] & 0x3F), i += 2;
-    } else {
-      return false;
-    }
-    if (cp >= kMaxMappedCodePoint || inv[cp] < 0 || (cp >= 0x80) != (b0 >= 0x80)) return false;  // no overlongs
-    bytes->push_back(static_cast<char>(inv[cp]));
-  }
-  return !bytes->empty();
-}
-
-std::string read_tokenizer_file(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail("tokenizer", "missing file '" + path + "'");
-  try {
-    return read_file(path, kMaxFileBytes);
-  } catch (const Error& e) {
-    fail("tokenizer", std::string("cannot read '") + path + "': " + e.what());
-  }
 }
 
 void load_vocab(std::string_view text, const std::string& path, VocabTables& t) {
@@ -172,6 +134,49 @@ void check_reachable(const std::string& vocab_path, const std::string& merges_pa
 }
 
 }  // namespace
+
+// Maps a token string from the files back to raw bytes; false if it has a character that stands for no byte.
+bool unicode_token_to_bytes(std::string_view token, std::string* bytes) {
+  static const std::array<int16_t, kMaxMappedCodePoint> inv = make_code_point_to_byte();
+  bytes->clear();
+  for (size_t i = 0; i < token.size();) {
+    const unsigned char b0 = token[i];
+    uint32_t cp;
+    if (b0 < 0x80) {
+      cp = b0, i += 1;
+    } else if ((b0 & 0xE0) == 0xC0 && i + 1 < token.size() && (token[i + 1] & 0xC0) == 0x80) {
+      cp = ((b0 & 0x1F) << 6) | (token[i + 1] & 0x3F), i += 2;
+    } else {
+      return false;
+    }
+    if (cp >= kMaxMappedCodePoint || inv[cp] < 0 || (cp >= 0x80) != (b0 >= 0x80)) return false;  // no overlongs
+    bytes->push_back(static_cast<char>(inv[cp]));
+  }
+  return !bytes->empty();
+}
+
+std::string read_tokenizer_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) fail("tokenizer", "missing file '" + path + "'");
+  try {
+    return read_file(path, kMaxFileBytes);
+  } catch (const Error& e) {
+    fail("tokenizer", std::string("cannot read '") + path + "': " + e.what());
+  }
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xC0 | (cp >> 6)), out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | (cp >> 12)), out += char(0x80 | ((cp >> 6) & 0x3F)), out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | (cp >> 18)), out += char(0x80 | ((cp >> 12) & 0x3F));
+    out += char(0x80 | ((cp >> 6) & 0x3F)), out += char(0x80 | (cp & 0x3F));
+  }
+}
 
 std::string quoted(std::string_view s) {
   std::string out;

@@ -19,6 +19,14 @@ std::string quoted(std::string_view s);
 // GPT-2's bytes_to_unicode(): the code point that stands for each byte in token strings.
 const std::array<uint32_t, 256>& byte_to_code_point();
 
+// Maps a token string in bytes_to_unicode form back to raw bytes; false if it has a character that stands
+// for no byte (or is empty).
+bool unicode_token_to_bytes(std::string_view token, std::string* bytes);
+// Appends the UTF-8 encoding of code point cp (cp <= 0x10FFFF).
+void append_utf8(std::string& out, uint32_t cp);
+// Reads a tokenizer file of at most 256 MB; a missing or unreadable file throws Error("tokenizer", ...).
+std::string read_tokenizer_file(const std::string& path);
+
 // The tokenizer tables, with token strings already mapped back to raw bytes.
 struct VocabTables {
   std::vector<std::string> token_bytes;                  // id -> bytes

@@ -18,6 +18,7 @@
 #include "io/safetensors.h"
 #include "io/token_file.h"
 #include "model/config.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab_files.h"
 
 // A broken invariant of a parser's result: not a gaincell::Error, so it counts as a bug, not a rejection.
@@ -152,15 +153,40 @@ void fuzz_token_file(const uint8_t* data, size_t size) {
   for (int32_t id : ids) FUZZ_CHECK(id >= 0 && id < t.vocab_size());
 }
 
+// A parsed tokenizer encodes text with every kind of character and decodes the ids back.
+void exercise_tokenizer(const Tokenizer& t) {
+  static const std::string text =
+      "Hello, world!  It's 12345 caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x8d\x95\n\n<s> \xff end";
+  const std::vector<int32_t> ids = t.encode(text, {t.bos_id() >= 0, t.eos_id() >= 0});
+  for (int32_t id : ids) FUZZ_CHECK(id >= 0 && id < t.vocab_size());
+  (void)t.decode(ids);
+  for (int32_t id : ids) (void)t.decode_one(id);
+}
+
+void fuzz_hf_tokenizer_json(const uint8_t* data, size_t size) {
+  exercise_tokenizer(Tokenizer::from_hf_json_text(as_text(data, size), "", "fuzz/tokenizer.json"));
+}
+
+void fuzz_llama2c_tokenizer(const uint8_t* data, size_t size) {
+  exercise_tokenizer(Tokenizer::from_llama2c_bytes(as_text(data, size), "fuzz/tokenizer.bin"));
+}
+
 }  // namespace
 
 const std::vector<FuzzTarget>& fuzz_targets() {
   static const std::vector<FuzzTarget> targets = {
-      {"safetensors", fuzz_safetensors}, {"npy", fuzz_npy},
-      {"config", fuzz_config},           {"vocab_json", fuzz_vocab_json},
-      {"merges", fuzz_merges},           {"hw_toml", fuzz_hw_toml},
-      {"cost_toml", fuzz_cost_toml},     {"device_csv", fuzz_device_csv},
-      {"task_jsonl", fuzz_task_jsonl},   {"token_file", fuzz_token_file},
+      {"safetensors", fuzz_safetensors},
+      {"npy", fuzz_npy},
+      {"config", fuzz_config},
+      {"vocab_json", fuzz_vocab_json},
+      {"merges", fuzz_merges},
+      {"hw_toml", fuzz_hw_toml},
+      {"cost_toml", fuzz_cost_toml},
+      {"device_csv", fuzz_device_csv},
+      {"task_jsonl", fuzz_task_jsonl},
+      {"token_file", fuzz_token_file},
+      {"hf_tokenizer_json", fuzz_hf_tokenizer_json},
+      {"llama2c_tokenizer", fuzz_llama2c_tokenizer},
   };
   return targets;
 }

@@ -174,6 +174,75 @@ def seeds_token_file():
     put("token_file", "bad_short.bin", b"GCTOKENS\x01\0\0\0")
 
 
+def hf_tokenizer(**changes):
+    """A small SentencePiece-style tokenizer.json (Llama 2 layout) with the given top-level/model changes."""
+    t = {
+        "added_tokens": [{"id": 0, "content": "<unk>", "special": True}, {"id": 1, "content": "<s>", "special": True}],
+        "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                           {"type": "Replace", "pattern": {"String": " "},
+                                                            "content": "\u2581"}]},
+        "pre_tokenizer": None,
+        "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                                                    {"Sequence": {"id": "A", "type_id": 0}}]},
+        "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                                     {"type": "ByteFallback"}, {"type": "Fuse"},
+                                                     {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "unk_token": "<unk>", "byte_fallback": True, "fuse_unk": True,
+                  "vocab": {"<unk>": 0, "<s>": 1, "<0x48>": 2, "\u2581": 3, "h": 4, "e": 5, "l": 6, "o": 7,
+                            "he": 8, "ll": 9, "\u2581he": 10, "\u2581hell": 11, "\u2581hello": 12},
+                  "merges": ["h e", "l l", "\u2581 he", ["\u2581he", "ll"], "\u2581hell o"]},
+    }
+    for k, v in changes.items():
+        if k.startswith("model_"):
+            t["model"][k[6:]] = v
+        else:
+            t[k] = v
+    return json.dumps(t, ensure_ascii=False)
+
+
+def seeds_hf_tokenizer_json():
+    put("hf_tokenizer_json", "valid_sentencepiece_style.json", hf_tokenizer())
+    m = byte_to_unicode()
+    vocab = {m[b]: b for b in range(256)}
+    vocab.update({"he": 256, "ll": 257, "Ġhe": 258})
+    bytelevel = {
+        "added_tokens": [{"id": 259, "content": "<|end|>", "special": True}],
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+             "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "use_regex": False}]},
+        "normalizer": {"type": "NFC"},
+        "decoder": {"type": "ByteLevel"},
+        "model": {"type": "BPE", "vocab": vocab, "merges": [["h", "e"], ["l", "l"], ["Ġ", "he"]], "ignore_merges": True},
+    }
+    put("hf_tokenizer_json", "valid_byte_level.json", json.dumps(bytelevel, ensure_ascii=False))
+    put("hf_tokenizer_json", "bad_not_json.json", hf_tokenizer()[:-7])
+    put("hf_tokenizer_json", "bad_model_type.json", hf_tokenizer(model_type="Unigram"))
+    put("hf_tokenizer_json", "bad_merge_absent.json", hf_tokenizer(model_merges=["h q"]))
+    put("hf_tokenizer_json", "bad_merge_result.json", hf_tokenizer(model_merges=["o h"]))
+    put("hf_tokenizer_json", "bad_duplicate_id.json", hf_tokenizer(model_vocab={"<unk>": 0, "<s>": 0}))
+    put("hf_tokenizer_json", "bad_normalizer.json", hf_tokenizer(normalizer={"type": "NFKC"}))
+
+
+def llama2c_tokenizer(max_len=7, extra=((-1.0, b" "), (-2.0, b"a"), (-3.0, b" a")), tail=b""):
+    out = struct.pack("<i", max_len)
+    toks = [(0.0, b"<unk>"), (0.0, b"\n<s>\n"), (0.0, b"\n</s>\n")] + [(0.0, b"<0x%02X>" % b) for b in range(256)]
+    for score, piece in toks + list(extra):
+        out += struct.pack("<fi", score, len(piece)) + piece
+    return out + tail
+
+
+def seeds_llama2c_tokenizer():
+    put("llama2c_tokenizer", "valid_small.bin", llama2c_tokenizer())
+    put("llama2c_tokenizer", "valid_merges.bin", llama2c_tokenizer(extra=((-1.0, b" "), (-4.0, b"h"), (-5.0, b"i"),
+                                                                         (-2.0, b"hi"), (-3.0, b" h"), (-1.5, b" hi"))))
+    put("llama2c_tokenizer", "bad_truncated.bin", llama2c_tokenizer()[:-1])
+    put("llama2c_tokenizer", "bad_negative_length.bin", llama2c_tokenizer(tail=struct.pack("<fi", 0.0, -4)))
+    put("llama2c_tokenizer", "bad_max_length.bin", llama2c_tokenizer(max_len=1 << 30))
+    put("llama2c_tokenizer", "bad_too_few.bin", struct.pack("<i", 7) + struct.pack("<fi", 0.0, 1) + b"a")
+    put("llama2c_tokenizer", "bad_nan_score.bin", llama2c_tokenizer(extra=((float("nan"), b"x"),)))
+
+
 def main():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     seeds_safetensors()
@@ -184,6 +253,8 @@ def main():
     seeds_device_csv()
     seeds_task_jsonl(repo)
     seeds_token_file()
+    seeds_hf_tokenizer_json()
+    seeds_llama2c_tokenizer()
 
 
 if __name__ == "__main__":
