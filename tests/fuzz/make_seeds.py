@@ -174,6 +174,48 @@ def seeds_token_file():
     put("token_file", "bad_short.bin", b"GCTOKENS\x01\0\0\0")
 
 
+def llama2c(version, dim=4, hidden=6, layers=1, heads=2, kv=1, vocab=5, seq=3, shared=True, gs=2):
+    """A tiny llama2.c checkpoint (docs/file-formats.md) with weights 0.01 * index."""
+    hs = dim // heads
+    kvd = hs * kv
+    mats = [vocab * dim] + [dim * dim, kvd * dim, kvd * dim, dim * dim, hidden * dim, dim * hidden, hidden * dim]
+    if not shared:
+        mats.append(vocab * dim)
+    norms = 2 * layers * dim + dim
+    f32 = lambda n: struct.pack("<%df" % n, *[0.01 * i for i in range(n)])  # noqa: E731
+    fields = struct.pack("<7i", dim, hidden, layers, heads, kv, vocab if shared or version else -vocab, seq)
+    if version == 0:
+        total = vocab * dim + norms + layers * sum(mats[1:8]) + 2 * seq * (hs // 2) + (0 if shared else vocab * dim)
+        return fields + f32(total)
+    head = struct.pack("<Ii", 0x616B3432, version) + fields + bytes([1 if shared else 0])
+    if version == 2:
+        head += struct.pack("<i", gs)
+    head += b"\0" * (256 - len(head))
+    if version == 1:
+        return head + f32(norms + mats[0] + layers * sum(mats[1:8]) + sum(mats[8:]))
+    body = f32(norms)
+    for n in [mats[0]] + [m for m in mats[1:8] for _ in range(layers)] + mats[8:]:
+        body += bytes((i % 255) - 127 & 0xFF for i in range(n)) + f32(n // gs)
+    return head + body
+
+
+def seeds_llama2c():
+    put("llama2c", "valid_v0_tied", llama2c(0))
+    put("llama2c", "valid_v0_untied", llama2c(0, shared=False, layers=2))
+    put("llama2c", "valid_v1", llama2c(1, shared=False))
+    put("llama2c", "valid_v2", llama2c(2, gs=4))
+    put("llama2c", "valid_v2_mha", llama2c(2, kv=2, shared=False))
+    good = llama2c(0)
+    put("llama2c", "bad_truncated", good[:-1])
+    put("llama2c", "bad_trailing", good + b"\0\0\0\0")
+    put("llama2c", "bad_neg_dim", struct.pack("<i", -4) + good[4:])
+    put("llama2c", "bad_heads", good[:12] + struct.pack("<i", 3) + good[16:])
+    put("llama2c", "bad_kv_heads", llama2c(0, kv=3, heads=4, dim=8))
+    put("llama2c", "bad_version", llama2c(1)[:4] + struct.pack("<i", 7) + llama2c(1)[8:])
+    put("llama2c", "bad_group", llama2c(2, gs=3))
+    put("llama2c", "bad_vocab", good[:20] + struct.pack("<i", -(1 << 31)) + good[24:])
+
+
 def main():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     seeds_safetensors()
@@ -184,6 +226,7 @@ def main():
     seeds_device_csv()
     seeds_task_jsonl(repo)
     seeds_token_file()
+    seeds_llama2c()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,11 @@ emits BOS (id 1) or after --steps new tokens.
 Usage: /usr/bin/python3 tools/llama_reference/llama2c_ref.py [--out tests/data/stories260k]
 writes greedy.json (prompts, prompt ids, generated ids and texts, top-1 margins) and perplexity.json, and
 checks the two facts recorded in SOURCES.md (the greedy story from BOS, the fox sentence NLL 54.40415).
+
+       /usr/bin/python3 tools/llama_reference/llama2c_ref.py --check-hf DIR
+compares this reference with llama_ref.py (HF Llama equations, rotate_half RoPE) run on DIR, the folder that
+`gaincell convert llama2c` wrote from stories260K: the logits of the fox sentence must agree within 1e-8
+(observed 3e-11), which checks the q/k permutation and the tensor mapping of the conversion.
 """
 import argparse
 import heapq
@@ -251,10 +256,19 @@ def main():
     ap.add_argument("--ppl-tokens", type=int, default=32768)
     ap.add_argument("--context", type=int, default=512)
     ap.add_argument("--stride", type=int, default=256)
+    ap.add_argument("--check-hf", metavar="DIR", help="compare with llama_ref.py on a converted folder and exit")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg, w = read_checkpoint(CHECKPOINT)
     tok = read_tokenizer(TOKENIZER)
+    if args.check_hf:
+        import llama_ref
+        ids = encode(tok, "One day, a clever fox found a shiny key under the old oak tree.")
+        diff = float((forward(cfg, w, ids) - llama_ref.LlamaRef(args.check_hf).forward([ids])[0]).abs().max())
+        print("max |llama2.c reference - HF reference on %s| = %.3g" % (args.check_hf, diff))
+        if not diff <= 1e-8:
+            raise SystemExit("converted folder does not match the checkpoint")
+        return
     os.makedirs(args.out, exist_ok=True)
 
     fox = "One day, a clever fox found a shiny key under the old oak tree."
