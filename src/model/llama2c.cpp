@@ -108,6 +108,13 @@ Llama2cConfig parse_llama2c_header(const uint8_t* data, size_t size, const std::
                     std::to_string(size) + " bytes in the file", " in '" + where + "'");
     fields = data;
     *header_bytes = kLlama2cLegacyHeaderBytes;
+    // Without the magic, the first field is a legacy dim: name both readings when it is implausible.
+    const int32_t first = read_i32(data);
+    if (first < 1 || first > kLlama2cMaxDim)
+      fail_expected(kComp,
+                    "the magic 0x616b3432 (\"ak42\") of a version 1/2 file, or a legacy header whose dim is in [1, " +
+                        std::to_string(kLlama2cMaxDim) + "]",
+                    "first int32 " + std::to_string(first), " in '" + where + "'");
   }
   c.dim = read_i32(fields);
   c.hidden_dim = read_i32(fields + 4);
@@ -339,7 +346,11 @@ void convert_llama2c(const Llama2cConvertOptions& o) {
   const std::string tok = read_file(o.tokenizer, size_t{1} << 30);
   check_llama2c_tokenizer(reinterpret_cast<const uint8_t*>(tok.data()), tok.size(), ck.config.vocab_size, o.tokenizer);
 
-  const fs::path tmp = out.parent_path() / ("." + out.filename().string() + ".tmp." + std::to_string(::getpid()));
+  std::string tmp_name = ".";  // built by appends: GCC 12 warns (-Wrestrict, falsely) on "." + std::string
+  tmp_name += out.filename().string();
+  tmp_name += ".tmp.";
+  tmp_name += std::to_string(::getpid());
+  const fs::path tmp = out.parent_path() / tmp_name;
   fs::remove_all(tmp, ec);
   try {
     make_dirs(tmp.string());

@@ -380,8 +380,12 @@ void expect_rejected(const std::string& name, const std::string& bytes, const st
   EXPECT_EQ(entries, 0u);
 }
 
-TEST(Llama2cHostile, NegativeDim) {
-  expect_rejected("neg_dim", with_i32(valid_v0(), 0, -16), "expected dim in [1, 65536], got -16");
+TEST(Llama2cHostile, NegativeDimOrBadMagic) {
+  expect_rejected("neg_dim", with_i32(valid_v0(), 0, -16),
+                  "legacy header whose dim is in [1, 65536], got first int32 -16");
+  // "ak43": neither the version-1/2 magic nor a plausible legacy dim.
+  expect_rejected("bad_magic", with_i32(valid_v2(), 0, 0x616b3433),
+                  "expected the magic 0x616b3432 (\"ak42\") of a version 1/2 file");
 }
 TEST(Llama2cHostile, ZeroLayers) {
   expect_rejected("zero_layers", with_i32(valid_v0(), 8, 0), "expected n_layers in [1, 4096], got 0");
