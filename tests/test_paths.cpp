@@ -1,5 +1,8 @@
 #include "test_paths.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <sys/wait.h>
 
 #include <array>
@@ -56,6 +59,18 @@ int count_lines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
   return n;
+}
+
+std::string shared_init_model(const std::string& name, const std::string& init_args) {
+  const std::string own = scratch_dir(name + "_init_" + std::to_string(::getpid()));
+  const fs::path model = fs::path(own).parent_path() / name;
+  if (fs::exists(model / "config.json")) return model.string();
+  const std::string tmp = own + "/model_tmp";
+  Result r = gc("init " + init_args + " --out " + tmp);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  std::error_code ec;
+  fs::rename(tmp, model, ec);  // loses the race harmlessly when another process got there first
+  return model.string();
 }
 
 }  // namespace gaincell::test

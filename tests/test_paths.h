@@ -22,4 +22,9 @@ struct Result {
 Result gc(const std::string& args);
 int count_lines(const std::string& s);
 
+// A model folder written once by `gaincell init INIT_ARGS` under the build tree's scratch area and shared by
+// the test processes that ctest runs in parallel: it is written into a private folder and renamed into place
+// (a process that loses the race uses the winner's copy). Fails the test when init fails.
+std::string shared_init_model(const std::string& name, const std::string& init_args);
+
 }  // namespace gaincell::test

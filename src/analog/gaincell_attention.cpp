@@ -13,26 +13,27 @@ GainCellAttention::GainCellAttention(const AttentionContext& ctx, bool linear)
 }
 
 GainCellAttention::GainCellAttention(std::shared_ptr<GainCellModel> model, bool linear)
-    : model_(std::move(model)),
+    : Attention(model->shape()),
+      model_(std::move(model)),
       log_(std::make_shared<ActivityLog>(model_->n_layer())),
       train_(std::make_shared<GainCellTrainState>(model_->n_layer(), model_->n_head())),
       linear_(linear) {}
 
 // One (sequence, head): writes all T tokens, then reads once per query token i over the window
 // [max(0, i - W + 1), i]. With ring tiles the window is read in physical slot order (two column ranges).
-void GainCellAttention::forward_head(float* out, const float* qkv, int T, int b, int h, int layer,
+void GainCellAttention::forward_head(float* out, const QkvView& qkv, int T, int b, int h, int layer,
                                      AttentionActivity& act) const {
   const GainCellModel& m = *model_;
-  const int D = m.head_dim(), C = m.n_head() * D, W = m.window();
+  const int D = m.head_dim(), C = m.n_head() * D, W = m.window(), g = m.shape().kv_of(h);
   HeadMismatch mm = m.mismatch(layer, h);
   Rng c2c = m.c2c(layer, b, h);
   HeadCells cells;
   cells.init(D, T, m.poly(), mm.cells());
   std::vector<float> qp(size_t(T) * D), o(D);
   for (int t = 0; t < T; ++t) {
-    const float* row = qkv + (size_t(b) * T + t) * 3 * C + size_t(h) * D;
-    m.query(&qp[size_t(t) * D], row, layer, h);
-    m.write_token(cells, t, t, row + C, row + 2 * C, layer, h, &mm, c2c);
+    const int64_t r = int64_t(b) * T + t;
+    m.query(&qp[size_t(t) * D], qkv.q.at(r, h), layer, h);
+    m.write_token(cells, t, t, qkv.k.at(r, g), qkv.v.at(r, g), layer, h, &mm, c2c);
   }
   ReadConfig rc = m.read_config(&mm, &c2c);
   ReadScratch scr;
@@ -54,7 +55,7 @@ void GainCellAttention::forward_head(float* out, const float* qkv, int T, int b,
   act.cell_writes += int64_t(2) * T * D;
 }
 
-void GainCellAttention::forward(float* out, const float* qkv, int B, int T, int layer) {
+void GainCellAttention::forward(float* out, const QkvView& qkv, int B, int T, int layer) {
   if (layer < 0 || layer >= model_->n_layer())
     fail_expected("gaincell", "layer in [0, " + std::to_string(model_->n_layer()) + ")", std::to_string(layer));
   const int H = model_->n_head();
@@ -65,7 +66,7 @@ void GainCellAttention::forward(float* out, const float* qkv, int B, int T, int 
   for (auto& a : acts) total.add(a);
   total.tokens += int64_t(B) * T;
   log_->add(layer, total);
-  train_->observe(model_->scalers(layer), layer, qkv, out, B, T, model_->head_dim());
+  train_->observe(model_->scalers(layer), layer, qkv, model_->shape(), out, B, T);
 }
 
 std::unique_ptr<AttentionCache> GainCellAttention::make_cache(int layer, int B, int64_t max_tokens) {

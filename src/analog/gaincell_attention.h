@@ -15,9 +15,11 @@ class GainCellAttention : public Attention {
   GainCellAttention(const AttentionContext& ctx, bool linear);
   GainCellAttention(std::shared_ptr<GainCellModel> model, bool linear);
   std::string name() const override { return linear_ ? "gaincell-linear" : "gaincell"; }
-  void forward(float* out, const float* qkv, int B, int T, int layer) override;
+  using Attention::backward;
+  using Attention::forward;
+  void forward(float* out, const QkvView& qkv, int B, int T, int layer) override;
   // Training form gradients (gaincell_backward.h; gaincell = surrogate of paper-spec §2.7).
-  void backward(float* dqkv, const float* dout, const float* qkv, int B, int T, int layer) override;
+  void backward(const QkvGrad& dqkv, const float* dout, const QkvView& qkv, int B, int T, int layer) override;
   std::vector<ParamView> parameters() override;
   std::vector<ParamView> buffers() override { return train_->buffers(); }
   // Scaler gradients, target statistics and statistics capture (paper-spec §3.2-3.3).
@@ -27,7 +29,7 @@ class GainCellAttention : public Attention {
   GainCellModel& model() { return *model_; }
 
  private:
-  void forward_head(float* out, const float* qkv, int T, int b, int h, int layer, AttentionActivity& act) const;
+  void forward_head(float* out, const QkvView& qkv, int T, int b, int h, int layer, AttentionActivity& act) const;
   std::shared_ptr<GainCellModel> model_;
   std::shared_ptr<ActivityLog> log_;
   std::shared_ptr<GainCellTrainState> train_;

@@ -9,25 +9,44 @@
 
 namespace gaincell {
 
-void GainCellAttention::backward(float* dqkv, const float* dout, const float* qkv, int B, int T, int layer) {
+void GainCellAttention::backward(const QkvGrad& dqkv, const float* dout, const QkvView& qkv, int B, int T, int layer) {
   if (layer < 0 || layer >= model_->n_layer())
     fail_expected("gaincell", "layer in [0, " + std::to_string(model_->n_layer()) + ")", std::to_string(layer));
   const GainCellModel& m = *model_;
-  const int H = m.n_head(), D = m.head_dim(), C = H * D;
+  const int H = m.n_head(), D = m.head_dim(), C = H * D, Hkv = m.n_kv_head(), G = H / Hkv;
+  const int64_t ld = qkv.q.row_stride;
+  if (qkv.k.row_stride != ld || qkv.v.row_stride != ld || dqkv.q.row_stride != ld || dqkv.k.row_stride != ld ||
+      dqkv.v.row_stride != ld)
+    fail("gaincell", "q, k, v and their gradient views must share one row stride");
   HeadBackwardParams base = make_head_backward_params(m.hw(), m.window(), linear_);
   const LayerScalers& sc = m.scalers(layer);
   std::vector<HeadScalerGrads> parts(size_t(B) * H);
-  parallel_for(0, int64_t(B) * H, [&](int64_t task) {
-    const int b = int(task / H), h = int(task % H);
-    HeadBackwardParams p = base;
-    for (int kind = 0; kind < kNumScalers; ++kind) {
-      p.a[kind] = scaler_scale(sc, kind)[h];
-      p.b[kind] = scaler_shift(sc, kind)[h];
+  // One task per (sequence, KV head): its query heads in order; with more than one, each head's dk, dv go
+  // through scratch rows and are added in head order (thread-count independent).
+  parallel_for(0, int64_t(B) * Hkv, [&](int64_t task) {
+    const int64_t b = task / Hkv, g = task % Hkv, r0 = b * T;
+    float *dk = dqkv.k.at(r0, g), *dv = dqkv.v.at(r0, g);
+    std::vector<float> sk, sv;
+    if (G > 1) sk.assign(size_t(T) * ld, 0.0f), sv.assign(size_t(T) * ld, 0.0f);
+    for (int j = 0; j < G; ++j) {
+      const int h = int(g) * G + j;
+      HeadBackwardParams p = base;
+      for (int kind = 0; kind < kNumScalers; ++kind) {
+        p.a[kind] = scaler_scale(sc, kind)[h];
+        p.b[kind] = scaler_shift(sc, kind)[h];
+      }
+      float* tk = G > 1 ? sk.data() : dk;
+      float* tv = G > 1 ? sv.data() : dv;
+      gaincell_head_backward(dqkv.q.at(r0, h), tk, tv, parts[size_t(b) * H + h], dout + size_t(r0) * C + size_t(h) * D,
+                             C, qkv.q.at(r0, h), qkv.k.at(r0, g), qkv.v.at(r0, g), ld, T, D, p);
+      if (G == 1) continue;
+      for (int t = 0; t < T; ++t)
+        for (int d = 0; d < D; ++d) {
+          const int64_t e = t * ld + d;
+          dk[e] = j == 0 ? sk[e] : dk[e] + sk[e];
+          dv[e] = j == 0 ? sv[e] : dv[e] + sv[e];
+        }
     }
-    const size_t row0 = size_t(b) * T * 3 * C + size_t(h) * D;
-    gaincell_head_backward(dqkv + row0, dqkv + row0 + C, dqkv + row0 + 2 * C, parts[task],
-                           dout + size_t(b) * T * C + size_t(h) * D, C, qkv + row0, qkv + row0 + C, qkv + row0 + 2 * C,
-                           3 * C, T, D, p);
   });
   ScalerGrads& g = train_->grads(layer);
   for (int h = 0; h < H; ++h)

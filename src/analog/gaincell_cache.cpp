@@ -14,7 +14,7 @@ class GainCellCache : public AttentionCache {
  public:
   GainCellCache(std::shared_ptr<const GainCellModel> model, std::shared_ptr<ActivityLog> log, int layer, int B,
                 int64_t max_tokens)
-      : m_(std::move(model)), log_(std::move(log)), layer_(layer), B_(B) {
+      : AttentionCache(model->shape()), m_(std::move(model)), log_(std::move(log)), layer_(layer), B_(B) {
     const int H = m_->n_head();
     int64_t cols = m_->window();
     if (max_tokens > 0 && max_tokens < cols) cols = max_tokens;         // never wraps: fewer columns suffice
@@ -25,7 +25,7 @@ class GainCellCache : public AttentionCache {
     scratch_.resize(heads_.size());
   }
 
-  void step(float* out, const float* qkv) override {
+  void step(float* out, const QkvView& rows) override {
     const int H = m_->n_head(), D = m_->head_dim(), C = H * D;
     const int64_t t = pos_, ld = heads_[0].ld;
     if (t >= ld && ld < m_->window())
@@ -34,14 +34,14 @@ class GainCellCache : public AttentionCache {
     std::vector<AttentionActivity> acts(size_t(B_) * H);
     parallel_for(0, int64_t(B_) * H, [&](int64_t task) {
       int b = int(task / H), h = int(task % H);
-      const float* row = qkv + size_t(b) * 3 * C + size_t(h) * D;
+      const int g = m_->shape().kv_of(h);
       const HeadMismatch* mm = &mm_[h];
       Rng c2c = m_->c2c(layer_, b, h);
       HeadCells& cells = heads_[task];
       int64_t slot = t % m_->window();
-      m_->write_token(cells, slot, t, row + C, row + 2 * C, layer_, h, mm, c2c);
+      m_->write_token(cells, slot, t, rows.k.at(b, g), rows.v.at(b, g), layer_, h, mm, c2c);
       float qp[kMaxRows], o[kMaxRows];
-      m_->query(qp, row, layer_, h);
+      m_->query(qp, rows.q.at(b, h), layer_, h);
       ReadConfig rc = m_->read_config(mm, &c2c);
       rc.ring = true;  // the physical arrays
       ColRange r{0, std::min<int64_t>(t + 1, ld)};
@@ -58,10 +58,6 @@ class GainCellCache : public AttentionCache {
   }
 
   int64_t position() const override { return pos_; }
-  void reset() override {
-    pos_ = 0;
-    for (auto& c : heads_) std::fill(c.written_at.begin(), c.written_at.end(), -1);
-  }
 
  private:
   ReadScratch& scratch_for(int64_t task) { return scratch_[task]; }

@@ -33,6 +33,7 @@ GainCellModel::GainCellModel(const AttentionContext& ctx, bool linear)
       n_head_(ctx.n_head),
       dim_(ctx.head_dim),
       window_(ctx.window > 0 ? ctx.window : hw_.array.window_tokens),
+      n_kv_head_(ctx.shape().n_kv_head),
       seed_(ctx.seed) {
   init(linear);
   for (int l = 0; l < n_layer_; ++l) {
@@ -45,8 +46,14 @@ GainCellModel::GainCellModel(const AttentionContext& ctx, bool linear)
 }
 
 GainCellModel::GainCellModel(const HardwareConfig& hw, int n_layer, int n_head, int head_dim, int window, bool linear,
-                             uint64_t seed)
-    : hw_(hw), n_layer_(n_layer), n_head_(n_head), dim_(head_dim), window_(window), seed_(seed) {
+                             uint64_t seed, int n_kv_head)
+    : hw_(hw),
+      n_layer_(n_layer),
+      n_head_(n_head),
+      dim_(head_dim),
+      window_(window),
+      n_kv_head_(n_kv_head > 0 ? n_kv_head : n_head),
+      seed_(seed) {
   init(linear);
 }
 
@@ -56,6 +63,9 @@ void GainCellModel::init(bool linear) {
   if (n_layer_ < 1 || n_head_ < 1 || dim_ < 1)
     fail_expected("gaincell", "positive n_layer, n_head, head_dim",
                   std::to_string(n_layer_) + ", " + std::to_string(n_head_) + ", " + std::to_string(dim_));
+  if (n_kv_head_ < 1 || n_head_ % n_kv_head_ != 0)
+    fail_expected("gaincell", "n_kv_head dividing n_head (" + std::to_string(n_head_) + ")",
+                  std::to_string(n_kv_head_));
   if (dim_ > hw_.array.rows)
     fail_expected("gaincell", "head_dim <= array.rows (" + std::to_string(hw_.array.rows) + ")", std::to_string(dim_));
   poly_ = make_cell_poly(hw_.device, linear);

@@ -21,13 +21,17 @@ class GainCellModel {
   // Loads ctx.hw_path (paper defaults when empty), applies ctx.window, reads the per-head scalers
   // h.{L}.attn.gaincell.{q,k,v,out}.{scale,shift} through ctx.find_tensor (defaults when absent).
   GainCellModel(const AttentionContext& ctx, bool linear);
-  GainCellModel(const HardwareConfig& hw, int n_layer, int n_head, int head_dim, int window, bool linear,
-                uint64_t seed);
+  // n_kv_head: key/value heads (0 = n_head); query head h stores and reads KV head h / (n_head / n_kv_head)
+  // in arrays of its own, with its own scalers.
+  GainCellModel(const HardwareConfig& hw, int n_layer, int n_head, int head_dim, int window, bool linear, uint64_t seed,
+                int n_kv_head = 0);
 
   const HardwareConfig& hw() const { return hw_; }
   int n_layer() const { return n_layer_; }
   int n_head() const { return n_head_; }
   int head_dim() const { return dim_; }
+  int n_kv_head() const { return n_kv_head_; }
+  AttentionShape shape() const { return {n_head_, n_kv_head_, dim_}; }
   int window() const { return window_; }
   bool ring_tiles() const { return hw_.array.tile_mapping == "ring"; }
   bool has_mismatch() const;
@@ -52,7 +56,7 @@ class GainCellModel {
  private:
   void init(bool linear);
   HardwareConfig hw_;
-  int n_layer_ = 0, n_head_ = 0, dim_ = 0, window_ = 0;
+  int n_layer_ = 0, n_head_ = 0, dim_ = 0, window_ = 0, n_kv_head_ = 0;
   uint64_t seed_ = 0;
   CellPoly poly_;
   Converters cv_{HardwareConfig{}};

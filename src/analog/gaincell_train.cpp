@@ -66,6 +66,11 @@ void GainCellTrainState::load_targets(const AttentionContext& ctx) {
 
 void affine_stats(ScalerStats& st, const float* x, int64_t n_rows, int64_t ld, int n_head, int D, const float* a,
                   const float* b) {
+  affine_stats(st, HeadRows{x, ld, D}, n_rows, n_head, 1, D, a, b);
+}
+
+void affine_stats(ScalerStats& st, const HeadRows& x, int64_t n_rows, int n_head, int group, int D, const float* a,
+                  const float* b) {
   st.mean.assign(n_head, 0.0f);
   st.std.assign(n_head, 0.0f);
   const double n = double(n_rows) * D;
@@ -73,12 +78,12 @@ void affine_stats(ScalerStats& st, const float* x, int64_t n_rows, int64_t ld, i
     const float A = a ? scale_of(a[h]) : 1.0f, B = b ? b[h] : 0.0f;
     double sum = 0;
     for (int64_t r = 0; r < n_rows; ++r)
-      for (int d = 0; d < D; ++d) sum += double(A * x[r * ld + h * D + d] + B);
+      for (int d = 0; d < D; ++d) sum += double(A * x.at(r, h / group)[d] + B);
     const double mean = sum / n;
     double ss = 0;
     for (int64_t r = 0; r < n_rows; ++r)
       for (int d = 0; d < D; ++d) {
-        double e = double(A * x[r * ld + h * D + d] + B) - mean;
+        double e = double(A * x.at(r, h / group)[d] + B) - mean;
         ss += e * e;
       }
     st.mean[h] = float(mean);
@@ -86,17 +91,18 @@ void affine_stats(ScalerStats& st, const float* x, int64_t n_rows, int64_t ld, i
   }
 }
 
-void GainCellTrainState::observe(const LayerScalers& s, int layer, const float* qkv, const float* out, int B, int T,
-                                 int D) {
+void GainCellTrainState::observe(const LayerScalers& s, int layer, const QkvView& qkv, const AttentionShape& shape,
+                                 const float* out, int B, int T) {
   if (!record_ && !capture_) return;
-  const int C = n_head_ * D;
+  const int D = shape.head_dim, C = n_head_ * D;
   const int64_t rows = int64_t(B) * T;
+  const HeadRows* parts[3] = {&qkv.q, &qkv.k, &qkv.v};
   for (int k = 0; k < kNumScalers; ++k) {
     ScalerStats st;
     if (k == int(ScalerKind::kOut))
       affine_stats(st, out, rows, C, n_head_, D, nullptr, nullptr);  // out already holds a_out * O + b_out
     else
-      affine_stats(st, qkv + size_t(k) * C, rows, 3 * C, n_head_, D, scaler_scale(s, k), scaler_shift(s, k));
+      affine_stats(st, *parts[k], rows, n_head_, k == 0 ? 1 : shape.group(), D, scaler_scale(s, k), scaler_shift(s, k));
     if (capture_) current_[layer * kNumScalers + k] = st;
     if (record_) {
       ScalerStats& t = target(layer, k);

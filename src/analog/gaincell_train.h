@@ -49,9 +49,11 @@ class GainCellTrainState {
   void set_capture(bool on) { capture_ = on; }
   bool capture() const { return capture_; }
 
-  // Updates targets and/or current statistics of `layer` from a forward: qkv [B, T, 3C] raw c_attn output,
-  // out [B, T, C] the attention output (after the output scaler).
-  void observe(const LayerScalers& s, int layer, const float* qkv, const float* out, int B, int T, int D);
+  // Updates targets and/or current statistics of `layer` from a forward: qkv the raw q, k, v rows [B T]
+  // (query head h's k and v are KV head h / (H / H_kv)), out [B, T, H D] the attention output (after the
+  // output scaler).
+  void observe(const LayerScalers& s, int layer, const QkvView& qkv, const AttentionShape& shape, const float* out,
+               int B, int T);
 
   ScalerStats& target(int layer, int kind) { return target_[layer * kNumScalers + kind]; }
   const ScalerStats& current(int layer, int kind) const { return current_[layer * kNumScalers + kind]; }
@@ -72,6 +74,9 @@ class GainCellTrainState {
 // Per-head mean and unbiased std of a*x + b over rows [n_rows] of x with stride ld, columns h*D .. h*D+D-1
 // (a clamped as in the forward). Computed in double.
 void affine_stats(ScalerStats& st, const float* x, int64_t n_rows, int64_t ld, int n_head, int D, const float* a,
+                  const float* b);
+// The same over a view: head h reads x's head h / group.
+void affine_stats(ScalerStats& st, const HeadRows& x, int64_t n_rows, int n_head, int group, int D, const float* a,
                   const float* b);
 
 }  // namespace gaincell

@@ -37,90 +37,107 @@ int window_of(const AttentionContext& ctx) {
   return 1024;
 }
 
-// Decoding: a ring of the last W keys and values per (sequence, head), read in slot order.
-class HardSigmoidCache : public AttentionCache {
- public:
-  HardSigmoidCache(int H, int D, int W, int B, std::shared_ptr<ActivityLog> log, int layer)
-      : H_(H), D_(D), W_(W), B_(B), k_(size_t(B) * H * W * D), v_(k_.size()), log_(std::move(log)), layer_(layer) {}
-
-  void step(float* out, const float* qkv) override {
-    const int C = H_ * D_;
-    const int64_t slot = pos_ % W_, n = std::min<int64_t>(pos_ + 1, W_);
-    parallel_for(0, int64_t(B_) * H_, [&](int64_t task) {
-      int b = int(task / H_), h = int(task % H_);
-      const float* row = qkv + size_t(b) * 3 * C + size_t(h) * D_;
-      float* kc = &k_[size_t(task) * W_ * D_];
-      float* vc = &v_[size_t(task) * W_ * D_];
-      std::copy(row + C, row + C + D_, kc + slot * D_);
-      std::copy(row + 2 * C, row + 2 * C + D_, vc + slot * D_);
-      float* o = out + size_t(b) * C + size_t(h) * D_;
-      std::fill(o, o + D_, 0.0f);
-      const float scale = 1.0f / std::sqrt(float(D_));
-      for (int64_t s = 0; s < n; ++s) {  // slot order
-        float acc = 0.0f;
-        for (int d = 0; d < D_; ++d) acc += row[d] * kc[s * D_ + d];
-        float p = std::min(std::max(acc * scale, 0.0f), 1.0f);
-        if (p == 0.0f) continue;
-        for (int d = 0; d < D_; ++d) o[d] += p * vc[s * D_ + d];
-      }
-    });
-    AttentionActivity a;
-    a.tokens = B_;
-    a.macs = int64_t(B_) * H_ * n * D_ * 2;
-    log_->add(layer_, a);
-    ++pos_;
+// One (sequence, query head) read of the decoding ring (RingKvCache): the written slots in slot order.
+void hardsigmoid_ring_read(float* o, const float* q, const float* k, const float* v, int64_t n, int D) {
+  std::fill(o, o + D, 0.0f);
+  const float scale = 1.0f / std::sqrt(float(D));
+  for (int64_t s = 0; s < n; ++s) {  // slot order
+    float acc = 0.0f;
+    for (int d = 0; d < D; ++d) acc += q[d] * k[s * D + d];
+    float p = std::min(std::max(acc * scale, 0.0f), 1.0f);
+    if (p == 0.0f) continue;
+    for (int d = 0; d < D; ++d) o[d] += p * v[s * D + d];
   }
-  int64_t position() const override { return pos_; }
-  void reset() override { pos_ = 0; }
+}
 
- private:
-  int H_, D_, W_, B_;
-  std::vector<float> k_, v_;
-  std::shared_ptr<ActivityLog> log_;
-  int layer_;
-  int64_t pos_ = 0;
-};
-
+// Gradients of one (sequence, KV head): the query heads of its group in order; with more than one, each
+// head's dk, dv go through a scratch copy and are added in head order (thread-count independent).
 class HardSigmoidAttention : public Attention {
  public:
   explicit HardSigmoidAttention(const AttentionContext& ctx)
-      : H_(ctx.n_head), D_(ctx.head_dim), W_(window_of(ctx)), log_(std::make_shared<ActivityLog>(ctx.n_layer)) {
-    if (H_ < 1 || D_ < 1) fail_expected("hardsigmoid", "positive n_head and head_dim", std::to_string(H_));
+      : Attention(ctx.shape()), W_(window_of(ctx)), log_(std::make_shared<ActivityLog>(ctx.n_layer)) {
+    const AttentionShape& s = shape();
+    if (s.n_head < 1 || s.head_dim < 1 || s.n_kv_head < 1 || s.n_head % s.n_kv_head != 0)
+      fail_expected("hardsigmoid", "positive n_head and head_dim, and n_kv_head dividing n_head",
+                    "n_head " + std::to_string(s.n_head) + ", head_dim " + std::to_string(s.head_dim) +
+                        ", n_kv_head " + std::to_string(s.n_kv_head));
   }
   std::string name() const override { return "hardsigmoid"; }
 
-  void forward(float* out, const float* qkv, int B, int T, int layer) override {
-    const int C = H_ * D_;
-    parallel_for(0, int64_t(B) * H_, [&](int64_t task) {
-      int b = int(task / H_), h = int(task % H_);
-      const float* base = qkv + size_t(b) * T * 3 * C + size_t(h) * D_;
-      hardsigmoid_head(out + size_t(b) * T * C + size_t(h) * D_, C, base, base + C, base + 2 * C, 3 * C, T, D_, W_);
+  void forward(float* out, const QkvView& qkv, int B, int T, int layer) override {
+    const AttentionShape& sh = shape();
+    const int H = sh.n_head, D = sh.head_dim;
+    const int64_t C = sh.width(), ld = same_stride(qkv);
+    parallel_for(0, int64_t(B) * H, [&](int64_t task) {
+      const int64_t b = task / H, h = task % H, g = sh.kv_of(int(h));
+      hardsigmoid_head(out + b * T * C + h * D, C, qkv.q.at(b * T, h), qkv.k.at(b * T, g), qkv.v.at(b * T, g), ld, T,
+                       D, W_);
     });
     AttentionActivity a;
     a.tokens = int64_t(B) * T;
-    for (int i = 0; i < T; ++i) a.macs += int64_t(B) * H_ * std::min(i + 1, W_) * D_ * 2;
+    for (int i = 0; i < T; ++i) a.macs += int64_t(B) * H * std::min(i + 1, W_) * D * 2;
     log_->add(layer, a);
   }
 
-  void backward(float* dqkv, const float* dout, const float* qkv, int B, int T, int) override {
-    const int C = H_ * D_;
-    parallel_for(0, int64_t(B) * H_, [&](int64_t task) {
-      int b = int(task / H_), h = int(task % H_);
-      const size_t row0 = size_t(b) * T * 3 * C + size_t(h) * D_;
-      const float* base = qkv + row0;
-      hardsigmoid_head_backward(dqkv + row0, dqkv + row0 + C, dqkv + row0 + 2 * C, dout + size_t(b) * T * C + h * D_,
-                                C, base, base + C, base + 2 * C, 3 * C, T, D_, W_);
+  void backward(const QkvGrad& dqkv, const float* dout, const QkvView& qkv, int B, int T, int) override {
+    const AttentionShape& sh = shape();
+    const int Hkv = sh.n_kv_head, D = sh.head_dim, G = sh.group();
+    const int64_t C = sh.width(), ld = same_stride(qkv);
+    if (dqkv.q.row_stride != ld || dqkv.k.row_stride != ld || dqkv.v.row_stride != ld)
+      fail("hardsigmoid", "gradient views must have the row stride of q, k and v");
+    parallel_for(0, int64_t(B) * Hkv, [&](int64_t task) {
+      const int64_t b = task / Hkv, g = task % Hkv;
+      float *dk = dqkv.k.at(b * T, g), *dv = dqkv.v.at(b * T, g);
+      std::vector<float> sk, sv;
+      if (G > 1) sk.assign(size_t(T) * ld, 0.0f), sv.assign(size_t(T) * ld, 0.0f);
+      for (int j = 0; j < G; ++j) {
+        const int64_t h = g * G + j;
+        float* tk = G > 1 ? sk.data() : dk;
+        float* tv = G > 1 ? sv.data() : dv;
+        hardsigmoid_head_backward(dqkv.q.at(b * T, h), tk, tv, dout + b * T * C + h * D, C, qkv.q.at(b * T, h),
+                                  qkv.k.at(b * T, g), qkv.v.at(b * T, g), ld, T, D, W_);
+        if (G > 1) accumulate_rows(dk, dv, sk.data(), sv.data(), ld, T, D, j == 0);
+      }
     });
   }
 
   std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) override {
+    (void)max_tokens;
     if (B < 1) fail_expected("hardsigmoid", "B >= 1", std::to_string(B));
-    return std::make_unique<HardSigmoidCache>(H_, D_, W_, B, log_, layer);
+    const int D = shape().head_dim, H = shape().n_head;
+    auto log = log_;
+    return std::make_unique<RingKvCache>(
+        shape(), B, W_,
+        [D](float* out, const float* q, const float* k, const float* v, int64_t n, float*) {
+          hardsigmoid_ring_read(out, q, k, v, n, D);
+        },
+        [log, layer, B, H, D](int64_t n) {
+          AttentionActivity a;
+          a.tokens = B;
+          a.macs = int64_t(B) * H * n * D * 2;
+          log->add(layer, a);
+        });
   }
   std::vector<AttentionActivity> activity() const override { return log_->snapshot(); }
 
  private:
-  int H_, D_, W_;
+  static int64_t same_stride(const QkvView& v) {
+    if (v.k.row_stride != v.q.row_stride || v.v.row_stride != v.q.row_stride)
+      fail("hardsigmoid", "q, k and v views must share one row stride");
+    return v.q.row_stride;
+  }
+  // dk (+)= sk, dv (+)= sv over T rows of D values (row stride ld); `first` assigns.
+  static void accumulate_rows(float* dk, float* dv, const float* sk, const float* sv, int64_t ld, int T, int D,
+                              bool first) {
+    for (int t = 0; t < T; ++t)
+      for (int d = 0; d < D; ++d) {
+        const int64_t e = t * ld + d;
+        dk[e] = first ? sk[e] : dk[e] + sk[e];
+        dv[e] = first ? sv[e] : dv[e] + sv[e];
+      }
+  }
+
+  int W_;
   std::shared_ptr<ActivityLog> log_;
 };
 

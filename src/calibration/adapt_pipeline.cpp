@@ -23,15 +23,11 @@ constexpr uint64_t kCalibStream = 11, kCalibValStream = 12;
 // find_tensor over the model's extras; with `defaults`, the gain-cell tensors (scalers, targets) are hidden
 // so that the backend starts from its default scalers and zero targets (stage 1).
 AttentionContext make_context(const Gpt2& m, const AdaptOptions& o, bool defaults) {
-  const Gpt2Config& c = m.config();
-  AttentionContext ctx = attention_context(c);
-  ctx.hw_path = o.hw_path;
-  ctx.seed = o.seed;
-  ctx.find_tensor = [&m, defaults](const std::string& name, int64_t n) -> const float* {
-    if (defaults && name.find(".attn.gaincell.") != std::string::npos) return nullptr;
-    return m.find_extra(name, n);
-  };
-  return ctx;
+  AttentionOptions opts;
+  opts.hw_path = o.hw_path;
+  opts.seed = o.seed;
+  opts.default_backend_tensors = defaults;
+  return attention_context(m, opts);
 }
 
 void validate(const AdaptOptions& o, const Gpt2Config& c, int T) {

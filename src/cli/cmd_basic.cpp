@@ -17,18 +17,20 @@ void register_init(CLI::App& app) {
   struct Opts {
     std::string preset, out, tokenizer = "gpt2";
     uint64_t seed = 0;
-    int n_layer = 0, n_head = 0, n_embd = 0, n_positions = 0, vocab_size = 0;  // 0 = the preset's
+    int n_layer = 0, n_head = 0, n_kv_head = 0, n_embd = 0, n_positions = 0, vocab_size = 0;  // 0 = the preset's
     ThreadOptions threads;
   };
   auto o = std::make_shared<Opts>();
-  CLI::App* cmd = app.add_subcommand("init", "Write a random-weight GPT-2 model folder (GPT-2 initialisation)");
-  cmd->add_option("--preset", o->preset, "tiny|gpt2|gpt2-medium|gpt2-large|gpt2-xl")
+  CLI::App* cmd = app.add_subcommand("init", "Write a random-weight model folder (GPT-2 or Llama family)");
+  cmd->add_option("--preset", o->preset, "tiny|gpt2|gpt2-medium|gpt2-large|gpt2-xl|llama-tiny|smollm-135m")
       ->required()
       ->check(CLI::IsMember(config_preset_names()));
   cmd->add_option("--seed", o->seed, "Random seed");
   cmd->add_option("--out", o->out, "Output folder")->required();
   cmd->add_option("--n-layer", o->n_layer, "Override the preset's blocks")->check(CLI::Range(1, 1 << 10));
   cmd->add_option("--n-head", o->n_head, "Override the preset's heads per block")->check(CLI::Range(1, 1 << 10));
+  cmd->add_option("--n-kv-head", o->n_kv_head, "Override the preset's key/value heads (Llama presets)")
+      ->check(CLI::Range(1, 1 << 10));
   cmd->add_option("--n-embd", o->n_embd, "Override the preset's width")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--n-positions", o->n_positions, "Override the preset's context")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--vocab-size", o->vocab_size, "Override the preset's vocabulary")->check(CLI::Range(1, 1 << 24));
@@ -41,6 +43,8 @@ void register_init(CLI::App& app) {
     if (o->n_layer) cfg.n_layer = o->n_layer;
     if (o->n_head) cfg.n_head = o->n_head;
     if (o->n_embd) cfg.n_embd = o->n_embd;
+    if (o->n_kv_head) cfg.n_kv_head = o->n_kv_head;
+    if (o->n_head || o->n_embd) cfg.head_size = 0;  // head_dim follows n_embd / n_head
     if (o->n_positions) cfg.n_positions = o->n_positions;
     if (o->tokenizer == "bytes") {
       if (o->vocab_size && o->vocab_size != 256)
@@ -70,12 +74,19 @@ void register_info(CLI::App& app) {
     Gpt2 m = Gpt2::load(o->model_dir);
     const Gpt2Config& c = m.config();
     std::printf("model:       %s\n", o->model_dir.c_str());
-    std::printf("n_layer:     %d\nn_head:      %d\nn_embd:      %d\nhead_dim:    %d\n", c.n_layer, c.n_head, c.n_embd,
-                c.head_dim());
-    std::printf("vocab_size:  %d\nn_positions: %d\nln_eps:      %g\nactivation:  %s\n", c.vocab_size, c.n_positions,
-                c.layer_norm_epsilon, c.activation_function.c_str());
+    std::printf("family:      %s\n", c.family.c_str());
+    std::printf("n_layer:     %d\nn_head:      %d\nn_kv_head:   %d\nn_embd:      %d\nhead_dim:    %d\n", c.n_layer,
+                c.n_head, c.kv_heads(), c.n_embd, c.head_dim());
+    std::printf("vocab_size:  %d\nn_positions: %d\n", c.vocab_size, c.n_positions);
+    std::printf("norm:        %s (eps %g)\nposition:    %s\n", norm_name(c.norm).c_str(), c.layer_norm_epsilon,
+                position_name(c).c_str());
+    std::printf("mlp:         %s (%d)\nactivation:  %s\n", mlp_name(c.mlp).c_str(), c.ffn_dim(),
+                c.activation_function.c_str());
+    std::printf("biases:      qkv %s, o %s, mlp %s\n", c.qkv_bias ? "yes" : "no", c.o_bias ? "yes" : "no",
+                c.mlp_bias ? "yes" : "no");
+    if (c.sliding_window > 0) std::printf("window:      %d (sliding backend default)\n", c.sliding_window);
     std::printf("parameters:  %lld\n", static_cast<long long>(c.num_parameters()));
-    std::printf("lm_head:     %s\n", m.lm_head() == m.wte() ? "tied to wte" : "separate tensor");
+    std::printf("lm_head:     %s\n", m.lm_head() == m.wte() ? "tied to the token embedding" : "separate tensor");
     std::printf("gemm:        %s\n", gemm_backend_name().c_str());
     const char* wait = std::getenv("OMP_WAIT_POLICY");
     std::printf("omp wait:    %s\n", wait ? wait : "(unset: libgomp default, active)");

@@ -68,19 +68,11 @@ Runner make_runner(const std::string& model_dir, const std::string& attention, c
                    uint64_t seed, double retention_s = 0) {
   Runner r;
   r.model = std::make_unique<Gpt2>(Gpt2::load(model_dir));
-  const Gpt2Config& c = r.model->config();
-  AttentionContext ctx = attention_context(c);
-  ctx.hw_path = hw_path;
-  ctx.seed = seed;
-  if (retention_s > 0) {
-    ModelOptions mo;
-    mo.hw_path = hw_path;
-    ctx.retention_tau_s = retention_s;
-    ctx.token_period_s = model_token_period_s(mo, c);
-  }
-  const Gpt2* m = r.model.get();
-  ctx.find_tensor = [m](const std::string& name, int64_t n) { return m->find_extra(name, n); };
-  r.attention = attention_registry().create(attention, ctx);
+  ModelOptions mo;
+  mo.hw_path = hw_path;
+  mo.seed = seed;
+  mo.retention_s = retention_s;
+  r.attention = create_attention(attention, *r.model, attention_options(mo, r.model->config()));
   r.engine = std::make_unique<Gpt2Engine>(*r.model, *r.attention);
   return r;
 }
@@ -150,10 +142,9 @@ TrainOptions train_options(const Profile& p, const std::string& data_dir, const 
 Json run_control(const Profile& p, const Gpt2Config& cfg, const std::string& data_dir, const std::string& work,
                  int64_t steps, uint64_t seed, Json& curve) {
   Gpt2 init = Gpt2::random(cfg, seed);
-  AttentionContext ctx = attention_context(cfg);
-  ctx.seed = seed;
-  ctx.find_tensor = [](const std::string&, int64_t) -> const float* { return nullptr; };
-  std::unique_ptr<Attention> att = attention_registry().create("gaincell", ctx);
+  AttentionOptions opts;
+  opts.seed = seed;
+  std::unique_ptr<Attention> att = create_attention("gaincell", init, opts);
   TrainModel model(init, *att);
   std::filesystem::remove_all(work);
   Trainer trainer(model, train_options(p, data_dir, work, steps, seed), nullptr);

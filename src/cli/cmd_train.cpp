@@ -24,13 +24,7 @@ struct TrainCliOptions {
 };
 
 std::unique_ptr<Attention> make_attention(const Gpt2& m, const ModelOptions& o) {
-  const Gpt2Config& c = m.config();
-  AttentionContext ctx = attention_context(c);
-  ctx.window = o.window;
-  ctx.hw_path = o.hw_path;
-  ctx.seed = o.seed;
-  ctx.find_tensor = [&m](const std::string& name, int64_t n) { return m.find_extra(name, n); };
-  return attention_registry().create(o.attention, ctx);
+  return create_attention(o.attention, m, attention_options(o, m.config()));
 }
 
 // Keeps the log records of steps <= step (a resumed run rewrites what came after its checkpoint); lines

@@ -8,10 +8,7 @@
 #include "core/error.h"
 #include "kernels/threads.h"
 
-#if 1
 #include "analog/register.h"
-#define GAINCELL_HAVE_ANALOG 1
-#endif
 
 namespace gaincell::cli {
 
@@ -37,9 +34,7 @@ void register_all_attention() {
   static bool done = false;
   if (done) return;
   register_digital_attention();
-#ifdef GAINCELL_HAVE_ANALOG
   register_analog_attention();
-#endif
   done = true;
 }
 
@@ -48,19 +43,20 @@ LoadedModel load_model(const ModelOptions& o) {
   register_all_attention();
   LoadedModel m;
   m.model = std::make_unique<Gpt2>(Gpt2::load(o.model_dir));
-  const Gpt2Config& c = m.model->config();
-  AttentionContext ctx = attention_context(c);
-  ctx.window = o.window;
-  ctx.hw_path = o.hw_path;
-  ctx.seed = o.seed;
-  if (o.retention_s > 0) {
-    ctx.retention_tau_s = o.retention_s;
-    ctx.token_period_s = model_token_period_s(o, c);
-  }
-  const Gpt2* model = m.model.get();
-  ctx.find_tensor = [model](const std::string& name, int64_t n) { return model->find_extra(name, n); };
-  m.attention = attention_registry().create(o.attention, ctx);
+  m.attention = create_attention(o.attention, *m.model, attention_options(o, m.model->config()));
   return m;
+}
+
+AttentionOptions attention_options(const ModelOptions& o, const ModelConfig& c) {
+  AttentionOptions a;
+  a.window = o.window;
+  a.hw_path = o.hw_path;
+  a.seed = o.seed;
+  if (o.retention_s > 0) {
+    a.retention_tau_s = o.retention_s;
+    a.token_period_s = model_token_period_s(o, c);
+  }
+  return a;
 }
 
 std::vector<int32_t> parse_token_list(const std::string& s) {

@@ -41,6 +41,9 @@ struct LoadedModel {
   std::unique_ptr<Attention> attention;
 };
 LoadedModel load_model(const ModelOptions& o);
+// The backend options of the model flags (--window, --hw, --seed, --retention-s with the token period of
+// config c's latency model): the one place the CLI builds them.
+AttentionOptions attention_options(const ModelOptions& o, const ModelConfig& c);
 // Token period (s) of the latency model for a loaded config and the options' hardware (cmd_cost.cpp).
 double model_token_period_s(const ModelOptions& o, const Gpt2Config& c);
 // Writes --report FILE.json when asked (cmd_cost.cpp).

@@ -24,11 +24,16 @@ void matmul_reference(float* out, const float* inp, const float* w, const float*
       N * K * M);
 }
 
-void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K, int64_t M) {
+void linear_forward(float* out, int64_t ldo, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
+                    int64_t M, bool out_in) {
   if (bias)
     parallel_for(
-        0, N, [&](int64_t n) { std::memcpy(out + n * M, bias, M * sizeof(float)); }, N * M);
-  gemm_deterministic(false, false, N, M, K, 1.0f, inp, K, w, M, bias ? 1.0f : 0.0f, out, M);
+        0, N, [&](int64_t n) { std::memcpy(out + n * ldo, bias, M * sizeof(float)); }, N * M);
+  gemm_deterministic(false, out_in, N, M, K, 1.0f, inp, K, w, out_in ? K : M, bias ? 1.0f : 0.0f, out, ldo);
+}
+
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K, int64_t M) {
+  linear_forward(out, M, inp, w, bias, N, K, M, false);
 }
 
 void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V) {
@@ -96,8 +101,12 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
       0, B * T,
       [&](int64_t bt) {
         const float* e = wte + int64_t{tokens[bt]} * C;
-        const float* p = wpe + (pos0 + bt % T) * C;
         float* o = out + bt * C;
+        if (!wpe) {  // rotary positions: the token rows alone
+          for (int64_t c = 0; c < C; ++c) o[c] = e[c];
+          return;
+        }
+        const float* p = wpe + (pos0 + bt % T) * C;
         for (int64_t c = 0; c < C; ++c) o[c] = e[c] + p[c];
       },
       B * T * C);

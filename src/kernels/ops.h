@@ -10,6 +10,11 @@ namespace gaincell {
 // at any thread count; one row (decoding) is a matrix-vector product, memory bound on w.
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
                     int64_t M);
+// out rows [N] of width M, row stride ldo: out = inp[N, K] @ W (+ bias[M]) with W stored [K, M] (HF Conv1D)
+// or, out_in, [M, K] (HF nn.Linear, used in place through a transposed GEMM). matmul_forward is the case
+// !out_in, ldo = M, and runs the same code.
+void linear_forward(float* out, int64_t ldo, const float* inp, const float* w, const float* bias, int64_t N,
+                    int64_t K, int64_t M, bool out_in);
 // out[N, V] = inp[N, C] @ wt[V, C]^T (the tied lm_head: wt is wte).
 void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V);
 // Strided GEMMs of attention heads (row-major; ld* are row strides in floats):
@@ -32,7 +37,8 @@ void gelu_forward(float* out, const float* inp, int64_t n);
 // out[N, C] = a + b (residual add).
 void residual_forward(float* out, const float* a, const float* b, int64_t n);
 
-// x[N, C] = wte[token] + wpe[pos0 + t] for tokens [B, T] (pos0 is the position of the first token).
+// x[N, C] = wte[token] + wpe[pos0 + t] for tokens [B, T] (pos0 is the position of the first token); wpe may be
+// nullptr (rotary positions): x = wte[token].
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
                        int64_t C, int64_t pos0);
 

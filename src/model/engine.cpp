@@ -3,13 +3,23 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/block_ops.h"
 #include "kernels/ops.h"
 
 namespace gaincell {
 
-Gpt2Engine::Gpt2Engine(const Gpt2& model, Attention& attention) : model_(model), attention_(attention) {}
+Engine::Engine(const Model& model, Attention& attention) : model_(model), attention_(attention) {
+  const ModelConfig& c = model.config();
+  const AttentionShape& s = attention.shape();
+  if (s.n_head != c.n_head || s.n_kv_head != c.kv_heads() || s.head_dim != c.head_dim())
+    fail_expected(
+        "model",
+        "an attention backend for " + std::to_string(c.n_head) + " heads (" + std::to_string(c.kv_heads()) +
+            " KV) of " + std::to_string(c.head_dim()),
+        std::to_string(s.n_head) + " heads (" + std::to_string(s.n_kv_head) + " KV) of " + std::to_string(s.head_dim));
+}
 
-void Gpt2Engine::check_tokens(const int32_t* tokens, int64_t n) const {
+void Engine::check_tokens(const int32_t* tokens, int64_t n) const {
   const int V = model_.config().vocab_size;
   for (int64_t i = 0; i < n; ++i)
     if (tokens[i] < 0 || tokens[i] >= V)
@@ -17,59 +27,116 @@ void Gpt2Engine::check_tokens(const int32_t* tokens, int64_t n) const {
                     "at index " + std::to_string(i));
 }
 
-void Gpt2Engine::reserve(int64_t N) {
-  const int64_t C = model_.config().n_embd;
+void Engine::reserve(int64_t N) {
+  const ModelConfig& c = model_.config();
+  const int64_t C = c.n_embd, I = c.ffn_dim();
   x_.resize(N * C);
   ln_.resize(N * C);
-  qkv_.resize(N * 3 * C);
-  att_.resize(N * C);
+  qkv_.resize(N * c.qkv_dim());
+  att_.resize(N * c.q_dim());
   proj_.resize(N * C);
-  fc_.resize(N * 4 * C);
+  fc_.resize(N * I);
+  if (c.mlp == MlpKind::kSwiGLU) gate_.resize(N * I);
 }
 
-// MLP half of block l on x_ [N, C], in place: x += c_proj(gelu(c_fc(ln_2(x)))).
-void Gpt2Engine::block_mlp(int l, int64_t N) {
-  const Gpt2Config& c = model_.config();
+void Engine::embed(const int32_t* tokens, int64_t B, int64_t T, int64_t pos0) {
+  const ModelConfig& c = model_.config();
   const int64_t C = c.n_embd;
+  for (int64_t b = 0; b < B; ++b)
+    embedding_forward(x_.data() + b * T * C, tokens + b * T, model_.wte(), model_.wpe(), 1, T, C, pos0);
+  if (!c.rotary()) return;
+  pos_.resize(static_cast<size_t>(B * T));
+  for (int64_t r = 0; r < B * T; ++r) pos_[r] = pos0 + r % T;
+  const int64_t half = c.head_dim() / 2;
+  cos_.resize(B * T * half);
+  sin_.resize(B * T * half);
+  rope_tables(cos_.data(), sin_.data(), pos_.data(), B * T, c.head_dim(), c.rope_theta);
+}
+
+void Engine::norm(float* out, const float* inp, const float* w, const float* b, int64_t N) {
+  const ModelConfig& c = model_.config();
+  if (c.norm == NormKind::kLayerNorm)
+    layernorm_forward(out, nullptr, nullptr, inp, w, b, N, c.n_embd, c.layer_norm_epsilon);
+  else
+    rmsnorm_forward(out, nullptr, inp, w, N, c.n_embd, c.layer_norm_epsilon);
+}
+
+void Engine::block(int l, int64_t B, int64_t T, Mode mode) {
+  const ModelConfig& c = model_.config();
   const LayerWeights& w = model_.layer(l);
-  layernorm_forward(ln_.data(), nullptr, nullptr, x_.data(), w.ln2_w, w.ln2_b, N, C, c.layer_norm_epsilon);
-  matmul_forward(fc_.data(), ln_.data(), w.fc_w, w.fc_b, N, C, 4 * C);
-  gelu_forward(fc_.data(), fc_.data(), N * 4 * C);
-  matmul_forward(proj_.data(), fc_.data(), w.fcproj_w, w.fcproj_b, N, 4 * C, C);
+  const int64_t N = B * T, C = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), W = c.qkv_dim(), I = c.ffn_dim();
+  const int D = c.head_dim();
+  norm(ln_.data(), x_.data(), w.ln1_w, w.ln1_b, N);
+  if (w.attn_w) {  // GPT-2's fused c_attn: rows [3C] = q | k | v
+    matmul_forward(qkv_.data(), ln_.data(), w.attn_w, w.attn_b, N, C, 3 * C);
+  } else {
+    linear_forward(qkv_.data(), W, ln_.data(), w.q_w, w.q_b, N, C, Q, w.out_in);
+    linear_forward(qkv_.data() + Q, W, ln_.data(), w.k_w, w.k_b, N, C, KV, w.out_in);
+    linear_forward(qkv_.data() + Q + KV, W, ln_.data(), w.v_w, w.v_b, N, C, KV, w.out_in);
+  }
+  if (c.rotary()) {
+    const bool half = c.rope_pairs == RopePairs::kHalfSplit;
+    rope_forward(qkv_.data(), W, D, c.n_head, D, cos_.data(), sin_.data(), N, half);
+    rope_forward(qkv_.data() + Q, W, D, c.kv_heads(), D, cos_.data(), sin_.data(), N, half);
+  }
+  if (mode == Mode::kForward)
+    attention_.forward(att_.data(), qkv_.data(), int(B), int(T), l);
+  else
+    attention_decode(l, B, T);
+  linear_forward(proj_.data(), C, att_.data(), w.proj_w, w.proj_b, N, Q, C, w.out_in);
+  residual_forward(x_.data(), x_.data(), proj_.data(), N * C);
+
+  norm(ln_.data(), x_.data(), w.ln2_w, w.ln2_b, N);
+  linear_forward(fc_.data(), I, ln_.data(), w.fc_w, w.fc_b, N, C, I, w.out_in);
+  if (c.mlp == MlpKind::kSwiGLU) {
+    linear_forward(gate_.data(), I, ln_.data(), w.gate_w, w.gate_b, N, C, I, w.out_in);
+    swiglu_forward(fc_.data(), gate_.data(), fc_.data(), N * I);
+  } else if (c.mlp == MlpKind::kGeluErf) {
+    gelu_erf_forward(fc_.data(), fc_.data(), N * I);
+  } else {
+    gelu_forward(fc_.data(), fc_.data(), N * I);
+  }
+  linear_forward(proj_.data(), C, fc_.data(), w.fcproj_w, w.fcproj_b, N, I, C, w.out_in);
   residual_forward(x_.data(), x_.data(), proj_.data(), N * C);
 }
 
-const float* Gpt2Engine::head(const int64_t* rows, int64_t n_rows) {
-  const Gpt2Config& c = model_.config();
+// The cache sees one token of every sequence per step: step t views rows b * T + t of qkv_ in place.
+void Engine::attention_decode(int l, int64_t B, int64_t T) {
+  const int64_t Q = model_.config().q_dim();
+  const QkvView all = fused_qkv(qkv_.data(), attention_.shape());
+  if (T == 1) {
+    caches_[l]->step(att_.data(), all);
+    return;
+  }
+  step_out_.resize(B * Q);
+  for (int64_t t = 0; t < T; ++t) {
+    caches_[l]->step(step_out_.data(), all.rows(t, T));
+    for (int64_t b = 0; b < B; ++b)
+      std::memcpy(att_.data() + (b * T + t) * Q, step_out_.data() + b * Q, Q * sizeof(float));
+  }
+}
+
+const float* Engine::head(const int64_t* rows, int64_t n_rows) {
+  const ModelConfig& c = model_.config();
   const int64_t C = c.n_embd, V = c.vocab_size;
   last_.resize(n_rows * C);
   for (int64_t r = 0; r < n_rows; ++r) std::memcpy(last_.data() + r * C, x_.data() + rows[r] * C, C * sizeof(float));
-  layernorm_forward(last_.data(), nullptr, nullptr, last_.data(), model_.lnf_w(), model_.lnf_b(), n_rows, C,
-                    c.layer_norm_epsilon);
+  norm(last_.data(), last_.data(), model_.lnf_w(), model_.lnf_b(), n_rows);
   logits_.resize(n_rows * V);
   matmul_transposed_forward(logits_.data(), last_.data(), model_.lm_head(), n_rows, C, V);
   return logits_.data();
 }
 
-const float* Gpt2Engine::forward(const int32_t* tokens, int B, int T, int last_n) {
-  const Gpt2Config& c = model_.config();
+const float* Engine::forward(const int32_t* tokens, int B, int T, int last_n) {
+  const ModelConfig& c = model_.config();
   if (B <= 0 || T <= 0) fail_expected("model", "at least one token", std::to_string(B) + "x" + std::to_string(T));
   if (T > c.n_positions)
     fail_expected("model", "at most n_positions = " + std::to_string(c.n_positions) + " tokens",
                   std::to_string(T) + " tokens");
   check_tokens(tokens, int64_t{B} * T);
-  const int64_t N = int64_t{B} * T, C = c.n_embd;
-  reserve(N);
-  embedding_forward(x_.data(), tokens, model_.wte(), model_.wpe(), B, T, C, 0);
-  for (int l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& w = model_.layer(l);
-    layernorm_forward(ln_.data(), nullptr, nullptr, x_.data(), w.ln1_w, w.ln1_b, N, C, c.layer_norm_epsilon);
-    matmul_forward(qkv_.data(), ln_.data(), w.attn_w, w.attn_b, N, C, 3 * C);
-    attention_.forward(att_.data(), qkv_.data(), B, T, l);
-    matmul_forward(proj_.data(), att_.data(), w.proj_w, w.proj_b, N, C, C);
-    residual_forward(x_.data(), x_.data(), proj_.data(), N * C);
-    block_mlp(l, N);
-  }
+  reserve(int64_t{B} * T);
+  embed(tokens, B, T, 0);
+  for (int l = 0; l < c.n_layer; ++l) block(l, B, T, Mode::kForward);
   if (last_n < 0 || last_n > T) last_n = T;
   rows_.clear();
   for (int b = 0; b < B; ++b)
@@ -77,8 +144,8 @@ const float* Gpt2Engine::forward(const int32_t* tokens, int B, int T, int last_n
   return head(rows_.data(), static_cast<int64_t>(rows_.size()));
 }
 
-void Gpt2Engine::decode_begin(int B, int64_t max_tokens) {
-  const Gpt2Config& c = model_.config();
+void Engine::decode_begin(int B, int64_t max_tokens) {
+  const ModelConfig& c = model_.config();
   if (B <= 0) fail_expected("model", "a batch of at least 1", std::to_string(B));
   if (max_tokens <= 0 || max_tokens > c.n_positions)
     fail_expected("model", "between 1 and n_positions = " + std::to_string(c.n_positions) + " tokens in total",
@@ -90,64 +157,29 @@ void Gpt2Engine::decode_begin(int B, int64_t max_tokens) {
   for (int l = 0; l < c.n_layer; ++l) caches_.push_back(attention_.make_cache(l, B, max_tokens));
 }
 
-const float* Gpt2Engine::decode_prefill(const int32_t* tokens, int T) {
-  const Gpt2Config& c = model_.config();
+const float* Engine::decode_prefill(const int32_t* tokens, int T) {
+  const ModelConfig& c = model_.config();
   if (decode_B_ == 0) fail("model", "decoding used before decode_begin");
   if (T <= 0 || decode_pos_ + T > decode_max_)
     fail_expected("model", "at most " + std::to_string(decode_max_) + " tokens in total",
                   std::to_string(decode_pos_ + T));
-  const int64_t B = decode_B_, C = c.n_embd, N = B * T;
-  check_tokens(tokens, N);
-  reserve(N);
-  step_in_.resize(B * 3 * C);
-  step_out_.resize(B * C);
-  // Rows are ordered [B, T]; sequence b's token t sits at position decode_pos_ + t.
-  for (int64_t b = 0; b < B; ++b)
-    embedding_forward(x_.data() + b * T * C, tokens + b * T, model_.wte(), model_.wpe(), 1, T, C, decode_pos_);
-  for (int l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& w = model_.layer(l);
-    layernorm_forward(ln_.data(), nullptr, nullptr, x_.data(), w.ln1_w, w.ln1_b, N, C, c.layer_norm_epsilon);
-    matmul_forward(qkv_.data(), ln_.data(), w.attn_w, w.attn_b, N, C, 3 * C);
-    for (int t = 0; t < T; ++t) {  // the cache sees one token of every sequence per step
-      for (int64_t b = 0; b < B; ++b)
-        std::memcpy(step_in_.data() + b * 3 * C, qkv_.data() + (b * T + t) * 3 * C, 3 * C * sizeof(float));
-      caches_[l]->step(step_out_.data(), step_in_.data());
-      for (int64_t b = 0; b < B; ++b)
-        std::memcpy(att_.data() + (b * T + t) * C, step_out_.data() + b * C, C * sizeof(float));
-    }
-    matmul_forward(proj_.data(), att_.data(), w.proj_w, w.proj_b, N, C, C);
-    residual_forward(x_.data(), x_.data(), proj_.data(), N * C);
-    block_mlp(l, N);
-  }
+  const int64_t B = decode_B_;
+  check_tokens(tokens, B * T);
+  reserve(B * T);
+  embed(tokens, B, T, decode_pos_);  // sequence b's token t sits at position decode_pos_ + t
+  for (int l = 0; l < c.n_layer; ++l) block(l, B, T, Mode::kDecode);
   decode_pos_ += T;
   rows_.clear();
   for (int64_t b = 0; b < B; ++b) rows_.push_back(b * T + T - 1);
   return head(rows_.data(), B);
 }
 
-const float* Gpt2Engine::decode_step(const int32_t* tokens) {
+const float* Engine::decode_step(const int32_t* tokens) {
   if (decode_B_ == 0) fail("model", "decoding used before decode_begin");
   if (decode_pos_ >= decode_max_)
     fail_expected("model", "at most " + std::to_string(decode_max_) + " tokens in total",
                   std::to_string(decode_pos_ + 1));
-  check_tokens(tokens, decode_B_);
-  const Gpt2Config& c = model_.config();
-  const int64_t B = decode_B_, C = c.n_embd;
-  reserve(B);
-  embedding_forward(x_.data(), tokens, model_.wte(), model_.wpe(), B, 1, C, decode_pos_);
-  for (int l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& w = model_.layer(l);
-    layernorm_forward(ln_.data(), nullptr, nullptr, x_.data(), w.ln1_w, w.ln1_b, B, C, c.layer_norm_epsilon);
-    matmul_forward(qkv_.data(), ln_.data(), w.attn_w, w.attn_b, B, C, 3 * C);
-    caches_[l]->step(att_.data(), qkv_.data());
-    matmul_forward(proj_.data(), att_.data(), w.proj_w, w.proj_b, B, C, C);
-    residual_forward(x_.data(), x_.data(), proj_.data(), B * C);
-    block_mlp(l, B);
-  }
-  ++decode_pos_;
-  rows_.clear();
-  for (int64_t b = 0; b < B; ++b) rows_.push_back(b);
-  return head(rows_.data(), B);
+  return decode_prefill(tokens, 1);
 }
 
 }  // namespace gaincell

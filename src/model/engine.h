@@ -1,6 +1,7 @@
-// Runs a Gpt2 with a chosen attention backend: full-sequence forward over a batch (prompt processing) and
-// incremental decoding. Activation buffers are allocated on first use and reused across calls, so repeated
-// forwards and decode steps never touch fresh memory.
+// Runs a Model of any family with a chosen attention backend: full-sequence forward over a batch (prompt
+// processing) and incremental decoding, all three through one block routine. Activation buffers are
+// allocated on first use and reused across calls, so repeated forwards and decode steps never touch fresh
+// memory.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -8,21 +9,22 @@
 
 #include "core/buffer.h"
 #include "model/attention.h"
-#include "model/gpt2.h"
+#include "model/model.h"
 
 namespace gaincell {
 
-class Gpt2Engine {
+class Engine {
  public:
   // The model and attention must outlive the engine.
-  Gpt2Engine(const Gpt2& model, Attention& attention);
+  Engine(const Model& model, Attention& attention);
 
   // tokens: [B, T] row-major. Returns the logits of the last `last_n` positions of each sequence,
   // [B, last_n, V] (last_n < 0 or > T: all T). Token ids outside [0, vocab) and T > n_positions throw Error
   // naming the offending value.
   const float* forward(const int32_t* tokens, int B, int T, int last_n = -1);
 
-  // Starts decoding B sequences of at most max_tokens tokens in total (prompt included).
+  // Starts decoding B sequences of at most max_tokens tokens in total (prompt included; at most n_positions,
+  // which for rotary models is max_position_embeddings).
   void decode_begin(int B, int64_t max_tokens);
   // Feeds T tokens per sequence ([B, T]) through the decode caches at once (GEMMs over all B*T rows, the
   // attention caches stepped token by token) and returns the logits [B, V] after the last one.
@@ -31,24 +33,32 @@ class Gpt2Engine {
   const float* decode_step(const int32_t* tokens);
   int64_t decode_position() const { return decode_pos_; }
 
-  const Gpt2& model() const { return model_; }
+  const Model& model() const { return model_; }
   Attention& attention() { return attention_; }
 
  private:
+  enum class Mode { kForward, kDecode };
   void check_tokens(const int32_t* tokens, int64_t n) const;
-  void block_mlp(int l, int64_t N);
   void reserve(int64_t N);
-  // Final LayerNorm and lm_head on `rows` rows of x_ starting at the given row indices.
+  // Embeds tokens [B, T] (sequence b's token t at position pos0 + t) into x_ and sets the rows' positions.
+  void embed(const int32_t* tokens, int64_t B, int64_t T, int64_t pos0);
+  // Block l on x_ [B T, C], rows ordered [B, T], in place: norm, q/k/v (+bias), rotary, attention (the
+  // backend's forward, or its decode caches token by token), output projection, residual, norm, MLP, residual.
+  void block(int l, int64_t B, int64_t T, Mode mode);
+  void attention_decode(int l, int64_t B, int64_t T);
+  void norm(float* out, const float* inp, const float* w, const float* b, int64_t N);
+  // Final norm and lm_head on `rows` rows of x_ starting at the given row indices.
   const float* head(const int64_t* rows, int64_t n_rows);
 
-  const Gpt2& model_;
+  const Model& model_;
   Attention& attention_;
-  AlignedBuffer<float> x_, ln_, qkv_, att_, proj_, fc_, logits_, last_, step_in_, step_out_;
-  std::vector<int64_t> rows_;
+  AlignedBuffer<float> x_, ln_, qkv_, att_, proj_, fc_, gate_, logits_, last_, step_out_, cos_, sin_;
+  std::vector<int64_t> rows_, pos_;
   std::vector<std::unique_ptr<AttentionCache>> caches_;
   int decode_B_ = 0;
   int64_t decode_max_ = 0;
   int64_t decode_pos_ = 0;
 };
+using Gpt2Engine = Engine;  // transition alias
 
 }  // namespace gaincell

@@ -13,6 +13,9 @@ namespace gaincell {
 
 TrainModel::TrainModel(const Gpt2& init, Attention& attention)
     : config_(init.config()), source_dir_(init.source_dir()), attention_(attention) {
+  if (!config_.is_gpt2())
+    fail_expected("train", "a GPT-2 model (training the Llama family is not supported yet)",
+                  "a " + config_.family + " model");
   int64_t offset = 0;
   for (const auto& [name, shape] : gpt2_tensor_table(config_)) {
     int64_t n = 1;

@@ -1,0 +1,387 @@
+#include "model/model.h"
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/rng.h"
+#include "io/json.h"
+#include "io/safetensors.h"
+
+namespace gaincell {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+int64_t numel_of(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+bool is_float_dtype(DType d) {
+  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16 || d == DType::kF64;
+}
+
+// Where a tensor of the folder lives.
+struct Source {
+  const SafeTensorsFile* file = nullptr;
+  const TensorInfo* info = nullptr;
+  std::string path;  // file named in messages
+};
+
+// The shard file names of model.safetensors.index.json, validated: plain file names only.
+std::map<std::string, std::string> read_weight_map(const std::string& index_path) {
+  nlohmann::json j = parse_json(read_file(index_path, 64 << 20), "model", index_path);
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    fail_expected("model", "a JSON object with a \"weight_map\" object",
+                  j.is_object() ? "no weight_map" : j.type_name(), "in '" + index_path + "'");
+  std::map<std::string, std::string> map;
+  for (const auto& [name, file] : j["weight_map"].items()) {
+    if (!file.is_string())
+      fail_expected("model", "a shard file name for tensor '" + name + "'", file.dump(), "in '" + index_path + "'");
+    const std::string f = file.get<std::string>();
+    if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..")
+      fail_expected("model", "a plain shard file name for tensor '" + name + "'", "'" + f + "'",
+                    "in '" + index_path + "'");
+    map[name] = f;
+  }
+  if (map.empty()) fail_expected("model", "at least one tensor in weight_map", "none", "in '" + index_path + "'");
+  return map;
+}
+
+}  // namespace
+
+Model::Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+const Model::Tensor& Model::tensor(const std::string& name) const {
+  auto it = tensors_.find(name);
+  GAINCELL_ASSERT(it != tensors_.end());
+  return it->second;
+}
+
+const float* Model::tensor_data(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail("model", "no tensor '" + name + "' in a " + config_.family + " model");
+  return it->second.data;
+}
+
+void Model::bind_views() {
+  using R = WeightRole;
+  layers_.assign(config_.n_layer, LayerWeights{});
+  wpe_ = lnf_b_ = lm_head_ = nullptr;
+  for (const WeightSpec& s : weight_table(config_)) {
+    const float* d = tensor(s.name).data;
+    if (s.layer < 0) {
+      switch (s.role) {
+        case R::kTokenEmbed:
+          wte_ = d;
+          break;
+        case R::kPositionEmbed:
+          wpe_ = d;
+          break;
+        case R::kFinalNorm:
+          lnf_w_ = d;
+          break;
+        case R::kFinalNormBias:
+          lnf_b_ = d;
+          break;
+        case R::kLmHead:
+          lm_head_ = d;
+          break;
+        default:
+          GAINCELL_ASSERT(false);
+      }
+      continue;
+    }
+    LayerWeights& w = layers_[s.layer];
+    if (s.out_in) w.out_in = true;
+    const float** slot = nullptr;
+    switch (s.role) {
+      case R::kNorm1:
+        slot = &w.ln1_w;
+        break;
+      case R::kNorm1Bias:
+        slot = &w.ln1_b;
+        break;
+      case R::kQkv:
+        slot = &w.attn_w;
+        break;
+      case R::kQkvBias:
+        slot = &w.attn_b;
+        break;
+      case R::kQ:
+        slot = &w.q_w;
+        break;
+      case R::kQBias:
+        slot = &w.q_b;
+        break;
+      case R::kK:
+        slot = &w.k_w;
+        break;
+      case R::kKBias:
+        slot = &w.k_b;
+        break;
+      case R::kV:
+        slot = &w.v_w;
+        break;
+      case R::kVBias:
+        slot = &w.v_b;
+        break;
+      case R::kO:
+        slot = &w.proj_w;
+        break;
+      case R::kOBias:
+        slot = &w.proj_b;
+        break;
+      case R::kNorm2:
+        slot = &w.ln2_w;
+        break;
+      case R::kNorm2Bias:
+        slot = &w.ln2_b;
+        break;
+      case R::kUp:
+        slot = &w.fc_w;
+        break;
+      case R::kUpBias:
+        slot = &w.fc_b;
+        break;
+      case R::kGate:
+        slot = &w.gate_w;
+        break;
+      case R::kGateBias:
+        slot = &w.gate_b;
+        break;
+      case R::kDown:
+        slot = &w.fcproj_w;
+        break;
+      case R::kDownBias:
+        slot = &w.fcproj_b;
+        break;
+      default:
+        GAINCELL_ASSERT(false);
+    }
+    *slot = d;
+  }
+  if (!lm_head_) {
+    auto lm = tensors_.find(lm_head_name(config_));
+    lm_head_ = lm != tensors_.end() ? lm->second.data : wte_;
+  }
+}
+
+void Model::load_tensors(const std::string& dir) {
+  const std::string single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json";
+  const std::string prefix = stripped_prefix(config_);
+  // Canonical name -> where it is; a prefixed name that is also present without the prefix is ambiguous.
+  std::map<std::string, Source> by_name;
+  auto add = [&](const std::string& stored, const SafeTensorsFile* f, const TensorInfo* t, const std::string& path) {
+    std::string name = !prefix.empty() && stored.rfind(prefix, 0) == 0 ? stored.substr(prefix.size()) : stored;
+    if (is_ignored_buffer(config_, name)) return;
+    if (!by_name.emplace(name, Source{f, t, path}).second)
+      fail("model", "duplicate tensor '" + name + "' (with and without '" + prefix + "' prefix) in '" + path + "'");
+  };
+  if (file_exists(single)) {
+    files_.push_back(std::make_unique<SafeTensorsFile>(single));
+    for (const TensorInfo& t : files_.back()->tensors()) add(t.name, files_.back().get(), &t, single);
+  } else if (file_exists(index)) {
+    std::map<std::string, const SafeTensorsFile*> shards;
+    for (const auto& [name, shard] : read_weight_map(index)) {
+      const std::string path = dir + "/" + shard;
+      auto it = shards.find(shard);
+      if (it == shards.end()) {
+        if (!file_exists(path))
+          fail("model", "missing shard '" + shard + "' (named for tensor '" + name + "' by '" + index + "')");
+        files_.push_back(std::make_unique<SafeTensorsFile>(path));
+        it = shards.emplace(shard, files_.back().get()).first;
+      }
+      const TensorInfo* t = it->second->find(name);
+      if (!t)
+        fail("model", "tensor '" + name + "' is missing from shard '" + path + "', where '" + index + "' maps it");
+      add(name, it->second, t, path);
+    }
+  } else {
+    fail("model", "missing model.safetensors in '" + dir + "' (and no model.safetensors.index.json)");
+  }
+
+  auto take = [&](const std::string& name, const Source& src) {
+    const TensorInfo& t = *src.info;
+    if (!is_float_dtype(t.dtype))
+      fail_expected("model", "F32, F16, BF16 or F64 for tensor '" + name + "'", dtype_name(t.dtype),
+                    "in '" + src.path + "'");
+    Tensor out{t.shape, nullptr};
+    const uint8_t* p = src.file->data(t);
+    if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
+      out.data = reinterpret_cast<const float*>(p);  // zero copy from the map
+    } else {
+      auto buf = std::make_unique<AlignedBuffer<float>>(static_cast<size_t>(t.numel()));
+      src.file->to_f32(t, buf->data());
+      out.data = buf->data();
+      owned_.push_back(std::move(buf));
+    }
+    return out;
+  };
+  auto take_checked = [&](const std::string& name, const std::vector<int64_t>& shape, const Source& src) {
+    if (src.info->shape != shape)
+      fail_expected("model", "shape " + shape_str(shape) + " for tensor '" + name + "'", shape_str(src.info->shape),
+                    "in '" + src.path + "'");
+    tensors_[name] = take(name, src);
+  };
+  const std::string where = file_exists(single) ? single : index;
+  for (const WeightSpec& s : weight_table(config_)) {
+    auto it = by_name.find(s.name);
+    if (it == by_name.end()) fail("model", "missing tensor '" + s.name + "' in '" + where + "'");
+    take_checked(s.name, s.shape, it->second);
+    by_name.erase(it);
+  }
+  if (auto it = by_name.find(lm_head_name(config_)); it != by_name.end()) {  // a separate head of a tied model
+    take_checked(it->first, {config_.vocab_size, config_.n_embd}, it->second);
+    by_name.erase(it);
+  }
+  for (const auto& [name, src] : by_name) {  // everything else: extra tensors (scalers, statistics)
+    if (!config_.is_gpt2() && !is_backend_tensor(name))
+      fail_expected("model", "only " + config_.family + " weights", "unknown tensor '" + name + "'",
+                    "in '" + src.path + "'");
+    if (is_float_dtype(src.info->dtype)) extras_[name] = take(name, src);
+  }
+}
+
+Model Model::load(const std::string& dir) {
+  Model m;
+  m.source_dir_ = dir;
+  if (!fs::is_directory(dir)) fail_expected("model", "a model folder", "'" + dir + "' (not a directory)");
+  std::string cfg_path = dir + "/config.json";
+  if (!file_exists(cfg_path)) fail("model", "missing config.json in '" + dir + "'");
+  m.config_ = config_from_json(read_file(cfg_path, 1 << 20), cfg_path);
+  m.load_tensors(dir);
+  m.bind_views();
+  return m;
+}
+
+Model Model::random(const ModelConfig& config, uint64_t seed) {
+  auto problems = config.validate();
+  if (!problems.empty()) fail("config", problems[0]);
+  Model m;
+  m.config_ = config;
+  const float std_w = 0.02f;
+  const float std_res = 0.02f / std::sqrt(2.0f * config.n_layer);
+  Rng root(seed);
+  uint64_t index = 0;
+  for (const WeightSpec& s : weight_table(config)) {
+    auto buf = std::make_unique<AlignedBuffer<float>>(static_cast<size_t>(s.numel()));
+    float* d = buf->data();
+    const int64_t n = static_cast<int64_t>(buf->size());
+    if (s.init == WeightInit::kOne) {
+      for (int64_t i = 0; i < n; ++i) d[i] = 1.0f;
+    } else if (s.init == WeightInit::kZero) {
+      for (int64_t i = 0; i < n; ++i) d[i] = 0.0f;
+    } else {
+      const float sd = s.init == WeightInit::kResidualNormal ? std_res : std_w;
+      Rng r = root.split(index);  // one stream per tensor: values do not depend on generation order
+      for (int64_t i = 0; i < n; ++i) d[i] = sd * static_cast<float>(r.normal());
+    }
+    ++index;
+    m.tensors_[s.name] = Tensor{s.shape, d};
+    m.owned_.push_back(std::move(buf));
+  }
+  m.bind_views();
+  return m;
+}
+
+Model Model::view(const ModelConfig& config, const float* params, const std::string& source_dir) {
+  auto problems = config.validate();
+  if (!problems.empty()) fail("config", problems[0]);
+  Model m;
+  m.config_ = config;
+  m.source_dir_ = source_dir;
+  for (const WeightSpec& s : weight_table(config)) {
+    m.tensors_[s.name] = Tensor{s.shape, params};
+    params += s.numel();
+  }
+  m.bind_views();
+  return m;
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> Model::extra_table() const {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> t;
+  for (const auto& [name, tensor] : extras_) t.push_back({name, tensor.shape});
+  return t;
+}
+
+const float* Model::find_extra(const std::string& name, int64_t numel) const {
+  auto it = extras_.find(name);
+  if (it == extras_.end()) return nullptr;
+  if (numel_of(it->second.shape) != numel)
+    fail_expected("model", std::to_string(numel) + " values in tensor '" + name + "'",
+                  std::to_string(numel_of(it->second.shape)), "(shape " + shape_str(it->second.shape) + ")");
+  return it->second.data;
+}
+
+void Model::set_extra(const std::string& name, const std::vector<int64_t>& shape, const float* data) {
+  auto buf = std::make_unique<AlignedBuffer<float>>(static_cast<size_t>(numel_of(shape)));
+  std::memcpy(buf->data(), data, buf->size() * sizeof(float));
+  extras_[name] = Tensor{shape, buf->data()};
+  owned_.push_back(std::move(buf));
+}
+
+int64_t Model::weight_bytes() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : tensors_)
+    if (t.data != wpe_) n += numel_of(t.shape);
+  return n * 4;
+}
+
+void Model::save(const std::string& dir) const {
+  make_dirs(dir);
+  SafeTensorsWriter w;
+  bool head_in_table = false;
+  for (const WeightSpec& s : weight_table(config_)) {
+    w.add_f32_borrowed(s.name, s.shape, tensor(s.name).data);
+    head_in_table = head_in_table || s.role == WeightRole::kLmHead;
+  }
+  if (lm_head_ != wte_ && !head_in_table)
+    w.add_f32_borrowed(lm_head_name(config_), {config_.vocab_size, config_.n_embd}, lm_head_);
+  for (const auto& [name, t] : extras_) w.add_f32_borrowed(name, t.shape, t.data);
+  w.set_metadata("format", "pt");
+  w.set_metadata("producer", "gaincell");
+  w.write(dir + "/model.safetensors");
+  write_file_atomic(dir + "/config.json", config_to_json(config_));
+
+  // Tokenizer files travel with the model: from the source folder, else the bundled GPT-2 files.
+  const char* pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+  std::string src = source_dir_;
+  bool copied = false;
+  for (auto& p : pairs) {
+    if (!src.empty() && file_exists(src + "/" + p[0]) && file_exists(src + "/" + p[1]) &&
+        fs::weakly_canonical(src) != fs::weakly_canonical(dir)) {
+      for (const char* f : p) write_file_atomic(dir + "/" + f, read_file(src + "/" + f));
+      copied = true;
+    }
+  }
+  // Single-file tokenizers (a byte-level model's small tokenizer.json, docs/tokenizer.md; the Llama family's
+  // tokenizer.json / tokenizer.model / tokenizer.bin and their configs).
+  for (const char* f :
+       {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "tokenizer.bin"}) {
+    if (!src.empty() && file_exists(src + "/" + f) && fs::weakly_canonical(src) != fs::weakly_canonical(dir)) {
+      write_file_atomic(dir + "/" + f, read_file(src + "/" + f));
+      copied = true;
+    }
+  }
+  if (!copied && src.empty() && config_.is_gpt2() && config_.vocab_size >= 50257) {
+    std::string bundled = data_dir() + "/tokenizer/gpt2";
+    for (const char* f : pairs[1]) write_file_atomic(dir + "/" + f, read_file(bundled + "/" + f));
+  }
+}
+
+}  // namespace gaincell
