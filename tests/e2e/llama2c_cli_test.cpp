@@ -1,8 +1,7 @@
 // `gaincell convert llama2c` end to end: stories260K (../shared) converts into a Hugging Face Llama folder, a
-// broken checkpoint fails with one line and leaves no folder, and (with the general model in the tree) the
-// converted model's greedy tokens equal the golden ids of the independent llama2.c reference
-// (tools/llama_reference/llama2c_ref.py -> tests/data/stories260k/greedy.json) and its teacher-forced NLL of
-// the SOURCES.md sentence is 54.40415.
+// broken checkpoint fails with one line and leaves no folder, and the converted model's greedy tokens equal
+// the golden ids of the independent llama2.c reference (tools/llama_reference/llama2c_ref.py ->
+// tests/data/stories260k/greedy.json) and its teacher-forced NLL of the SOURCES.md sentence is 54.40415.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,14 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
-#include "test_paths.h"
-
-#if __has_include("model/model.h")
 #include "model/attention.h"
 #include "model/engine.h"
 #include "model/gpt2.h"
-#define GAINCELL_HAVE_GENERAL_MODEL 1
-#endif
+#include "test_paths.h"
 
 namespace gaincell {
 namespace {
@@ -86,7 +81,6 @@ TEST(Llama2cCli, BadInputsFailWithOneLineAndNoFolder) {
   EXPECT_EQ(r.rc, 2) << r.err;
 }
 
-#ifdef GAINCELL_HAVE_GENERAL_MODEL
 int argmax(const float* v, int n) {
   int best = 0;
   for (int i = 1; i < n; ++i)
@@ -140,7 +134,6 @@ TEST(Llama2cCli, Stories260KGreedyTokensEqualReference) {
     EXPECT_EQ(got, expect) << "prompt '" << c["prompt"].get<std::string>() << "'";
   }
 }
-#endif
 
 }  // namespace
 }  // namespace gaincell
