@@ -165,6 +165,9 @@ TEST(LlamaWeights, TableUsesHuggingFaceNames) {
   EXPECT_TRUE(has_bias);
 }
 
+std::vector<float> logits_of(const Model& m, int T);
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b);
+
 // Decoding with the KV cache (prefill, then steps) gives the full forward's logits.
 void expect_decode_matches_forward(const Model& m, int T) {
   const int V = m.config().vocab_size;
@@ -193,6 +196,56 @@ TEST(LlamaEngine, KvCacheDecodingEqualsFullForward) {
   q.o_bias = q.mlp_bias = false;
   q.tie_word_embeddings = true;
   expect_decode_matches_forward(Model::random(q, 4), 17);
+}
+
+// Meta's interleaved rotary pairs (2i, 2i + 1) with q/k rows in Meta's order give the logits of HF's half-split
+// pairs (i, i + D/2) with the rows in HF's order: the permutation a llama2.c/Meta converter applies.
+TEST(LlamaEngine, InterleavedPairsEqualHalfSplitWithPermutedRows) {
+  const ModelConfig hf = tiny_llama();
+  Model a = Model::random(hf, 12);
+  ModelConfig meta = hf;
+  meta.rope_pairs = RopePairs::kInterleaved;
+  const int D = hf.head_dim();
+  std::vector<float> params;
+  for (const WeightSpec& s : weight_table(hf)) {
+    const float* d = a.tensor_data(s.name);
+    const bool qk = s.role == WeightRole::kQ || s.role == WeightRole::kK;
+    const int64_t rows = s.shape[0], cols = s.numel() / s.shape[0];
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t src = r;
+      if (qk) {  // Meta row h D + 2i + j holds HF row h D + j D/2 + i
+        const int64_t h = r / D, within = r % D, i = within / 2, j = within % 2;
+        src = h * D + j * (D / 2) + i;
+      }
+      params.insert(params.end(), d + src * cols, d + (src + 1) * cols);
+    }
+  }
+  Model b = Model::view(meta, params.data(), "");
+  const auto la = logits_of(a, 11), lb = logits_of(b, 11);
+  const double d = max_abs_diff(la.data(), lb.data(), int64_t(la.size()));
+  EXPECT_TRUE(d <= 1e-5) << d;
+  EXPECT_FALSE(same_bits(la, logits_of(Model::view(hf, params.data(), ""), 11)));  // the pair order matters
+}
+
+// Mistral's sliding_window is the sliding backend's default window.
+TEST(LlamaEngine, MistralWindowIsTheSlidingDefault) {
+  ModelConfig c = tiny_llama();
+  c.family = "mistral";
+  c.sliding_window = 4;
+  Model m = Model::random(c, 13);
+  register_digital_attention();
+  auto run = [&](const char* name, int window) {
+    AttentionOptions o;
+    o.window = window;
+    auto att = create_attention(name, m, o);
+    Engine e(m, *att);
+    auto seq = tokens(10, c.vocab_size, 3);
+    const float* l = e.forward(seq.data(), 1, 10);
+    return std::vector<float>(l, l + 10 * c.vocab_size);
+  };
+  const auto by_default = run("sliding", 0);
+  EXPECT_TRUE(same_bits(by_default, run("sliding", 4)));
+  EXPECT_FALSE(same_bits(by_default, run("softmax", 0)));
 }
 
 TEST(LlamaEngine, GenerationRunsToMaxPositions) {
