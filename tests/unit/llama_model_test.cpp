@@ -9,6 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "analog/hw_config.h"
+#include "analog/hw_toml.h"
+#include "analog/register.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "io/safetensors.h"
@@ -246,6 +249,33 @@ TEST(LlamaEngine, MistralWindowIsTheSlidingDefault) {
   const auto by_default = run("sliding", 0);
   EXPECT_TRUE(same_bits(by_default, run("sliding", 4)));
   EXPECT_FALSE(same_bits(by_default, run("softmax", 0)));
+}
+
+// The gain-cell backends on a Llama model (grouped-query attention, rotary): the streaming decoder, whose
+// cache is the arrays, gives the training form's logits (ring tiles, a window that slides within the run).
+TEST(LlamaEngine, GainCellDecoderEqualsTrainingForm) {
+  register_digital_attention();
+  register_analog_attention();
+  HardwareConfig hw;
+  hw.array.tile_mapping = "ring";
+  const std::string toml = test::scratch_dir("llama_gaincell_ring") + "/ring.toml";
+  save_hardware_toml(toml, hw);
+  Model m = Model::random(tiny_llama(), 14);
+  const int T = 20, V = m.config().vocab_size;
+  for (const char* kind : {"gaincell-linear", "gaincell"}) {
+    AttentionOptions o;
+    o.window = 8;
+    o.hw_path = toml;
+    auto att = create_attention(kind, m, o);
+    Engine full(m, *att), dec(m, *att);
+    auto seq = tokens(T, V, 4);
+    const float* l = full.forward(seq.data(), 1, T);
+    std::vector<float> ref(l, l + int64_t(T) * V);
+    dec.decode_begin(1, T);
+    double worst = max_abs_diff(dec.decode_prefill(seq.data(), 3), ref.data() + 2 * V, V);
+    for (int t = 3; t < T; ++t) worst = std::max(worst, max_abs_diff(dec.decode_step(&seq[t]), ref.data() + t * V, V));
+    EXPECT_TRUE(worst <= 1e-5) << kind << ": " << worst;
+  }
 }
 
 TEST(LlamaEngine, GenerationRunsToMaxPositions) {
