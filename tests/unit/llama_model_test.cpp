@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "io/safetensors.h"
+#include "kernels/threads.h"
 #include "model/attention.h"
 #include "model/config.h"
 #include "model/engine.h"
@@ -276,6 +277,36 @@ TEST(LlamaEngine, GainCellDecoderEqualsTrainingForm) {
     for (int t = 3; t < T; ++t) worst = std::max(worst, max_abs_diff(dec.decode_step(&seq[t]), ref.data() + t * V, V));
     EXPECT_TRUE(worst <= 1e-5) << kind << ": " << worst;
   }
+}
+
+// Same bits at any thread count (style R9), here for the new kernels (RMSNorm, rotary, SwiGLU, transposed GEMMs),
+// in the full forward and in decoding; and Model::random's init rules (norms 1, weights N(0, 0.02)).
+TEST(LlamaEngine, SameBitsAtOneAndTwoThreadsAndInitRules) {
+  Model m = Model::random(tiny_llama(), 15);
+  auto run = [&](int threads) {
+    set_compute_threads(threads);
+    auto att = softmax_for(m);
+    Engine e(m, *att);
+    auto seq = tokens(13, m.config().vocab_size, 5);
+    const float* l = e.forward(seq.data(), 2, 6);
+    std::vector<float> out(l, l + 12 * m.config().vocab_size);
+    e.decode_begin(1, 13);
+    e.decode_prefill(seq.data(), 4);
+    const float* d = e.decode_step(&seq[4]);
+    out.insert(out.end(), d, d + m.config().vocab_size);
+    return out;
+  };
+  const auto one = run(1), two = run(2);
+  set_compute_threads(0);
+  EXPECT_TRUE(same_bits(one, two));
+  const float* norm = m.tensor_data("model.layers.1.post_attention_layernorm.weight");
+  EXPECT_EQ(norm[0], 1.0f);
+  EXPECT_EQ(norm[127], 1.0f);
+  const float* w = m.tensor_data("model.layers.0.mlp.down_proj.weight");
+  double ss = 0;
+  for (int i = 0; i < 128 * 256; ++i) ss += double(w[i]) * w[i];
+  const double sd = std::sqrt(ss / (128 * 256));
+  EXPECT_TRUE(sd > 0.019 && sd < 0.021) << sd;
 }
 
 TEST(LlamaEngine, GenerationRunsToMaxPositions) {
