@@ -372,6 +372,22 @@ std::string write_sharded(const Model& m, const std::string& name,
   return dir;
 }
 
+TEST(LlamaFolder, TiedModelIgnoresAStoredHead) {
+  ModelConfig c = tiny_llama();
+  c.tie_word_embeddings = true;
+  Model m = Model::random(c, 16);
+  const std::string dir = test::scratch_dir("llama_tied_head");
+  write_file_atomic(dir + "/config.json", config_to_json(c));
+  SafeTensorsWriter w;
+  for (const WeightSpec& s : weight_table(c)) w.add_f32(s.name, s.shape, m.tensor_data(s.name));
+  std::vector<float> head(size_t(c.vocab_size) * c.n_embd, 0.5f);
+  w.add_f32("lm_head.weight", {c.vocab_size, c.n_embd}, head.data());
+  w.write(dir + "/model.safetensors");
+  Model back = Model::load(dir);
+  EXPECT_EQ(back.lm_head(), back.wte());
+  EXPECT_TRUE(same_bits(logits_of(m, 5), logits_of(back, 5)));
+}
+
 TEST(LlamaFolder, ShardedFolderLoadsEqualToSingleFile) {
   Model m = Model::random(tiny_llama(), 7);
   Model sharded = Model::load(write_sharded(m, "llama_sharded"));
