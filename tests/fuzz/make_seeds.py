@@ -83,6 +83,15 @@ def seeds_config():
     put("config", "bad_negative.json", json.dumps(dict(c, n_layer=-1)))
     put("config", "bad_huge.json", json.dumps(dict(c, vocab_size=1 << 40)))
     put("config", "bad_not_json.json", '{"n_embd": 32,')
+    ll = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 48, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 97, "max_position_embeddings": 64,
+          "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False, "hidden_act": "silu",
+          "rope_scaling": None}
+    put("config", "valid_llama.json", json.dumps(ll, indent=2))
+    put("config", "valid_qwen2.json", json.dumps(dict(ll, model_type="qwen2")))
+    put("config", "bad_llama_kv_heads.json", json.dumps(dict(ll, num_key_value_heads=3)))
+    put("config", "bad_llama_rope_scaling.json", json.dumps(dict(ll, rope_scaling={"type": "linear", "factor": 2})))
+    put("config", "bad_model_type.json", json.dumps(dict(ll, model_type="mamba")))
 
 
 def byte_to_unicode():
