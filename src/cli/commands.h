@@ -17,5 +17,6 @@ void register_data(CLI::App& app);
 void register_train(CLI::App& app);
 void register_device(CLI::App& app);
 void register_reproduce(CLI::App& app);
+void register_convert(CLI::App& app);
 
 }  // namespace gaincell::cli

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   gaincell::cli::register_train(app);
   gaincell::cli::register_device(app);
   gaincell::cli::register_reproduce(app);
+  gaincell::cli::register_convert(app);
   std::string known;
   bool found = false;
   for (const CLI::App* sub : app.get_subcommands({})) {

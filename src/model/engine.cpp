@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "kernels/block_ops.h"
 #include "kernels/ops.h"
+#include "model/block.h"
 
 namespace gaincell {
 
@@ -53,51 +54,23 @@ void Engine::embed(const int32_t* tokens, int64_t B, int64_t T, int64_t pos0) {
   rope_tables(cos_.data(), sin_.data(), pos_.data(), B * T, c.head_dim(), c.rope_theta);
 }
 
-void Engine::norm(float* out, const float* inp, const float* w, const float* b, int64_t N) {
-  const ModelConfig& c = model_.config();
-  if (c.norm == NormKind::kLayerNorm)
-    layernorm_forward(out, nullptr, nullptr, inp, w, b, N, c.n_embd, c.layer_norm_epsilon);
-  else
-    rmsnorm_forward(out, nullptr, inp, w, N, c.n_embd, c.layer_norm_epsilon);
-}
-
 void Engine::block(int l, int64_t B, int64_t T, Mode mode) {
-  const ModelConfig& c = model_.config();
-  const LayerWeights& w = model_.layer(l);
-  const int64_t N = B * T, C = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), W = c.qkv_dim(), I = c.ffn_dim();
-  const int D = c.head_dim();
-  norm(ln_.data(), x_.data(), w.ln1_w, w.ln1_b, N);
-  if (w.attn_w) {  // GPT-2's fused c_attn: rows [3C] = q | k | v
-    matmul_forward(qkv_.data(), ln_.data(), w.attn_w, w.attn_b, N, C, 3 * C);
-  } else {
-    linear_forward(qkv_.data(), W, ln_.data(), w.q_w, w.q_b, N, C, Q, w.out_in);
-    linear_forward(qkv_.data() + Q, W, ln_.data(), w.k_w, w.k_b, N, C, KV, w.out_in);
-    linear_forward(qkv_.data() + Q + KV, W, ln_.data(), w.v_w, w.v_b, N, C, KV, w.out_in);
-  }
-  if (c.rotary()) {
-    const bool half = c.rope_pairs == RopePairs::kHalfSplit;
-    rope_forward(qkv_.data(), W, D, c.n_head, D, cos_.data(), sin_.data(), N, half);
-    rope_forward(qkv_.data() + Q, W, D, c.kv_heads(), D, cos_.data(), sin_.data(), N, half);
-  }
-  if (mode == Mode::kForward)
-    attention_.forward(att_.data(), qkv_.data(), int(B), int(T), l);
-  else
-    attention_decode(l, B, T);
-  linear_forward(proj_.data(), C, att_.data(), w.proj_w, w.proj_b, N, Q, C, w.out_in);
-  residual_forward(x_.data(), x_.data(), proj_.data(), N * C);
-
-  norm(ln_.data(), x_.data(), w.ln2_w, w.ln2_b, N);
-  linear_forward(fc_.data(), I, ln_.data(), w.fc_w, w.fc_b, N, C, I, w.out_in);
-  if (c.mlp == MlpKind::kSwiGLU) {
-    linear_forward(gate_.data(), I, ln_.data(), w.gate_w, w.gate_b, N, C, I, w.out_in);
-    swiglu_forward(fc_.data(), gate_.data(), fc_.data(), N * I);
-  } else if (c.mlp == MlpKind::kGeluErf) {
-    gelu_erf_forward(fc_.data(), fc_.data(), N * I);
-  } else {
-    gelu_forward(fc_.data(), fc_.data(), N * I);
-  }
-  linear_forward(proj_.data(), C, fc_.data(), w.fcproj_w, w.fcproj_b, N, I, C, w.out_in);
-  residual_forward(x_.data(), x_.data(), proj_.data(), N * C);
+  BlockBuffers b;
+  b.x_in = b.x_mid = b.x_out = x_.data();
+  b.ln1 = b.ln2 = ln_.data();
+  b.qkv = qkv_.data();
+  b.att = att_.data();
+  b.fc = b.fc_act = fc_.data();
+  b.gate = gate_.data();
+  b.proj = proj_.data();
+  b.rope_cos = cos_.data();
+  b.rope_sin = sin_.data();
+  block_forward(model_.config(), model_.layer(l), b, B * T, [&](const float* qkv, float* att) {
+    if (mode == Mode::kForward)
+      attention_.forward(att, qkv, int(B), int(T), l);
+    else
+      attention_decode(l, B, T);
+  });
 }
 
 // The cache sees one token of every sequence per step: step t views rows b * T + t of qkv_ in place.
@@ -121,7 +94,7 @@ const float* Engine::head(const int64_t* rows, int64_t n_rows) {
   const int64_t C = c.n_embd, V = c.vocab_size;
   last_.resize(n_rows * C);
   for (int64_t r = 0; r < n_rows; ++r) std::memcpy(last_.data() + r * C, x_.data() + rows[r] * C, C * sizeof(float));
-  norm(last_.data(), last_.data(), model_.lnf_w(), model_.lnf_b(), n_rows);
+  model_norm(c, last_.data(), nullptr, nullptr, last_.data(), model_.lnf_w(), model_.lnf_b(), n_rows);
   logits_.resize(n_rows * V);
   matmul_transposed_forward(logits_.data(), last_.data(), model_.lm_head(), n_rows, C, V);
   return logits_.data();

@@ -42,11 +42,10 @@ class Engine {
   void reserve(int64_t N);
   // Embeds tokens [B, T] (sequence b's token t at position pos0 + t) into x_ and sets the rows' positions.
   void embed(const int32_t* tokens, int64_t B, int64_t T, int64_t pos0);
-  // Block l on x_ [B T, C], rows ordered [B, T], in place: norm, q/k/v (+bias), rotary, attention (the
-  // backend's forward, or its decode caches token by token), output projection, residual, norm, MLP, residual.
+  // Block l (block_forward, model/block.h) on x_ [B T, C], rows ordered [B, T], in place; the attention is
+  // the backend's forward, or its decode caches token by token.
   void block(int l, int64_t B, int64_t T, Mode mode);
   void attention_decode(int l, int64_t B, int64_t T);
-  void norm(float* out, const float* inp, const float* w, const float* b, int64_t N);
   // Final norm and lm_head on `rows` rows of x_ starting at the given row indices.
   const float* head(const int64_t* rows, int64_t n_rows);
 

@@ -245,8 +245,10 @@ void Model::load_tensors(const std::string& dir) {
     take_checked(s.name, s.shape, it->second);
     by_name.erase(it);
   }
-  if (auto it = by_name.find(lm_head_name(config_)); it != by_name.end()) {  // a separate head of a tied model
-    take_checked(it->first, {config_.vocab_size, config_.n_embd}, it->second);
+  if (auto it = by_name.find(lm_head_name(config_)); it != by_name.end()) {
+    // A head stored beside a tied embedding: GPT-2 files use it (as gaincell always has); the Llama family
+    // ignores it, as transformers does (tie_word_embeddings makes lm_head the embedding).
+    if (config_.is_gpt2()) take_checked(it->first, {config_.vocab_size, config_.n_embd}, it->second);
     by_name.erase(it);
   }
   for (const auto& [name, src] : by_name) {  // everything else: extra tensors (scalers, statistics)

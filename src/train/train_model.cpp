@@ -2,14 +2,22 @@
 
 #include <cmath>
 #include <cstring>
-#include <map>
 
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/backward.h"
 #include "kernels/ops.h"
+#include "model/block.h"
 
 namespace gaincell {
+
+namespace {
+
+float* mut(const float* p) {
+  return const_cast<float*>(p);
+}  // a view into grads_, which the model owns
+
+}  // namespace
 
 TrainModel::TrainModel(const Gpt2& init, Attention& attention)
     : config_(init.config()), source_dir_(init.source_dir()), attention_(attention) {
@@ -17,41 +25,17 @@ TrainModel::TrainModel(const Gpt2& init, Attention& attention)
     fail_expected("train", "a GPT-2 model (training the Llama family is not supported yet)",
                   "a " + config_.family + " model");
   int64_t offset = 0;
-  for (const auto& [name, shape] : gpt2_tensor_table(config_)) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    tensors_.push_back({name, shape, offset, n});
-    offset += n;
+  for (const WeightSpec& s : weight_table(config_)) {
+    tensors_.push_back({s.name, s.shape, offset, s.numel()});
+    offset += s.numel();
   }
   params_.resize(static_cast<size_t>(offset));
   grads_.resize(static_cast<size_t>(offset));
   grads_.zero();
-  // Copy from the Gpt2's views, tensor by tensor, in table order.
-  const Gpt2Config& c = config_;
-  std::map<std::string, const float*> src = {{"wte.weight", init.wte()},
-                                             {"wpe.weight", init.wpe()},
-                                             {"ln_f.weight", init.lnf_w()},
-                                             {"ln_f.bias", init.lnf_b()}};
-  for (int l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& w = init.layer(l);
-    const std::string h = "h." + std::to_string(l) + ".";
-    src[h + "ln_1.weight"] = w.ln1_w;
-    src[h + "ln_1.bias"] = w.ln1_b;
-    src[h + "attn.c_attn.weight"] = w.attn_w;
-    src[h + "attn.c_attn.bias"] = w.attn_b;
-    src[h + "attn.c_proj.weight"] = w.proj_w;
-    src[h + "attn.c_proj.bias"] = w.proj_b;
-    src[h + "ln_2.weight"] = w.ln2_w;
-    src[h + "ln_2.bias"] = w.ln2_b;
-    src[h + "mlp.c_fc.weight"] = w.fc_w;
-    src[h + "mlp.c_fc.bias"] = w.fc_b;
-    src[h + "mlp.c_proj.weight"] = w.fcproj_w;
-    src[h + "mlp.c_proj.bias"] = w.fcproj_b;
-  }
-  for (const TensorSpan& t : tensors_)
-    std::memcpy(params_.data() + t.offset, src.at(t.name), static_cast<size_t>(t.numel) * sizeof(float));
-  p_ = bind(params_.data());
-  g_ = bind(grads_.data());
+  for (const TensorSpan& t : tensors_)  // the initial weights, tensor by tensor, in table order
+    std::memcpy(params_.data() + t.offset, init.tensor_data(t.name), static_cast<size_t>(t.numel) * sizeof(float));
+  p_ = std::make_unique<Model>(Model::view(config_, params_.data(), source_dir_));
+  g_ = std::make_unique<Model>(Model::view(config_, grads_.data(), source_dir_));
   attention_params_ = attention_.parameters();
   for (const auto& [name, shape] : init.extra_table()) {
     int64_t n = 1;
@@ -61,24 +45,6 @@ TrainModel::TrainModel(const Gpt2& init, Attention& attention)
     extra_shapes_.push_back({name, shape});
   }
   zero_grad();
-}
-
-TrainModel::Ptrs TrainModel::bind(float* base) const {
-  std::map<std::string, float*> at;
-  for (const TensorSpan& t : tensors_) at[t.name] = base + t.offset;
-  Ptrs p;
-  p.wte = at.at("wte.weight");
-  p.wpe = at.at("wpe.weight");
-  p.lnf_w = at.at("ln_f.weight");
-  p.lnf_b = at.at("ln_f.bias");
-  for (int l = 0; l < config_.n_layer; ++l) {
-    const std::string h = "h." + std::to_string(l) + ".";
-    p.layers.push_back({at.at(h + "ln_1.weight"), at.at(h + "ln_1.bias"), at.at(h + "attn.c_attn.weight"),
-                        at.at(h + "attn.c_attn.bias"), at.at(h + "attn.c_proj.weight"), at.at(h + "attn.c_proj.bias"),
-                        at.at(h + "ln_2.weight"), at.at(h + "ln_2.bias"), at.at(h + "mlp.c_fc.weight"),
-                        at.at(h + "mlp.c_fc.bias"), at.at(h + "mlp.c_proj.weight"), at.at(h + "mlp.c_proj.bias")});
-  }
-  return p;
 }
 
 Gpt2 TrainModel::snapshot() const {
@@ -146,32 +112,28 @@ const float* TrainModel::forward(const int32_t* tokens, int B, int T) {
   check_tokens(tokens, N, "token ids");
   reserve(B, T);
   std::memcpy(tokens_.data(), tokens, static_cast<size_t>(N) * sizeof(int32_t));
-  const float eps = c.layer_norm_epsilon;
-  embedding_forward(res_in_.data(), tokens, p_.wte, p_.wpe, B, T, C, 0);
+  embedding_forward(res_in_.data(), tokens, p_->wte(), p_->wpe(), B, T, C, 0);
   for (int l = 0; l < c.n_layer; ++l) {
-    const LayerPtrs& w = p_.layers[l];
-    float* x = act(res_in_, l, C);
-    float* mid = act(res_mid_, l, C);
-    float* ln1 = act(ln1_, l, C);
-    float* qkv = act(qkv_, l, 3 * C);
-    float* att = act(att_, l, C);
-    float* ln2 = act(ln2_, l, C);
-    float* fch = act(fch_, l, 4 * C);
-    float* fcg = act(fch_gelu_, l, 4 * C);
-    layernorm_forward(ln1, act(ln1_mean_, l, 1), act(ln1_rstd_, l, 1), x, w.ln1_w, w.ln1_b, N, C, eps);
-    matmul_forward(qkv, ln1, w.attn_w, w.attn_b, N, C, 3 * C);
-    attention_.forward(att, qkv, B, T, l);
-    matmul_forward(proj_.data(), att, w.proj_w, w.proj_b, N, C, C);
-    residual_forward(mid, x, proj_.data(), N * C);
-    layernorm_forward(ln2, act(ln2_mean_, l, 1), act(ln2_rstd_, l, 1), mid, w.ln2_w, w.ln2_b, N, C, eps);
-    matmul_forward(fch, ln2, w.fc_w, w.fc_b, N, C, 4 * C);
-    gelu_forward(fcg, fch, N * 4 * C);
-    matmul_forward(proj_.data(), fcg, w.fcproj_w, w.fcproj_b, N, 4 * C, C);
-    residual_forward(act(res_in_, l + 1, C), mid, proj_.data(), N * C);
+    BlockBuffers b;
+    b.x_in = act(res_in_, l, C);
+    b.x_mid = act(res_mid_, l, C);
+    b.x_out = act(res_in_, l + 1, C);
+    b.ln1 = act(ln1_, l, C);
+    b.ln1_mean = act(ln1_mean_, l, 1);
+    b.ln1_rstd = act(ln1_rstd_, l, 1);
+    b.qkv = act(qkv_, l, 3 * C);
+    b.att = act(att_, l, C);
+    b.ln2 = act(ln2_, l, C);
+    b.ln2_mean = act(ln2_mean_, l, 1);
+    b.ln2_rstd = act(ln2_rstd_, l, 1);
+    b.fc = act(fch_, l, 4 * C);
+    b.fc_act = act(fch_gelu_, l, 4 * C);
+    b.proj = proj_.data();
+    block_forward(c, p_->layer(l), b, N, [&](const float* qkv, float* att) { attention_.forward(att, qkv, B, T, l); });
   }
-  layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), act(res_in_, c.n_layer, C), p_.lnf_w, p_.lnf_b, N,
-                    C, eps);
-  matmul_transposed_forward(logits_.data(), lnf_.data(), p_.wte, N, C, V);
+  model_norm(c, lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), act(res_in_, c.n_layer, C), p_->lnf_w(), p_->lnf_b(),
+             N);
+  matmul_transposed_forward(logits_.data(), lnf_.data(), p_->wte(), N, C, V);
   return logits_.data();
 }
 
@@ -221,31 +183,31 @@ double TrainModel::backward(const int32_t* targets, const float* teacher_logits,
     for (int64_t i = 0; i < N; ++i) mse += losses_[i];
     mse /= static_cast<double>(N * V);
   }
-  matmul_transposed_backward(dln_.data(), g_.wte, dlogits, lnf_.data(), p_.wte, N, C, V);
+  matmul_transposed_backward(dln_.data(), mut(g_->wte()), dlogits, lnf_.data(), p_->wte(), N, C, V);
   dres_.zero();
-  layernorm_backward(dres_.data(), g_.lnf_w, g_.lnf_b, dln_.data(), act(res_in_, config_.n_layer, C), p_.lnf_w,
-                     lnf_mean_.data(), lnf_rstd_.data(), N, C);
+  layernorm_backward(dres_.data(), mut(g_->lnf_w()), mut(g_->lnf_b()), dln_.data(), act(res_in_, config_.n_layer, C),
+                     p_->lnf_w(), lnf_mean_.data(), lnf_rstd_.data(), N, C);
   for (int l = config_.n_layer - 1; l >= 0; --l) backward_layer(l);
-  embedding_backward(g_.wte, g_.wpe, dres_.data(), tokens_.data(), B_, T_, C, V);
+  embedding_backward(mut(g_->wte()), mut(g_->wpe()), dres_.data(), tokens_.data(), B_, T_, C, V);
   return (1.0 - distill) * ce + distill * mse;
 }
 
 // dres_ holds dL/d(output of layer l) on entry and dL/d(input of layer l) on exit.
 void TrainModel::backward_layer(int l) {
   const int64_t N = n_rows_, C = config_.n_embd;
-  const LayerPtrs& w = p_.layers[l];
-  const LayerPtrs& g = g_.layers[l];
-  matmul_backward(dfch_.data(), g.fcproj_w, g.fcproj_b, dres_.data(), act(fch_gelu_, l, 4 * C), w.fcproj_w, N, 4 * C,
-                  C);
+  const LayerWeights& w = p_->layer(l);
+  const LayerWeights& g = g_->layer(l);
+  matmul_backward(dfch_.data(), mut(g.fcproj_w), mut(g.fcproj_b), dres_.data(), act(fch_gelu_, l, 4 * C), w.fcproj_w, N,
+                  4 * C, C);
   gelu_backward(dfch_.data(), act(fch_, l, 4 * C), dfch_.data(), N * 4 * C);
-  matmul_backward(dln_.data(), g.fc_w, g.fc_b, dfch_.data(), act(ln2_, l, C), w.fc_w, N, C, 4 * C);
-  layernorm_backward(dres_.data(), g.ln2_w, g.ln2_b, dln_.data(), act(res_mid_, l, C), w.ln2_w, act(ln2_mean_, l, 1),
-                     act(ln2_rstd_, l, 1), N, C);
-  matmul_backward(datt_.data(), g.proj_w, g.proj_b, dres_.data(), act(att_, l, C), w.proj_w, N, C, C);
+  matmul_backward(dln_.data(), mut(g.fc_w), mut(g.fc_b), dfch_.data(), act(ln2_, l, C), w.fc_w, N, C, 4 * C);
+  layernorm_backward(dres_.data(), mut(g.ln2_w), mut(g.ln2_b), dln_.data(), act(res_mid_, l, C), w.ln2_w,
+                     act(ln2_mean_, l, 1), act(ln2_rstd_, l, 1), N, C);
+  matmul_backward(datt_.data(), mut(g.proj_w), mut(g.proj_b), dres_.data(), act(att_, l, C), w.proj_w, N, C, C);
   attention_.backward(dqkv_.data(), datt_.data(), act(qkv_, l, 3 * C), B_, T_, l);
-  matmul_backward(dln_.data(), g.attn_w, g.attn_b, dqkv_.data(), act(ln1_, l, C), w.attn_w, N, C, 3 * C);
-  layernorm_backward(dres_.data(), g.ln1_w, g.ln1_b, dln_.data(), act(res_in_, l, C), w.ln1_w, act(ln1_mean_, l, 1),
-                     act(ln1_rstd_, l, 1), N, C);
+  matmul_backward(dln_.data(), mut(g.attn_w), mut(g.attn_b), dqkv_.data(), act(ln1_, l, C), w.attn_w, N, C, 3 * C);
+  layernorm_backward(dres_.data(), mut(g.ln1_w), mut(g.ln1_b), dln_.data(), act(res_in_, l, C), w.ln1_w,
+                     act(ln1_mean_, l, 1), act(ln1_rstd_, l, 1), N, C);
 }
 
 }  // namespace gaincell

@@ -1,4 +1,4 @@
-// A trainable GPT-2 (llm.c style): every parameter in one mutable allocation (gpt2_tensor_table order), a
+// A trainable GPT-2 (llm.c style): every parameter in one mutable allocation (weight_table order), a
 // matching gradient allocation, and activations saved per layer by forward() for backward(). The attention
 // backend runs through the Attention interface, so its backward() and trainable parameters() (scalers) are
 // trained generically. The lm_head is tied to wte (an untied lm_head of the initial model is not used).
@@ -53,14 +53,6 @@ class TrainModel {
   void zero_grad();
 
  private:
-  struct LayerPtrs {
-    float *ln1_w, *ln1_b, *attn_w, *attn_b, *proj_w, *proj_b, *ln2_w, *ln2_b, *fc_w, *fc_b, *fcproj_w, *fcproj_b;
-  };
-  struct Ptrs {
-    float *wte, *wpe, *lnf_w, *lnf_b;
-    std::vector<LayerPtrs> layers;
-  };
-  Ptrs bind(float* base) const;
   void reserve(int B, int T);
   float* act(AlignedBuffer<float>& buf, int l, int64_t width) { return buf.data() + l * n_rows_ * width; }
   void check_tokens(const int32_t* ids, int64_t n, const char* what) const;
@@ -74,7 +66,9 @@ class TrainModel {
   std::vector<std::pair<std::string, std::vector<int64_t>>> extra_shapes_;
   std::vector<ParamView> attention_params_;
   AlignedBuffer<float> params_, grads_;
-  Ptrs p_, g_;
+  // Views of params_ and grads_ through the weight table (Model::view): the block routine reads the
+  // parameters; the backward writes the gradients (the views' pointers into grads_, made mutable).
+  std::unique_ptr<Model> p_, g_;
 
   int B_ = 0, T_ = 0;
   int64_t n_rows_ = 0;

@@ -19,6 +19,7 @@
 #include "io/token_file.h"
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
+#include "model/llama2c.h"
 #include "tokenizer/vocab_files.h"
 
 // A broken invariant of a parser's result: not a gaincell::Error, so it counts as a bug, not a rejection.
@@ -171,6 +172,25 @@ void fuzz_llama2c_tokenizer(const uint8_t* data, size_t size) {
   exercise_tokenizer(Tokenizer::from_llama2c_bytes(as_text(data, size), "fuzz/tokenizer.bin"));
 }
 
+// A llama2.c checkpoint (version 0, 1 or 2): every array has the size the validated header implies.
+void fuzz_llama2c(const uint8_t* data, size_t size) {
+  const Llama2cCheckpoint ck = parse_llama2c(data, size, "fuzz.bin");
+  const Llama2cConfig& c = ck.config;
+  FUZZ_CHECK(c.dim % c.n_heads == 0 && c.n_heads % c.n_kv_heads == 0 && c.head_size() % 2 == 0);
+  FUZZ_CHECK(llama2c_expected_bytes(c) == size);
+  const size_t d = c.dim, l = c.n_layers, kv = c.kv_dim(), h = c.hidden_dim, v = c.vocab_size;
+  FUZZ_CHECK(ck.token_embedding.size() == v * d && ck.wq.size() == l * d * d && ck.wk.size() == l * kv * d);
+  FUZZ_CHECK(ck.wv.size() == l * kv * d && ck.wo.size() == l * d * d && ck.w1.size() == l * h * d);
+  FUZZ_CHECK(ck.w2.size() == l * d * h && ck.w3.size() == l * h * d && ck.rms_final.size() == d);
+  FUZZ_CHECK(ck.rms_att.size() == l * d && ck.rms_ffn.size() == l * d);
+  FUZZ_CHECK(ck.wcls.size() == (c.shared_classifier ? 0 : v * d));
+  // The rotary permutation of the first layer's q rows round-trips.
+  std::vector<float> hf(d * d), back(d * d);
+  permute_rotary_to_hf(hf.data(), ck.wq.data(), c.n_heads, c.head_size(), c.dim);
+  permute_rotary_from_hf(back.data(), hf.data(), c.n_heads, c.head_size(), c.dim);
+  FUZZ_CHECK(std::memcmp(back.data(), ck.wq.data(), 4 * d * d) == 0);
+}
+
 }  // namespace
 
 const std::vector<FuzzTarget>& fuzz_targets() {
@@ -187,6 +207,7 @@ const std::vector<FuzzTarget>& fuzz_targets() {
       {"token_file", fuzz_token_file},
       {"hf_tokenizer_json", fuzz_hf_tokenizer_json},
       {"llama2c_tokenizer", fuzz_llama2c_tokenizer},
+      {"llama2c", fuzz_llama2c},
   };
   return targets;
 }

@@ -83,6 +83,15 @@ def seeds_config():
     put("config", "bad_negative.json", json.dumps(dict(c, n_layer=-1)))
     put("config", "bad_huge.json", json.dumps(dict(c, vocab_size=1 << 40)))
     put("config", "bad_not_json.json", '{"n_embd": 32,')
+    ll = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 48, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 97, "max_position_embeddings": 64,
+          "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False, "hidden_act": "silu",
+          "rope_scaling": None}
+    put("config", "valid_llama.json", json.dumps(ll, indent=2))
+    put("config", "valid_qwen2.json", json.dumps(dict(ll, model_type="qwen2")))
+    put("config", "bad_llama_kv_heads.json", json.dumps(dict(ll, num_key_value_heads=3)))
+    put("config", "bad_llama_rope_scaling.json", json.dumps(dict(ll, rope_scaling={"type": "linear", "factor": 2})))
+    put("config", "bad_model_type.json", json.dumps(dict(ll, model_type="mamba")))
 
 
 def byte_to_unicode():
@@ -243,6 +252,48 @@ def seeds_llama2c_tokenizer():
     put("llama2c_tokenizer", "bad_nan_score.bin", llama2c_tokenizer(extra=((float("nan"), b"x"),)))
 
 
+def llama2c(version, dim=4, hidden=6, layers=1, heads=2, kv=1, vocab=5, seq=3, shared=True, gs=2):
+    """A tiny llama2.c checkpoint (docs/file-formats.md) with weights 0.01 * index."""
+    hs = dim // heads
+    kvd = hs * kv
+    mats = [vocab * dim] + [dim * dim, kvd * dim, kvd * dim, dim * dim, hidden * dim, dim * hidden, hidden * dim]
+    if not shared:
+        mats.append(vocab * dim)
+    norms = 2 * layers * dim + dim
+    f32 = lambda n: struct.pack("<%df" % n, *[0.01 * i for i in range(n)])  # noqa: E731
+    fields = struct.pack("<7i", dim, hidden, layers, heads, kv, vocab if shared or version else -vocab, seq)
+    if version == 0:
+        total = vocab * dim + norms + layers * sum(mats[1:8]) + 2 * seq * (hs // 2) + (0 if shared else vocab * dim)
+        return fields + f32(total)
+    head = struct.pack("<Ii", 0x616B3432, version) + fields + bytes([1 if shared else 0])
+    if version == 2:
+        head += struct.pack("<i", gs)
+    head += b"\0" * (256 - len(head))
+    if version == 1:
+        return head + f32(norms + mats[0] + layers * sum(mats[1:8]) + sum(mats[8:]))
+    body = f32(norms)
+    for n in [mats[0]] + [m for m in mats[1:8] for _ in range(layers)] + mats[8:]:
+        body += bytes((i % 255) - 127 & 0xFF for i in range(n)) + f32(n // gs)
+    return head + body
+
+
+def seeds_llama2c():
+    put("llama2c", "valid_v0_tied", llama2c(0))
+    put("llama2c", "valid_v0_untied", llama2c(0, shared=False, layers=2))
+    put("llama2c", "valid_v1", llama2c(1, shared=False))
+    put("llama2c", "valid_v2", llama2c(2, gs=4))
+    put("llama2c", "valid_v2_mha", llama2c(2, kv=2, shared=False))
+    good = llama2c(0)
+    put("llama2c", "bad_truncated", good[:-1])
+    put("llama2c", "bad_trailing", good + b"\0\0\0\0")
+    put("llama2c", "bad_neg_dim", struct.pack("<i", -4) + good[4:])
+    put("llama2c", "bad_heads", good[:12] + struct.pack("<i", 3) + good[16:])
+    put("llama2c", "bad_kv_heads", llama2c(0, kv=3, heads=4, dim=8))
+    put("llama2c", "bad_version", llama2c(1)[:4] + struct.pack("<i", 7) + llama2c(1)[8:])
+    put("llama2c", "bad_group", llama2c(2, gs=3))
+    put("llama2c", "bad_vocab", good[:20] + struct.pack("<i", -(1 << 31)) + good[24:])
+
+
 def main():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     seeds_safetensors()
@@ -255,6 +306,7 @@ def main():
     seeds_token_file()
     seeds_hf_tokenizer_json()
     seeds_llama2c_tokenizer()
+    seeds_llama2c()
 
 
 if __name__ == "__main__":

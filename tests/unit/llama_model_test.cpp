@@ -9,9 +9,13 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "analog/hw_config.h"
+#include "analog/hw_toml.h"
+#include "analog/register.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "io/safetensors.h"
+#include "kernels/threads.h"
 #include "model/attention.h"
 #include "model/config.h"
 #include "model/engine.h"
@@ -165,6 +169,9 @@ TEST(LlamaWeights, TableUsesHuggingFaceNames) {
   EXPECT_TRUE(has_bias);
 }
 
+std::vector<float> logits_of(const Model& m, int T);
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b);
+
 // Decoding with the KV cache (prefill, then steps) gives the full forward's logits.
 void expect_decode_matches_forward(const Model& m, int T) {
   const int V = m.config().vocab_size;
@@ -193,6 +200,113 @@ TEST(LlamaEngine, KvCacheDecodingEqualsFullForward) {
   q.o_bias = q.mlp_bias = false;
   q.tie_word_embeddings = true;
   expect_decode_matches_forward(Model::random(q, 4), 17);
+}
+
+// Meta's interleaved rotary pairs (2i, 2i + 1) with q/k rows in Meta's order give the logits of HF's half-split
+// pairs (i, i + D/2) with the rows in HF's order: the permutation a llama2.c/Meta converter applies.
+TEST(LlamaEngine, InterleavedPairsEqualHalfSplitWithPermutedRows) {
+  const ModelConfig hf = tiny_llama();
+  Model a = Model::random(hf, 12);
+  ModelConfig meta = hf;
+  meta.rope_pairs = RopePairs::kInterleaved;
+  const int D = hf.head_dim();
+  std::vector<float> params;
+  for (const WeightSpec& s : weight_table(hf)) {
+    const float* d = a.tensor_data(s.name);
+    const bool qk = s.role == WeightRole::kQ || s.role == WeightRole::kK;
+    const int64_t rows = s.shape[0], cols = s.numel() / s.shape[0];
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t src = r;
+      if (qk) {  // Meta row h D + 2i + j holds HF row h D + j D/2 + i
+        const int64_t h = r / D, within = r % D, i = within / 2, j = within % 2;
+        src = h * D + j * (D / 2) + i;
+      }
+      params.insert(params.end(), d + src * cols, d + (src + 1) * cols);
+    }
+  }
+  Model b = Model::view(meta, params.data(), "");
+  const auto la = logits_of(a, 11), lb = logits_of(b, 11);
+  const double d = max_abs_diff(la.data(), lb.data(), int64_t(la.size()));
+  EXPECT_TRUE(d <= 1e-5) << d;
+  EXPECT_FALSE(same_bits(la, logits_of(Model::view(hf, params.data(), ""), 11)));  // the pair order matters
+}
+
+// Mistral's sliding_window is the sliding backend's default window.
+TEST(LlamaEngine, MistralWindowIsTheSlidingDefault) {
+  ModelConfig c = tiny_llama();
+  c.family = "mistral";
+  c.sliding_window = 4;
+  Model m = Model::random(c, 13);
+  register_digital_attention();
+  auto run = [&](const char* name, int window) {
+    AttentionOptions o;
+    o.window = window;
+    auto att = create_attention(name, m, o);
+    Engine e(m, *att);
+    auto seq = tokens(10, c.vocab_size, 3);
+    const float* l = e.forward(seq.data(), 1, 10);
+    return std::vector<float>(l, l + 10 * c.vocab_size);
+  };
+  const auto by_default = run("sliding", 0);
+  EXPECT_TRUE(same_bits(by_default, run("sliding", 4)));
+  EXPECT_FALSE(same_bits(by_default, run("softmax", 0)));
+}
+
+// The gain-cell backends on a Llama model (grouped-query attention, rotary): the streaming decoder, whose
+// cache is the arrays, gives the training form's logits (ring tiles, a window that slides within the run).
+TEST(LlamaEngine, GainCellDecoderEqualsTrainingForm) {
+  register_digital_attention();
+  register_analog_attention();
+  HardwareConfig hw;
+  hw.array.tile_mapping = "ring";
+  const std::string toml = test::scratch_dir("llama_gaincell_ring") + "/ring.toml";
+  save_hardware_toml(toml, hw);
+  Model m = Model::random(tiny_llama(), 14);
+  const int T = 20, V = m.config().vocab_size;
+  for (const char* kind : {"gaincell-linear", "gaincell"}) {
+    AttentionOptions o;
+    o.window = 8;
+    o.hw_path = toml;
+    auto att = create_attention(kind, m, o);
+    Engine full(m, *att), dec(m, *att);
+    auto seq = tokens(T, V, 4);
+    const float* l = full.forward(seq.data(), 1, T);
+    std::vector<float> ref(l, l + int64_t(T) * V);
+    dec.decode_begin(1, T);
+    double worst = max_abs_diff(dec.decode_prefill(seq.data(), 3), ref.data() + 2 * V, V);
+    for (int t = 3; t < T; ++t) worst = std::max(worst, max_abs_diff(dec.decode_step(&seq[t]), ref.data() + t * V, V));
+    EXPECT_TRUE(worst <= 1e-5) << kind << ": " << worst;
+  }
+}
+
+// Same bits at any thread count (style R9), here for the new kernels (RMSNorm, rotary, SwiGLU, transposed GEMMs),
+// in the full forward and in decoding; and Model::random's init rules (norms 1, weights N(0, 0.02)).
+TEST(LlamaEngine, SameBitsAtOneAndTwoThreadsAndInitRules) {
+  Model m = Model::random(tiny_llama(), 15);
+  auto run = [&](int threads) {
+    set_compute_threads(threads);
+    auto att = softmax_for(m);
+    Engine e(m, *att);
+    auto seq = tokens(13, m.config().vocab_size, 5);
+    const float* l = e.forward(seq.data(), 2, 6);
+    std::vector<float> out(l, l + 12 * m.config().vocab_size);
+    e.decode_begin(1, 13);
+    e.decode_prefill(seq.data(), 4);
+    const float* d = e.decode_step(&seq[4]);
+    out.insert(out.end(), d, d + m.config().vocab_size);
+    return out;
+  };
+  const auto one = run(1), two = run(2);
+  set_compute_threads(0);
+  EXPECT_TRUE(same_bits(one, two));
+  const float* norm = m.tensor_data("model.layers.1.post_attention_layernorm.weight");
+  EXPECT_EQ(norm[0], 1.0f);
+  EXPECT_EQ(norm[127], 1.0f);
+  const float* w = m.tensor_data("model.layers.0.mlp.down_proj.weight");
+  double ss = 0;
+  for (int i = 0; i < 128 * 256; ++i) ss += double(w[i]) * w[i];
+  const double sd = std::sqrt(ss / (128 * 256));
+  EXPECT_TRUE(sd > 0.019 && sd < 0.021) << sd;
 }
 
 TEST(LlamaEngine, GenerationRunsToMaxPositions) {
@@ -256,6 +370,22 @@ std::string write_sharded(const Model& m, const std::string& name,
   if (edit) edit(index);
   write_file_atomic(dir + "/model.safetensors.index.json", index);
   return dir;
+}
+
+TEST(LlamaFolder, TiedModelIgnoresAStoredHead) {
+  ModelConfig c = tiny_llama();
+  c.tie_word_embeddings = true;
+  Model m = Model::random(c, 16);
+  const std::string dir = test::scratch_dir("llama_tied_head");
+  write_file_atomic(dir + "/config.json", config_to_json(c));
+  SafeTensorsWriter w;
+  for (const WeightSpec& s : weight_table(c)) w.add_f32(s.name, s.shape, m.tensor_data(s.name));
+  std::vector<float> head(size_t(c.vocab_size) * c.n_embd, 0.5f);
+  w.add_f32("lm_head.weight", {c.vocab_size, c.n_embd}, head.data());
+  w.write(dir + "/model.safetensors");
+  Model back = Model::load(dir);
+  EXPECT_EQ(back.lm_head(), back.wte());
+  EXPECT_TRUE(same_bits(logits_of(m, 5), logits_of(back, 5)));
 }
 
 TEST(LlamaFolder, ShardedFolderLoadsEqualToSingleFile) {
