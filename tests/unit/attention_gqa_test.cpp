@@ -98,7 +98,6 @@ TEST_P(Gqa, DecoderEqualsRepeatedKvHeads) {
 // (in head order, as the backends add them).
 TEST_P(Gqa, BackwardSumsTheGroupsKvGradients) {
   const std::string name = GetParam();
-  if (name == "sliding" || name == "gaincell-linear") GTEST_SKIP() << "same code path as softmax / gaincell";
   const Inputs in = make_inputs(kB * kT);
   auto a = attention_registry().create(name, context(kHkv));
   auto r = attention_registry().create(name, context(kH));
