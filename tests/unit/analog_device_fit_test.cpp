@@ -16,7 +16,7 @@ namespace gaincell {
 namespace {
 
 TEST(AnalogDeviceFit, SpiceTableReproducesTheCollapsedCubic) {
-  if (!test::shared_available()) GTEST_SKIP();
+  GAINCELL_REQUIRE_FILE(test::shared_path("data/gaincell-authors/gaincell_iv_spice.csv"));
   DeviceFit f = fit_device_csv(test::shared_path("data/gaincell-authors/gaincell_iv_spice.csv"), 0.9, 3);
   const double spec[4] = {0.5213636139, 13.612260634, -2.620445619, 46.05483778};
   ASSERT_EQ(f.coeffs_ua.size(), 4u);
