@@ -5,13 +5,9 @@
 #include <chrono>
 #include <cstdio>
 
+#include "analog/register.h"
 #include "core/error.h"
 #include "kernels/threads.h"
-
-#if 1
-#include "analog/register.h"
-#define GAINCELL_HAVE_ANALOG 1
-#endif
 
 namespace gaincell::cli {
 
@@ -19,7 +15,9 @@ void add_thread_options(CLI::App* cmd, ThreadOptions& o) {
   cmd->add_option("--threads", o.threads, "Worker threads (0 = all cores)")->check(CLI::Range(0, 1024));
 }
 
-void apply_thread_options(const ThreadOptions& o) { set_compute_threads(o.threads); }
+void apply_thread_options(const ThreadOptions& o) {
+  set_compute_threads(o.threads);
+}
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed) {
   cmd->add_option("--model", o.model_dir, "Model folder (config.json, model.safetensors, tokenizer)")->required();
@@ -37,9 +35,7 @@ void register_all_attention() {
   static bool done = false;
   if (done) return;
   register_digital_attention();
-#ifdef GAINCELL_HAVE_ANALOG
   register_analog_attention();
-#endif
   done = true;
 }
 
@@ -48,7 +44,12 @@ LoadedModel load_model(const ModelOptions& o) {
   register_all_attention();
   LoadedModel m;
   m.model = std::make_unique<Gpt2>(Gpt2::load(o.model_dir));
-  const Gpt2Config& c = m.model->config();
+  m.attention = attention_registry().create(o.attention, model_attention_context(o, *m.model));
+  return m;
+}
+
+AttentionContext model_attention_context(const ModelOptions& o, const Gpt2& m) {
+  const Gpt2Config& c = m.config();
   AttentionContext ctx = attention_context(c);
   ctx.window = o.window;
   ctx.hw_path = o.hw_path;
@@ -57,10 +58,9 @@ LoadedModel load_model(const ModelOptions& o) {
     ctx.retention_tau_s = o.retention_s;
     ctx.token_period_s = model_token_period_s(o, c);
   }
-  const Gpt2* model = m.model.get();
+  const Gpt2* model = &m;
   ctx.find_tensor = [model](const std::string& name, int64_t n) { return model->find_extra(name, n); };
-  m.attention = attention_registry().create(o.attention, ctx);
-  return m;
+  return ctx;
 }
 
 std::vector<int32_t> parse_token_list(const std::string& s) {
@@ -90,7 +90,10 @@ double now_seconds() {
 }
 
 Progress::Progress(std::string label, int64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), start_s_(now_seconds()),
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      start_s_(now_seconds()),
       tty_(::isatty(STDERR_FILENO)) {}
 
 void Progress::update(int64_t done, const std::string& extra) {
