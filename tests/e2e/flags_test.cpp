@@ -235,6 +235,40 @@ std::vector<Row> operator+(std::vector<Row> a, const std::vector<Row>& b) {
   return a;
 }
 
+// The subcommands `gaincell --help` lists, with the nested ones (`data`, `device`) expanded from their own --help.
+std::set<std::string> listed_subcommands(const std::string& parent) {
+  Result r = gc(parent + " --help");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  std::set<std::string> names;
+  static const std::regex sub(R"(^  ([a-z][a-z-]*)\s{2,}\S)");
+  std::istringstream in(r.out.substr(std::min(r.out.size(), r.out.find("Subcommands:"))));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, sub)) names.insert(parent.empty() ? std::string(m[1]) : parent + " " + m[1].str());
+  }
+  return names;
+}
+
+// The table below covers every subcommand (a new one without a TEST here fails), and the top-level --version acts.
+TEST(FlagsTable, CoversEverySubcommand) {
+  std::set<std::string> listed;
+  for (const std::string& name : listed_subcommands("")) {
+    const std::set<std::string> nested =
+        name == "data" || name == "device" ? listed_subcommands(name) : std::set<std::string>{};
+    if (nested.empty()) listed.insert(name);
+    listed.insert(nested.begin(), nested.end());
+  }
+  const std::set<std::string> tested = {"init", "info",  "tokenize", "data prepare", "device fit",
+                                        "cost", "sweep", "generate", "perplexity",   "logits",
+                                        "eval", "train", "adapt",    "reproduce"};
+  EXPECT_EQ(listed, tested);
+  EXPECT_EQ(listed_flags(""), (std::set<std::string>{"--version"}));
+  Result v = gc("--version");
+  EXPECT_EQ(v.rc, 0) << v.err;
+  EXPECT_FALSE(v.out.empty());
+}
+
 class Flags : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
