@@ -50,11 +50,11 @@ TEST(InitCli, CustomSizesAndByteTokenizer) {
 void check_losses(const nlohmann::json& r) {
   const double base = r["baseline"]["val_loss"], direct = r["direct_mapping"]["val_loss"];
   const double adapted = r["adaptation"]["val_loss"], control = r["control"]["val_loss"];
-  EXPECT_LT(base, 2.6);                              // a trained byte model: far below ln 256 = 5.55
-  EXPECT_GT(direct, base + 0.5);                     // direct mapping breaks the model
-  EXPECT_LT(adapted - base, 0.5 * (direct - base));  // adaptation closes most of the gap
-  EXPECT_LT(adapted, direct);                        // adaptation helps
-  EXPECT_LT(adapted, control);                       // and beats training the gain-cell model from scratch
+  EXPECT_LT(base, 2.6);                                  // a trained byte model: far below ln 256 = 5.55
+  EXPECT_GT(direct, base + 0.5);                         // direct mapping breaks the model
+  EXPECT_LT(adapted - base, 0.5 * (direct - base));      // adaptation closes most of the gap
+  EXPECT_LT(adapted, direct);                            // adaptation helps
+  EXPECT_LT(adapted, control);                           // and beats training the gain-cell model from scratch
   const auto& retention = r["robustness"]["retention"];  // 5 ms, then 1 us: a leakier cell is worse
   ASSERT_GE(retention.size(), 2u);
   EXPECT_GT(retention.back()["retention_s"].get<double>(), 0.0);
@@ -86,8 +86,8 @@ void check_sections(const nlohmann::json& r) {
   EXPECT_GE(r["robustness"]["retention"].size(), 2u);
   // Per-phase times add up to the run's time.
   double sum = 0;
-  for (const char* k : {"data", "baseline_and_direct_mapping", "adaptation", "control", "generation", "cost",
-                        "robustness"}) {
+  for (const char* k :
+       {"data", "baseline_and_direct_mapping", "adaptation", "control", "generation", "cost", "robustness"}) {
     ASSERT_TRUE(r["timings_s"].contains(k)) << k;
     sum += r["timings_s"][k].get<double>();
   }

@@ -47,7 +47,7 @@ TEST(ExpectClose, ANaNAnywhereFails) {
       test::Worst w = test::worst_abs_diff(got, ref);
       EXPECT_TRUE(std::isnan(w.err));
       EXPECT_EQ(w.index, int64_t(at));
-      EXPECT_FALSE(w.err <= 1e30);  // so EXPECT_LE / EXPECT_LT on it fail
+      EXPECT_FALSE(w.err <= 1e30);                         // so EXPECT_LE / EXPECT_LT on it fail
       EXPECT_EQ(std::isnan(test::max_abs(ref)), !in_got);  // the NaN is in ref when not in got
     }
   // A NaN bound fails too, and a NaN after a larger finite error is still the one reported.
