@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,10 +15,31 @@
 namespace gaincell::test {
 namespace fs = std::filesystem;
 
-std::string data_path(const std::string& rel) { return std::string(GAINCELL_TEST_DATA_DIR) + "/" + rel; }
-std::string shared_path(const std::string& rel) { return std::string(GAINCELL_SHARED_DIR) + "/" + rel; }
-std::string binary_path() { return GAINCELL_BINARY; }
-bool shared_available() { return fs::exists(GAINCELL_SHARED_DIR); }
+std::string data_path(const std::string& rel) {
+  return std::string(GAINCELL_TEST_DATA_DIR) + "/" + rel;
+}
+static std::string shared_dir() {
+  const char* env = std::getenv("GAINCELL_SHARED_DIR");
+  return env && *env ? env : GAINCELL_SHARED_DIR;
+}
+std::string shared_path(const std::string& rel) {
+  return shared_dir() + "/" + rel;
+}
+std::string binary_path() {
+  return GAINCELL_BINARY;
+}
+bool shared_available() {
+  return fs::exists(shared_dir());
+}
+
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && (std::string(ci) == "true" || std::string(ci) == "1");
+}
+bool file_present(const std::string& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
 
 std::string scratch_dir(const std::string& name) {
   fs::path p = fs::path(GAINCELL_BUILD_DIR) / "test-scratch" / name;

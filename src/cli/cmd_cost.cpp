@@ -120,16 +120,17 @@ double model_token_period_s(const ModelOptions& o, const Gpt2Config& c) {
   return token_period_s(token_cost({c.n_layer, c.n_head, c.head_dim()}, hw, window, CostTable{}));
 }
 
-void write_report_if_requested(const ModelOptions& o, const LoadedModel& m) {
+void write_report_if_requested(const ModelOptions& o, const Gpt2Config& c, const Attention& attention,
+                               const nlohmann::ordered_json& run) {
   if (o.report_path.empty()) return;
-  const Gpt2Config& c = m.model->config();
   HardwareConfig hw = hardware(o.hw_path);
   hw.array.window_tokens = o.window > 0 ? o.window : hw.array.window_tokens;
   if (o.retention_s > 0) hw.set_retention(o.retention_s, model_token_period_s(o, c));
-  const std::vector<QuantHistograms> hist = quant_histograms(*m.attention);
-  nlohmann::ordered_json j = run_report_json(m.attention->activity(), {c.n_layer, c.n_head, c.head_dim()}, hw,
-                                             CostTable{}, m.attention->name(), &hist);
-  write_file_atomic(o.report_path, j.dump(2) + "\n");
+  const std::vector<QuantHistograms> hist = quant_histograms(attention);
+  nlohmann::ordered_json j = run_report_json(attention.activity(), {c.n_layer, c.n_head, c.head_dim()}, hw,
+                                             CostTable{}, attention.name(), &hist);
+  if (!run.is_null()) j["run"] = run;
+  write_file_atomic(o.report_path, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
   std::fprintf(stderr, "wrote %s\n", o.report_path.c_str());
 }
 

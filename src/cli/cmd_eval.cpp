@@ -141,6 +141,7 @@ void register_eval(CLI::App& app) {
                     : o->task == "lambada"  ? run_lambada(*o, engine, tok)
                                             : run_mc(*o, engine, tok);
     j.update(r);
+    write_report_if_requested(o->model, lm, j);
     if (o->json) {
       std::printf("%s\n", j.dump(2).c_str());
     } else {

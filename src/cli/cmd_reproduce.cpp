@@ -17,8 +17,10 @@
 #include "cli/reproduce.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/parallel.h"
 #include "cost/report.h"
 #include "io/token_file.h"
+#include "kernels/threads.h"
 #include "model/config.h"
 #include "train/trainer.h"
 
@@ -268,6 +270,8 @@ void run_reproduce(const ReproduceOptions& o) {
   Json r;
   r["profile"] = o.quick ? "quick" : "full";
   r["seed"] = o.seed;
+  // The last digits of every loss depend on the GEMM kernel OpenBLAS picks for the CPU (README, docs/reproduce.md).
+  r["machine"] = {{"gemm", gemm_backend_name()}, {"threads", num_threads()}};
   const Gpt2Config cfg = Gpt2::load(o.model_dir).config();
   if (cfg.vocab_size != 256)
     fail_expected("reproduce", "a byte-level model (vocab_size 256)", std::to_string(cfg.vocab_size), o.model_dir);
@@ -346,7 +350,9 @@ void run_reproduce(const ReproduceOptions& o) {
   r["figures"] = reproduce_figures();
   r["seconds"] = now_seconds() - start;
 
-  write_file_atomic(o.out_dir + "/results.json", r.dump(2) + "\n");
+  // Text sampled from a byte-level model need not be UTF-8 (an untrained one emits any byte): such bytes are
+  // written as U+FFFD instead of failing the whole run at its last step.
+  write_file_atomic(o.out_dir + "/results.json", r.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
   for (const std::string& f : reproduce_figures())
     write_file_atomic(o.out_dir + "/" + f + ".svg", reproduce_figure_svg(r, f));
   write_file_atomic(o.out_dir + "/report.md", reproduce_markdown(r));

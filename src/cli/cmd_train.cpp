@@ -23,6 +23,7 @@ struct TrainCliOptions {
   bool resume = false;
 };
 
+// --retention-s reaches the backend here: the gain-cell backends train under the leakage it sets.
 std::unique_ptr<Attention> make_attention(const Gpt2& m, const ModelOptions& o) {
   return create_attention(o.attention, m, attention_options(o, m.config()));
 }
@@ -128,6 +129,23 @@ void run_train(const TrainCliOptions& o) {
                 last.has_eval ? (", val " + std::to_string(last.val_loss)).c_str() : "");
   progress.finish(extra);
   std::printf("wrote %s/model after %lld steps\n", t.out_dir.c_str(), static_cast<long long>(trainer.steps_done()));
+  if (!o.model.report_path.empty()) {  // docs/training.md, "Outputs"
+    const double seconds = now_seconds() - start;
+    const int64_t tokens = (trainer.steps_done() - first) * tokens_per_step;
+    nlohmann::ordered_json run;
+    run["command"] = "train";
+    run["out"] = t.out_dir;
+    run["resumed_from_step"] = first;
+    run["steps"] = trainer.steps_done();
+    run["tokens"] = tokens;
+    run["seconds"] = seconds;
+    run["tokens_per_second"] = seconds > 0 ? tokens / seconds : 0.0;
+    const nlohmann::ordered_json none = nullptr;
+    run["final_loss"] = last.step > 0 ? nlohmann::ordered_json(last.loss) : none;
+    run["val_loss"] = last.has_eval ? nlohmann::ordered_json(last.val_loss) : none;
+    run["retention_s"] = o.model.retention_s > 0 ? nlohmann::ordered_json(o.model.retention_s) : none;
+    write_report_if_requested(o.model, init.config(), *attention, run);
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "analog/register.h"
 #include "core/error.h"
 #include "kernels/threads.h"
 
@@ -16,7 +17,9 @@ void add_thread_options(CLI::App* cmd, ThreadOptions& o) {
   cmd->add_option("--threads", o.threads, "Worker threads (0 = all cores)")->check(CLI::Range(0, 1024));
 }
 
-void apply_thread_options(const ThreadOptions& o) { set_compute_threads(o.threads); }
+void apply_thread_options(const ThreadOptions& o) {
+  set_compute_threads(o.threads);
+}
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed) {
   cmd->add_option("--model", o.model_dir, "Model folder (config.json, model.safetensors, tokenizer)")->required();
@@ -91,7 +94,10 @@ double now_seconds() {
 }
 
 Progress::Progress(std::string label, int64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), start_s_(now_seconds()),
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      start_s_(now_seconds()),
       tty_(::isatty(STDERR_FILENO)) {}
 
 void Progress::update(int64_t done, const std::string& extra) {

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,8 @@ void apply_thread_options(const ThreadOptions& o);
 struct ModelOptions {
   std::string model_dir;
   std::string attention = "softmax";
-  int window = 0;        // 0 = backend default
-  std::string hw_path;   // hardware TOML for analog backends
+  int window = 0;       // 0 = backend default
+  std::string hw_path;  // hardware TOML for analog backends
   uint64_t seed = 0;
   ThreadOptions threads;
   double retention_s = 0;   // --retention-s: leakage from the latency model's token period (0 = hardware's)
@@ -47,8 +48,14 @@ LoadedModel load_model(const ModelOptions& o);
 AttentionOptions attention_options(const ModelOptions& o, const ModelConfig& c);
 // Token period (s) of the latency model for a loaded config and the options' hardware (cmd_cost.cpp).
 double model_token_period_s(const ModelOptions& o, const Gpt2Config& c);
-// Writes --report FILE.json when asked (cmd_cost.cpp).
-void write_report_if_requested(const ModelOptions& o, const LoadedModel& m);
+// Writes --report FILE.json (atomically) when asked: the attention's activity counters and their energy and
+// latency (cost/report.h); `run`, when not null, is stored under "run" (the command's own results). cmd_cost.cpp.
+void write_report_if_requested(const ModelOptions& o, const Gpt2Config& c, const Attention& attention,
+                               const nlohmann::ordered_json& run = nullptr);
+inline void write_report_if_requested(const ModelOptions& o, const LoadedModel& m,
+                                      const nlohmann::ordered_json& run = nullptr) {
+  write_report_if_requested(o, m.model->config(), *m.attention, run);
+}
 
 // Parses "1,2,3" into ids; throws Error("cli", ...) on anything else.
 std::vector<int32_t> parse_token_list(const std::string& s);

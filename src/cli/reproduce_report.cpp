@@ -141,6 +141,11 @@ std::vector<Block> blocks(const Json& r) {
     std::to_string(m["n_positions"].get<int>()) + ". Losses: mean next-byte cross-entropy on " +
     std::to_string(r["eval"]["windows"].get<int>()) + " fixed windows of " +
     std::to_string(r["eval"]["context"].get<int>()) + " bytes of the validation split (last 10% of TinyShakespeare).");
+  if (r.contains("machine") && r["machine"].is_object())
+    p("GEMM: " + r["machine"].value("gemm", std::string("?")) + ", " +
+      std::to_string(r["machine"].value("threads", 0)) +
+      " threads. The losses repeat to the last digit on a machine with the same GEMM kernel; another kernel (another "
+      "CPU) changes their last digits, not the comparisons (docs/reproduce.md).");
   h("Accuracy: softmax, direct mapping, adaptation, control");
   Block t{Block::kTable, "", {{"model", "attention", "val loss (nats/byte)", "perplexity"}}};
   auto row = [&](const std::string& name, const Json& j, const std::string& att) {

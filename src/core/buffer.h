@@ -2,6 +2,7 @@
 // these machines (docs/performance.md), so hot paths resize() only when a larger size is needed.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -29,17 +30,22 @@ class AlignedBuffer {
     return *this;
   }
 
-  // Grows capacity if needed (contents are not preserved on growth); never shrinks the allocation.
+  // Grows capacity if needed (contents are not preserved on growth); never shrinks the allocation. Allocates
+  // before it frees: when the allocation fails (or n * sizeof(T) overflows) it throws std::bad_alloc and the
+  // buffer keeps its old allocation, size and capacity.
   void resize(size_t n) {
     if (n > cap_) {
+      if (n > (SIZE_MAX - 63) / sizeof(T)) throw std::bad_alloc();
+      const size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+      T* fresh = static_cast<T*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+      if (!fresh) throw std::bad_alloc();
       std::free(data_);
-      size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
-      data_ = static_cast<T*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
-      if (!data_) throw std::bad_alloc();
+      data_ = fresh;
       cap_ = n;
     }
     size_ = n;
   }
+  size_t capacity() const { return cap_; }
   void zero() {
     if (size_) std::memset(data_, 0, size_ * sizeof(T));
   }

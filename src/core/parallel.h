@@ -23,21 +23,4 @@ void parallel_for(int64_t begin, int64_t end, F&& fn, int64_t work = INT64_MAX) 
   for (int64_t i = begin; i < end; ++i) fn(i);
 }
 
-// Calls fn(chunk_begin, chunk_end) on one contiguous chunk per thread; chunk bounds depend only on n and
-// the thread count.
-template <typename F>
-void parallel_chunks(int64_t n, F&& fn) {
-  int nt = num_threads();
-  if (nt <= 1 || n < 2) {
-    fn(int64_t{0}, n);
-    return;
-  }
-#pragma omp parallel num_threads(nt)
-  {
-    int64_t t = omp_get_thread_num();
-    int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    if (b < e) fn(b, e);
-  }
-}
-
 }  // namespace gaincell

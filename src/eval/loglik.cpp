@@ -29,12 +29,13 @@ LoglikRequest encode_pair(const Tokenizer& tok, std::string context, std::string
   return r;
 }
 
-void truncate_left(LoglikRequest& r, int n_positions, const std::string& where) {
-  if (r.n_target > n_positions)
-    fail_expected("eval", "a continuation of at most n_positions = " + std::to_string(n_positions) + " tokens",
-                  std::to_string(r.n_target) + " tokens", "in '" + where + "'");
+bool truncate_left(LoglikRequest& r, int n_positions) {
+  GAINCELL_ASSERT(n_positions >= 1);
   const size_t max_tokens = static_cast<size_t>(n_positions) + 1;
-  if (r.tokens.size() > max_tokens) r.tokens.erase(r.tokens.begin(), r.tokens.end() - max_tokens);
+  if (r.tokens.size() <= max_tokens) return false;
+  r.tokens.erase(r.tokens.begin(), r.tokens.end() - max_tokens);
+  r.n_target = std::min(r.n_target, n_positions);  // every input position predicts a remaining target
+  return true;
 }
 
 double token_nll(const float* logits, int32_t vocab, int32_t target) {

@@ -31,9 +31,10 @@ struct LoglikResult {
 LoglikRequest encode_pair(const Tokenizer& tok, std::string context, std::string continuation,
                           const std::string& where);
 
-// Keeps the last n_positions + 1 tokens (the input is all but the last token), as lm-eval does. Throws
-// Error("eval", ...) naming `where` when the targets alone do not fit.
-void truncate_left(LoglikRequest& r, int n_positions, const std::string& where);
+// Keeps the last n_positions + 1 tokens (the input is all but the last token), as lm-eval does; returns whether
+// it cut any. When the targets alone are longer than the window, their first ones go with the context and the
+// last n_positions targets are scored (lm-eval's `(context + continuation)[-(max_length + 1):]`).
+bool truncate_left(LoglikRequest& r, int n_positions);
 
 // -log softmax(logits)[target] in double over a row of `vocab` logits.
 double token_nll(const float* logits, int32_t vocab, int32_t target);

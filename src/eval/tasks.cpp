@@ -15,9 +15,7 @@ std::vector<LoglikRequest> build_requests(const Tokenizer& tok, const std::vecto
     const std::string where = path + ":" + std::to_string(item.line);
     for (const ScoredPair& p : item.pairs) {
       LoglikRequest r = encode_pair(tok, p.context, p.continuation, where);
-      const size_t before = r.tokens.size();
-      truncate_left(r, n_positions, where);
-      *truncated += r.tokens.size() < before;
+      *truncated += truncate_left(r, n_positions);
       requests.push_back(std::move(r));
     }
   }

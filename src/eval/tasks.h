@@ -22,15 +22,15 @@ struct LambadaResult {
   double accuracy = 0;          // correct / items
   double perplexity_token = 0;  // exp(nll_sum / target_tokens)
   double perplexity_word = 0;   // exp(nll_sum / items): lm-eval's lambada "perplexity"
-  int64_t truncated = 0;        // items whose context was left-truncated
+  int64_t truncated = 0;        // items left-truncated to the window (loglik.h, truncate_left)
 };
 
 struct McResult {
   int64_t items = 0, correct = 0, correct_norm = 0;
   double acc = 0, acc_norm = 0;
-  double acc_stderr = 0, acc_norm_stderr = 0;  // sample standard error of the mean, as lm-eval reports
-  double chance = 0;                           // mean over items of 1 / choices
-  int64_t requests = 0, truncated = 0;
+  double acc_stderr = 0, acc_norm_stderr = 0;      // sample standard error of the mean, as lm-eval reports
+  double chance = 0;                               // mean over items of 1 / choices
+  int64_t requests = 0, truncated = 0;             // truncated: requests (choices) left-truncated to the window
   std::vector<int> predictions, predictions_norm;  // per item
 };
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/file.h"
+#include "expect_close.h"
 #include "io/npy.h"
 #include "test_paths.h"
 
@@ -57,12 +58,11 @@ TEST_F(Determinism, SampledGenerationIsIdenticalAtOneAndTwoThreads) {
   }
 }
 
-// Largest |a - b| over two logits arrays of the same shape (infinity when the shapes differ).
+// Largest |a - b| over two logits arrays of the same shape (infinity when the shapes differ, NaN when any value
+// is NaN: tests/expect_close.h).
 double max_abs_diff(const NpyArray& a, const NpyArray& b) {
   if (a.shape != b.shape) return std::numeric_limits<double>::infinity();
-  double m = 0;
-  for (size_t i = 0; i < a.data.size(); ++i) m = std::max(m, std::fabs(double(a.data[i]) - double(b.data[i])));
-  return m;
+  return test::worst_abs_diff(a.data, b.data).err;
 }
 
 // Inference logits are the same bits at 1 and 2 threads and run after run, for every attention backend, the

@@ -121,6 +121,29 @@ TEST_F(EvalCli, MultipleChoiceIsNearChanceAndReadsEverySchema) {
   EXPECT_NEAR(chance / items, (6 * 0.25 + 4 * 0.5 + 4 * 0.5 + 6 * 0.25 + 4 * 0.5) / 24, 1e-12);
 }
 
+// The bundled model has a 128-token window and a byte tokenizer: HellaSwag items 4 and 5 (lines 4, 5 of the
+// file) have endings longer than 128 bytes. Like lm-eval, each request is cut to the last 129 tokens and what
+// remains is scored; the run goes on to the end and counts the cut requests (it used to stop at item 4).
+TEST_F(EvalCli, McContinuationLongerThanTheWindowIsTruncatedNotFatal) {
+  const std::string bundled = test::data_path("../../models/shakespeare-bytes");
+  Result r = gc("eval --model " + bundled + " --threads 1 --json --task mc --data " + data("hellaswag.jsonl"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["items"], 6);
+  EXPECT_EQ(j["requests"], 24);
+  const int64_t truncated = j["truncated"];
+  EXPECT_GE(truncated, 8);  // every choice of items 4 and 5: the ending alone is over 128 bytes
+  EXPECT_LE(truncated, 24);
+  const double acc = j["acc"], acc_norm = j["acc_norm"];
+  EXPECT_TRUE(acc >= 0 && acc <= 1) << acc;
+  EXPECT_TRUE(acc_norm >= 0 && acc_norm <= 1) << acc_norm;
+  // Only the first three items: fewer requests cut.
+  Result three =
+      gc("eval --model " + bundled + " --threads 1 --json --task mc --limit 3 --data " + data("hellaswag.jsonl"));
+  ASSERT_EQ(three.rc, 0) << three.err;
+  EXPECT_LT(int64_t(nlohmann::json::parse(three.out)["truncated"]), truncated);
+}
+
 TEST_F(EvalCli, TextOutputAndLimitOnMc) {
   Result r = gc("eval --model " + model() + " --task mc --data " + data("hellaswag.jsonl") + " --limit 2 --threads 1");
   ASSERT_EQ(r.rc, 0) << r.err;

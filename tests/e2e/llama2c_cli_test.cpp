@@ -19,15 +19,6 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
-// Missing ../shared files: a failure under CI=true, else a skip.
-#define REQUIRE_SHARED_FILE(path)                                                   \
-  do {                                                                              \
-    if (!file_exists(path)) {                                                       \
-      const char* ci = std::getenv("CI");                                           \
-      if (ci != nullptr && std::string(ci) == "true") FAIL() << "missing " << path; \
-      GTEST_SKIP() << "missing " << path;                                           \
-    }                                                                               \
-  } while (0)
 
 const std::string kCheckpoint = "data/DaveBben__esp32-llm/stories260K.bin";
 const std::string kTokenizer = "data/DaveBben__esp32-llm/tok512.bin";
@@ -43,8 +34,8 @@ std::string convert_stories(const std::string& scratch) {
 }
 
 TEST(Llama2cCli, ConvertsStories260K) {
-  REQUIRE_SHARED_FILE(test::shared_path(kCheckpoint));
-  REQUIRE_SHARED_FILE(test::shared_path(kTokenizer));
+  GAINCELL_REQUIRE_FILE(test::shared_path(kCheckpoint));
+  GAINCELL_REQUIRE_FILE(test::shared_path(kTokenizer));
   const std::string out = convert_stories(test::scratch_dir("llama2c_cli_convert"));
   ASSERT_FALSE(out.empty());
   const auto cfg = nlohmann::json::parse(read_file(out + "/config.json"));
@@ -65,7 +56,7 @@ TEST(Llama2cCli, ConvertsStories260K) {
 }
 
 TEST(Llama2cCli, BadInputsFailWithOneLineAndNoFolder) {
-  REQUIRE_SHARED_FILE(test::shared_path(kTokenizer));
+  GAINCELL_REQUIRE_FILE(test::shared_path(kTokenizer));
   const std::string dir = test::scratch_dir("llama2c_cli_bad");
   write_file_atomic(dir + "/short.bin", std::string(20, '\1'));
   test::Result r = test::gc("convert llama2c --checkpoint " + dir + "/short.bin --tokenizer " +
@@ -89,8 +80,8 @@ int argmax(const float* v, int n) {
 }
 
 TEST(Llama2cCli, Stories260KGreedyTokensEqualReference) {
-  REQUIRE_SHARED_FILE(test::shared_path(kCheckpoint));
-  REQUIRE_SHARED_FILE(test::shared_path(kTokenizer));
+  GAINCELL_REQUIRE_FILE(test::shared_path(kCheckpoint));
+  GAINCELL_REQUIRE_FILE(test::shared_path(kTokenizer));
   const std::string out = convert_stories(test::scratch_dir("llama2c_cli_greedy"));
   ASSERT_FALSE(out.empty());
   const auto golden = nlohmann::json::parse(read_file(test::data_path("stories260k/greedy.json")));

@@ -11,6 +11,7 @@
 #include "analog/gaincell_attention.h"
 #include "analog/gaincell_reference.h"
 #include "analog_npy.h"
+#include "expect_close.h"
 #include "test_paths.h"
 
 namespace gaincell {
@@ -43,9 +44,7 @@ std::vector<float> offset_removed(const float* x) {
 }
 
 double max_diff(const float* a, const float* b, int n) {
-  double w = 0;
-  for (int i = 0; i < n; ++i) w = std::max(w, double(std::abs(a[i] - b[i])));
-  return w;
+  return test::worst_abs_diff(a, b, n).err;  // NaN when any value is (tests/expect_close.h)
 }
 
 CellPoly cubic() {
@@ -59,15 +58,14 @@ Quantizer ideal_adc() {
 class AnalogGoldenArray : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::shared_available()) GTEST_SKIP() << "../shared not available";
+    for (const char* n : {"Q", "K", "V", "S", "phi_S", "output"})
+      GAINCELL_REQUIRE_FILE(test::shared_path(std::string("data/gaincell-authors/array64_") + n + ".npy"));
     ASSERT_EQ(arrays().Q.shape, (std::vector<int64_t>{10, kN, kN}));
   }
 };
 
 TEST_F(AnalogGoldenArray, ShapesAndMaxS) {
-  double m = 0;
-  for (float s : arrays().S.data) m = std::max(m, double(std::abs(s)));
-  EXPECT_NEAR(m, 102.49, 0.01);
+  EXPECT_NEAR(test::max_abs(arrays().S.data), 102.49, 0.01);
 }
 
 TEST_F(AnalogGoldenArray, FirstProductWithinHalfPercentOfMaxS) {

@@ -11,6 +11,7 @@
 
 #include "analog/gaincell_attention.h"
 #include "analog_npy.h"
+#include "expect_close.h"
 #include "test_paths.h"
 
 namespace gaincell {
@@ -19,15 +20,8 @@ namespace {
 constexpr int kT = 80, kH = 2, kD = 16, kC = kH * kD, kWindow = 72;
 
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  double scale = 0;
-  for (float w : want) scale = std::max(scale, double(std::fabs(w)));
-  size_t worst = 0;
-  double err = 0;
-  for (size_t e = 0; e < got.size(); ++e)
-    if (std::fabs(double(got[e]) - want[e]) > err) err = std::fabs(double(got[e]) - want[e]), worst = e;
-  EXPECT_LE(err, 1e-5 * scale) << what << ": worst index " << worst << " got " << got[worst] << " want " << want[worst]
-                               << " (max |grad| " << scale << ")";
+  const double scale = test::max_abs(want);
+  EXPECT_TRUE(test::all_within(got, want, 1e-5 * scale)) << what << " (max |grad| " << scale << ")";
 }
 
 void check_case(bool linear, const std::string& prefix) {

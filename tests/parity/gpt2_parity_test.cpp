@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
+#include "expect_close.h"
 #include "io/npy.h"
 #include "model/attention.h"
 #include "model/engine.h"
@@ -35,17 +36,6 @@ std::unique_ptr<Attention> make_attention(const Gpt2& m, int window) {
   return attention_registry().create(window ? "sliding" : "softmax", ctx);
 }
 
-// Max |a - b| over n values, with the index of the worst element.
-std::pair<double, int64_t> max_abs_diff(const float* a, const float* b, int64_t n) {
-  double worst = 0;
-  int64_t at = -1;
-  for (int64_t i = 0; i < n; ++i) {
-    double d = std::abs(double(a[i]) - b[i]);
-    if (!(d <= worst)) worst = d, at = i;  // NaN counts as worst
-  }
-  return {worst, at};
-}
-
 class Gpt2Parity : public ::testing::TestWithParam<Case> {};
 
 TEST_P(Gpt2Parity, FullSequenceLogitsMatchReference) {
@@ -56,15 +46,14 @@ TEST_P(Gpt2Parity, FullSequenceLogitsMatchReference) {
   const int B = static_cast<int>(tokens.size()), T = static_cast<int>(tokens[0].size());
   std::vector<int32_t> flat;
   for (auto& row : tokens) flat.insert(flat.end(), row.begin(), row.end());
-  NpyArray golden = read_npy(dir + (c.window ? "/logits_sliding_w" + std::to_string(c.window) + ".npy" : "/logits.npy"));
+  NpyArray golden =
+      read_npy(dir + (c.window ? "/logits_sliding_w" + std::to_string(c.window) + ".npy" : "/logits.npy"));
   const int64_t V = m.config().vocab_size;
   ASSERT_EQ(golden.shape, (std::vector<int64_t>{B, T, V}));
   auto attn = make_attention(m, c.window);
   Gpt2Engine engine(m, *attn);
   const float* logits = engine.forward(flat.data(), B, T);
-  auto [worst, at] = max_abs_diff(logits, golden.data.data(), golden.numel());
-  EXPECT_LT(worst, 1e-4) << "worst at flat index " << at << ": got " << logits[at] << ", reference "
-                         << golden.data[at];
+  EXPECT_TRUE(test::all_within(logits, golden.data.data(), golden.numel(), 1e-4));
 }
 
 TEST_P(Gpt2Parity, KvCacheDecodingEqualsFullSequence) {
@@ -88,29 +77,28 @@ TEST_P(Gpt2Parity, KvCacheDecodingEqualsFullSequence) {
   std::vector<int32_t> prefix;
   for (int b = 0; b < B; ++b) prefix.insert(prefix.end(), tokens[b].begin(), tokens[b].begin() + P);
   const float* got = dec.decode_prefill(prefix.data(), P);
-  double worst = 0;
-  for (int b = 0; b < B; ++b) {
-    auto [d, at] = max_abs_diff(got + b * V, expected.data() + (int64_t{b} * T + P - 1) * V, V);
-    worst = std::max(worst, d);
-  }
+  double worst = 0;  // NaN-propagating (tests/expect_close.h)
+  for (int b = 0; b < B; ++b)
+    worst =
+        test::nan_max(worst, test::worst_abs_diff(got + b * V, expected.data() + (int64_t{b} * T + P - 1) * V, V).err);
   std::vector<int32_t> step(B);
   for (int t = P; t < T; ++t) {
     for (int b = 0; b < B; ++b) step[b] = tokens[b][t];
     got = dec.decode_step(step.data());
-    for (int b = 0; b < B; ++b) {
-      auto [d, at] = max_abs_diff(got + b * V, expected.data() + (int64_t{b} * T + t) * V, V);
-      worst = std::max(worst, d);
-    }
+    for (int b = 0; b < B; ++b)
+      worst =
+          test::nan_max(worst, test::worst_abs_diff(got + b * V, expected.data() + (int64_t{b} * T + t) * V, V).err);
   }
   EXPECT_LT(worst, 1e-5);
   EXPECT_EQ(dec.decode_position(), T);
 }
 
 INSTANTIATE_TEST_SUITE_P(Folders, Gpt2Parity,
-                         ::testing::Values(Case{"f32_basic", 0}, Case{"f32_odd", 0}, Case{"f32_odd", 8},
-                                           Case{"f16", 0}, Case{"bf16", 0}, Case{"long", 0}, Case{"long", 64}),
+                         ::testing::Values(Case{"f32_basic", 0}, Case{"f32_odd", 0}, Case{"f32_odd", 8}, Case{"f16", 0},
+                                           Case{"bf16", 0}, Case{"long", 0}, Case{"long", 64}),
                          [](const auto& info) {
-                           return info.param.folder + (info.param.window ? "_w" + std::to_string(info.param.window) : "");
+                           return info.param.folder +
+                                  (info.param.window ? "_w" + std::to_string(info.param.window) : "");
                          });
 
 TEST(Gpt2Parity, SavedModelReloadsWithIdenticalLogits) {

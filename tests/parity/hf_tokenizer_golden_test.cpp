@@ -91,7 +91,7 @@ std::string fnv1a64_le_int32(const std::vector<int32_t>& ids) {
 // TinyShakespeare (1.1 MB) and TinyStories validation (0.8 MB) whole, through each tokenizer (skipped when
 // ../shared is absent): count, hash and both ends of the ids, and the decode round trip.
 TEST(HfTokenizerGolden, WholeFilesMatchReference) {
-  if (!test::shared_available()) GTEST_SKIP() << "../shared is not available";
+  GAINCELL_REQUIRE(test::shared_available(), "../shared");
   for (const char* name : {"llama2", "llama3", "qwen3"}) {
     const Tokenizer& tok = load(name);
     const nlohmann::json& files = goldens()["models"][name]["files"];

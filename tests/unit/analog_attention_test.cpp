@@ -13,6 +13,7 @@
 #include "analog/register.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "expect_close.h"
 
 namespace gaincell {
 namespace {
@@ -91,14 +92,11 @@ TEST_P(AnalogFastVsReference, TrainingFormEqualsStepByStepReference) {
       auto q = slice(qkv, c.T, b, h, 0), k = slice(qkv, c.T, b, h, 1), v = slice(qkv, c.T, b, h, 2);
       std::vector<float> ref(size_t(c.T) * kD);
       reference_gaincell_head(ref.data(), q.data(), k.data(), v.data(), c.T, kD, ref_params(*m, h, c.linear));
-      double worst = 0;
-      int at = -1;
+      test::WorstError exact;  // bound 0: the same bits (index t * kD + d)
       for (int t = 0; t < c.T; ++t)
-        for (int d = 0; d < kD; ++d) {
-          double e = std::abs(out[(size_t(b) * c.T + t) * kC + h * kD + d] - ref[t * kD + d]);
-          if (e > worst) worst = e, at = t * kD + d;
-        }
-      EXPECT_EQ(worst, 0.0) << "b " << b << " h " << h << " worst at " << at;
+        for (int d = 0; d < kD; ++d)
+          exact.add(t * kD + d, out[(size_t(b) * c.T + t) * kC + h * kD + d], ref[t * kD + d], 0);
+      EXPECT_TRUE(exact.result()) << "b " << b << " h " << h;
       int active = 0;  // the case must exercise non-trivial ADC codes
       for (int e = 0; e < c.T * kD; ++e) active += std::abs(ref[e] - ref_params(*m, h, c.linear).b_out) > 0.01f;
       if (c.T > 1) {
@@ -127,9 +125,7 @@ std::vector<float> stream(Attention& att, const std::vector<float>& qkv, int B, 
 }
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double w = 0;
-  for (size_t i = 0; i < a.size(); ++i) w = std::max(w, double(std::abs(a[i] - b[i])));
-  return w;
+  return test::worst_abs_diff(a, b).err;  // NaN when any value is (tests/expect_close.h)
 }
 
 TEST(AnalogStreaming, WithinWindowEqualsTrainingForm) {
@@ -189,8 +185,7 @@ TEST(AnalogIdealArray, EqualsDigitalHardsigmoidWithMatchingScale) {
   att.forward(out.data(), qkv.data(), 1, T, 0);
   for (int e = 0; e < T * kD; ++e) qs[e] = q[e] * g * std::sqrt(float(kD)) / 80.0f;
   hardsigmoid_head(dig.data(), kD, qs.data(), k.data(), v.data(), kD, T, kD, 1024);
-  double scale = 0;
-  for (float x : dig) scale = std::max(scale, double(std::abs(x)));
+  const double scale = test::max_abs(dig);
   ASSERT_GT(scale, 0.01);
   // Float rounding: k' = k + 0.45 - 0.45 loses up to 2^-24 * 0.75 per element; bound 64 eps of the scale.
   EXPECT_LE(max_abs_diff(out, dig), 64 * 1.2e-7 * 64 * scale + 1e-6);

@@ -42,7 +42,7 @@ std::string failed(const DeviceFit& f) {
 }
 
 TEST(AnalogDeviceFit, SpiceTablePassesWithItsReport) {
-  if (!test::shared_available()) GTEST_SKIP();
+  GAINCELL_REQUIRE_FILE(test::shared_path("data/gaincell-authors/gaincell_iv_spice.csv"));
   DeviceFit f = fit_device_csv(test::shared_path("data/gaincell-authors/gaincell_iv_spice.csv"));
   ASSERT_EQ(f.coeffs_ua.size(), 4u);
   for (int p = 0; p < 4; ++p) EXPECT_NEAR(f.coeffs_ua[p] / kSpec[p], 1.0, 2e-6) << "p " << p;

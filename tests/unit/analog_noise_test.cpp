@@ -9,6 +9,7 @@
 #include "analog/gaincell_attention.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "expect_close.h"
 
 namespace gaincell {
 namespace {
@@ -79,12 +80,12 @@ TEST(AnalogNoise, StreamingEqualsTrainingFormWithEveryNonIdeality) {
     std::vector<float> full(size_t(T) * kC), step(kC);
     att.forward(full.data(), qkv.data(), 1, T, 0);
     auto cache = att.make_cache(0, 1, T);
-    double worst = 0;
+    test::WorstError worst;  // index t * kC + c
     for (int t = 0; t < T; ++t) {
       cache->step(step.data(), &qkv[size_t(t) * 3 * kC]);
-      for (int c = 0; c < kC; ++c) worst = std::max(worst, double(std::abs(step[c] - full[size_t(t) * kC + c])));
+      for (int c = 0; c < kC; ++c) worst.add(int64_t(t) * kC + c, step[c], full[size_t(t) * kC + c], 1e-5);
     }
-    EXPECT_LE(worst, 1e-5);
+    EXPECT_TRUE(worst.result());
   }
   set_num_threads(0);
 }

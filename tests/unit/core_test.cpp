@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <new>
 #include <set>
 
+#include "core/buffer.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/rng.h"
@@ -11,6 +14,27 @@
 
 namespace gaincell {
 namespace {
+
+// A failed growth throws and leaves the buffer as it was (it used to free first: a null buffer with the old
+// capacity), and a size whose byte count overflows size_t is refused instead of wrapping to a tiny allocation.
+TEST(AlignedBuffer, FailedGrowthThrowsAndKeepsTheOldAllocation) {
+  AlignedBuffer<float> b(100);
+  for (size_t i = 0; i < 100; ++i) b[i] = float(i);
+  float* const before = b.data();
+  for (size_t huge : {SIZE_MAX, SIZE_MAX / 4, size_t{1} << 62, size_t{1} << 60}) {
+    EXPECT_THROW(b.resize(huge), std::bad_alloc) << huge;
+    EXPECT_EQ(b.data(), before);
+    EXPECT_EQ(b.size(), 100u);
+    EXPECT_EQ(b.capacity(), 100u);
+  }
+  b.resize(50);  // within capacity: same memory, contents kept
+  EXPECT_EQ(b.data(), before);
+  EXPECT_EQ(b[99], 99.0f);
+  b.resize(1000);
+  EXPECT_NE(b.data(), nullptr);
+  EXPECT_EQ(b.capacity(), 1000u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % 64, 0u);
+}
 
 TEST(Rng, SameSeedSameStreamDifferentTagsDiffer) {
   Rng a(42), b(42);
@@ -29,7 +53,7 @@ TEST(Rng, NormalMomentsWithinConfidenceBounds) {
     s2 += x * x;
   }
   double mean = s / n, var = s2 / n - mean * mean;
-  EXPECT_LT(std::abs(mean), 5.0 / std::sqrt(n));          // 5 sigma of the sample mean
+  EXPECT_LT(std::abs(mean), 5.0 / std::sqrt(n));             // 5 sigma of the sample mean
   EXPECT_LT(std::abs(var - 1.0), 5.0 * std::sqrt(2.0 / n));  // 5 sigma of the sample variance
 }
 

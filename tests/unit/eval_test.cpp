@@ -102,11 +102,32 @@ TEST_F(EvalModel, BatchedScoringMatchesOnePrefixAtATime) {
 TEST_F(EvalModel, LeftTruncationKeepsTheLastWindowAndTheTargets) {
   LoglikRequest r{random_tokens(40, 5), 3};
   const std::vector<int32_t> tail(r.tokens.end() - 25, r.tokens.end());
-  truncate_left(r, 24, "x:1");
+  EXPECT_TRUE(truncate_left(r, 24));
   EXPECT_EQ(r.tokens, tail);  // n_positions + 1 tokens: the input is all but the last
   EXPECT_EQ(r.n_target, 3);
-  LoglikRequest too_long{random_tokens(40, 5), 25};
-  expect_error([&] { truncate_left(too_long, 24, "x:7"); }, "in 'x:7'");
+  EXPECT_FALSE(truncate_left(r, 24));  // already fits
+  EXPECT_EQ(r.tokens, tail);
+}
+
+// A continuation longer than the window (HellaSwag endings on a 128-byte model) is cut with its context, as
+// lm-eval does, and the targets that remain are scored: one forward over the window, every position a target.
+TEST_F(EvalModel, ContinuationLongerThanTheWindowScoresTheTargetsThatRemain) {
+  LoglikRequest r{random_tokens(40, 5), 30};
+  const std::vector<int32_t> tail(r.tokens.end() - 25, r.tokens.end());
+  EXPECT_TRUE(truncate_left(r, 24));
+  EXPECT_EQ(r.tokens, tail);
+  EXPECT_EQ(r.n_target, 24);
+  const LoglikResult got = score_requests(*engine_, {r})[0];
+  EXPECT_EQ(got.n_target, 24);
+  double want = 0;
+  bool greedy = true;
+  for (int j = 1; j <= 24; ++j) {  // target tail[j] given tail[0 .. j)
+    bool am = false;
+    want += brute_logprob(std::vector<int32_t>(tail.begin(), tail.begin() + j + 1), j, &am);
+    greedy = greedy && am;
+  }
+  EXPECT_NEAR(got.logprob, want, 1e-4 * std::fabs(want));
+  EXPECT_EQ(got.greedy, greedy);
 }
 
 TEST_F(EvalModel, StridedPerplexityWithStrideOneIsASlidingWindow) {

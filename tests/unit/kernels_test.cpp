@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "expect_close.h"
 #include "kernels/dispatch.h"
 #include "kernels/ops.h"
 #include "kernels/threads.h"
@@ -28,20 +29,11 @@ std::vector<float> random_vector(int64_t n, uint64_t seed, double scale = 1.0) {
 
 // out[n, m] = bias[m] + sum_k x[n, k] w(k, m) in double, with mag = sum of |terms|. A float dot product of K
 // terms (any order, FMA or not) errs by at most about K eps mag; the bound is twice that.
-struct WorstError {
-  double err = -1, bound = 0, got = 0, want = 0;
-  int64_t row = 0, col = 0;
-  std::string report() const {
-    return "worst at (" + std::to_string(row) + ", " + std::to_string(col) + "): got " + std::to_string(got) +
-           " want " + std::to_string(want) + " bound " + std::to_string(bound);
-  }
-};
-
+// Checked element by element (NaN-aware, tests/expect_close.h); the index reported is n * M + m.
 template <typename W>
-WorstError check_matmul(const std::vector<float>& out, const std::vector<float>& x, W w, const float* bias, int64_t N,
-                        int64_t K, int64_t M, bool* ok) {
-  WorstError worst;
-  *ok = true;
+::testing::AssertionResult check_matmul(const std::vector<float>& out, const std::vector<float>& x, W w,
+                                        const float* bias, int64_t N, int64_t K, int64_t M) {
+  test::WorstError worst;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t m = 0; m < M; ++m) {
       double acc = bias ? bias[m] : 0.0, mag = std::fabs(acc);
@@ -50,11 +42,9 @@ WorstError check_matmul(const std::vector<float>& out, const std::vector<float>&
         acc += p;
         mag += std::fabs(p);
       }
-      const double err = std::fabs(out[n * M + m] - acc), bound = 2.0 * (K + 1) * kEps * mag + 1e-30;
-      if (err > bound) *ok = false;
-      if (err / bound > worst.err / (worst.bound + 1e-300)) worst = {err, bound, out[n * M + m], acc, n, m};
+      worst.add(n * M + m, out[n * M + m], acc, 2.0 * (K + 1) * kEps * mag + 1e-30);
     }
-  return worst;
+  return worst.result();
 }
 
 struct MatmulShape {
@@ -70,11 +60,9 @@ TEST(Kernels, MatmulForwardMatchesReferenceWithAndWithoutBias) {
       const auto x = random_vector(s.N * s.K, 1), w = random_vector(s.K * s.M, 2), b = random_vector(s.M, 3);
       std::vector<float> out(s.N * s.M, 123.0f);
       matmul_forward(out.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, s.N, s.K, s.M);
-      bool ok;
-      auto worst = check_matmul(
-          out, x, [&](int64_t k, int64_t m) { return w[k * s.M + m]; }, with_bias ? b.data() : nullptr, s.N, s.K, s.M,
-          &ok);
-      EXPECT_TRUE(ok) << "N=" << s.N << " K=" << s.K << " M=" << s.M << " bias=" << with_bias << ": " << worst.report();
+      EXPECT_TRUE(check_matmul(
+          out, x, [&](int64_t k, int64_t m) { return w[k * s.M + m]; }, with_bias ? b.data() : nullptr, s.N, s.K, s.M))
+          << "N=" << s.N << " K=" << s.K << " M=" << s.M << " bias=" << with_bias;
     }
 }
 
@@ -83,10 +71,8 @@ TEST(Kernels, MatmulReferenceMatchesDoubleLoops) {
   const auto x = random_vector(s.N * s.K, 4), w = random_vector(s.K * s.M, 5), b = random_vector(s.M, 6);
   std::vector<float> out(s.N * s.M);
   matmul_reference(out.data(), x.data(), w.data(), b.data(), s.N, s.K, s.M);
-  bool ok;
-  auto worst = check_matmul(
-      out, x, [&](int64_t k, int64_t m) { return w[k * s.M + m]; }, b.data(), s.N, s.K, s.M, &ok);
-  EXPECT_TRUE(ok) << worst.report();
+  EXPECT_TRUE(check_matmul(
+      out, x, [&](int64_t k, int64_t m) { return w[k * s.M + m]; }, b.data(), s.N, s.K, s.M));
 }
 
 TEST(Kernels, MatmulTransposedMatchesReference) {
@@ -94,17 +80,16 @@ TEST(Kernels, MatmulTransposedMatchesReference) {
     const auto x = random_vector(s.N * s.K, 7), wt = random_vector(s.M * s.K, 8);  // wt is [M, K]
     std::vector<float> out(s.N * s.M, 123.0f);
     matmul_transposed_forward(out.data(), x.data(), wt.data(), s.N, s.K, s.M);
-    bool ok;
-    auto worst = check_matmul(
-        out, x, [&](int64_t k, int64_t m) { return wt[m * s.K + k]; }, nullptr, s.N, s.K, s.M, &ok);
-    EXPECT_TRUE(ok) << "N=" << s.N << " K=" << s.K << " M=" << s.M << ": " << worst.report();
+    EXPECT_TRUE(check_matmul(
+        out, x, [&](int64_t k, int64_t m) { return wt[m * s.K + k]; }, nullptr, s.N, s.K, s.M))
+        << "N=" << s.N << " K=" << s.K << " M=" << s.M;
   }
 }
 
 // Same bits at 1 and 2 threads (style R9), for every matmul entry. Calling OpenBLAS's own threading instead
 // fails this at every shape here but the two small decode rows and 3 x 17 x 5 (which never reaches BLAS):
-// gemm_deterministic must cut the work by shape alone. Shapes: decode rows (gemv, both orientations, the 50257-token lm_head),
-// prompts shorter and longer than a panel, odd sizes.
+// gemm_deterministic must cut the work by shape alone. Shapes: decode rows (gemv, both orientations, the 50257-token
+// lm_head), prompts shorter and longer than a panel, odd sizes.
 TEST(Kernels, EveryMatmulIsBitIdenticalAtOneAndTwoThreads) {
   const MatmulShape shapes[] = {{1, 768, 2304},  {1, 3072, 768},  {1, 768, 50257},  {8, 768, 2304},
                                 {64, 768, 3072}, {300, 768, 768}, {257, 129, 1000}, {3, 17, 5}};
@@ -211,18 +196,14 @@ void expect_gelu_accurate(void (*gelu)(float*, const float*, int64_t), double ex
   const auto x = gelu_inputs();
   std::vector<float> y(x.size());
   gelu(y.data(), x.data(), static_cast<int64_t>(x.size()));
-  int64_t bad = 0, worst_i = -1;
-  double worst = 0;
+  test::WorstError worst;
   for (size_t i = 0; i < x.size(); ++i) {
     double t;
     const double want = gelu_double(x[i], &t);
     if (std::fabs(x[i]) > 1e15) t = 0;  // the float path saturates long before; only the flush matters there
-    const double bound = gelu_bound(x[i], want, t) + extra_abs_eps * kEps * std::fabs(x[i]);
-    const double r = std::fabs(y[i] - want) / bound;
-    if (!(r <= 1.0)) ++bad;
-    if (!(r <= worst)) worst = r, worst_i = static_cast<int64_t>(i);
+    worst.add(int64_t(i), y[i], want, gelu_bound(x[i], want, t) + extra_abs_eps * kEps * std::fabs(x[i]));
   }
-  EXPECT_EQ(bad, 0) << name << ": worst at x=" << x[worst_i] << " got " << y[worst_i] << " error/bound " << worst;
+  EXPECT_TRUE(worst.result()) << name << ": x = " << x[std::max<int64_t>(worst.index(), 0)];
 }
 
 TEST(Kernels, GeluScalarMatchesDoubleReference) {
@@ -274,14 +255,13 @@ TEST(Kernels, GeluBackwardMatchesDoubleReference) {
   for (const KernelTable* t : tables()) {
     std::vector<float> d(x.size());
     t->gelu_backward(d.data(), x.data(), dout.data(), static_cast<int64_t>(x.size()));
-    double worst = 0;
+    test::WorstError worst;  // relative to |dout|
     for (size_t i = 0; i < x.size(); ++i) {
       const double xi = x[i], th = std::tanh(k * (xi + 0.044715 * xi * xi * xi));
       const double g = 0.5 * (1 + th) + 0.5 * xi * (1 - th * th) * k * (1 + 3 * 0.044715 * xi * xi);
-      const double err = std::fabs(d[i] - g * dout[i]) / (std::fabs(dout[i]) + 1e-30);
-      worst = std::max(worst, err);
-      EXPECT_LE(err, 8 * kEps) << t->isa << " x=" << x[i];
+      worst.add(int64_t(i), d[i], g * dout[i], 8 * kEps * (std::fabs(dout[i]) + 1e-30));
     }
+    EXPECT_TRUE(worst.result()) << t->isa << " x = " << x[std::max<int64_t>(worst.index(), 0)];
     std::vector<float> in_place = dout;
     for (int64_t n : {1, 7, 9, 4111}) {
       in_place.assign(dout.begin(), dout.end());

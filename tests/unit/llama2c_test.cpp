@@ -22,15 +22,6 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
-// Missing ../shared files: a failure under CI=true, else a skip.
-#define REQUIRE_SHARED_FILE(path)                                                   \
-  do {                                                                              \
-    if (!file_exists(path)) {                                                       \
-      const char* ci = std::getenv("CI");                                           \
-      if (ci != nullptr && std::string(ci) == "true") FAIL() << "missing " << path; \
-      GTEST_SKIP() << "missing " << path;                                           \
-    }                                                                               \
-  } while (0)
 
 Llama2cConfig small_config(bool shared) {
   Llama2cConfig c;
@@ -328,7 +319,7 @@ TEST(Llama2c, ConvertWritesHfFolderThatReadsBackBitExact) {
 
 TEST(Llama2c, Stories260KHeaderAndSize) {
   const std::string path = test::shared_path("data/DaveBben__esp32-llm/stories260K.bin");
-  REQUIRE_SHARED_FILE(path);
+  GAINCELL_REQUIRE_FILE(path);
   const Llama2cCheckpoint ck = load_llama2c(path);
   const Llama2cConfig& c = ck.config;
   EXPECT_EQ(c.version, 0);

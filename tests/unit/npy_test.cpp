@@ -51,7 +51,7 @@ TEST(Npy, WriterUsesNumpyV1HeaderLayout) {
 
 TEST(Npy, ReadsAuthorsGoldenArray) {
   const std::string path = test::shared_path("data/gaincell-authors/array64_Q.npy");
-  if (!test::shared_available() || !file_exists(path)) GTEST_SKIP() << "shared data absent";
+  GAINCELL_REQUIRE_FILE(path);
   NpyArray a = read_npy(path);
   EXPECT_EQ(a.shape, (std::vector<int64_t>{10, 64, 64}));
   ASSERT_EQ(a.data.size(), 10u * 64 * 64);
@@ -192,7 +192,7 @@ TEST(Npy, NumpyLoadsWriterOutput) {
       python = py;
       break;
     }
-  if (python.empty()) GTEST_SKIP() << "no python3 with numpy";
+  GAINCELL_REQUIRE(!python.empty(), "python3 with numpy");
   const std::string path = test::scratch_dir("npy_python") + "/l.npy";
   float v[6] = {1.5f, -2.0f, 0.25f, 3.0f, 5.0f, 6.0f};
   write_npy_f32(path, {3, 2}, v);
