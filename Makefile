@@ -74,7 +74,8 @@ bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DGAINCELL_BUILD_BENCHMARKS=ON -DGAINCELL_BUILD_TESTS=OFF
 	cmake --build $(BUILD)-bench -j$(JOBS)
 
-FORMAT_FILES = find src tests bench \( -name '*.h' -o -name '*.cpp' \) -print0
+# Generated tables (*_tables.cpp, written by tools/gen_*_tables.py) are left as their generators write them.
+FORMAT_FILES = find src tests bench \( -name '*.h' -o -name '*.cpp' \) ! -name '*_tables.cpp' -print0
 format:
 	$(FORMAT_FILES) | xargs -0 clang-format -i
 

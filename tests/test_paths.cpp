@@ -1,9 +1,8 @@
 #include "test_paths.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>

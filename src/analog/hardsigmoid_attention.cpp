@@ -59,8 +59,8 @@ class HardSigmoidAttention : public Attention {
     const AttentionShape& s = shape();
     if (s.n_head < 1 || s.head_dim < 1 || s.n_kv_head < 1 || s.n_head % s.n_kv_head != 0)
       fail_expected("hardsigmoid", "positive n_head and head_dim, and n_kv_head dividing n_head",
-                    "n_head " + std::to_string(s.n_head) + ", head_dim " + std::to_string(s.head_dim) +
-                        ", n_kv_head " + std::to_string(s.n_kv_head));
+                    "n_head " + std::to_string(s.n_head) + ", head_dim " + std::to_string(s.head_dim) + ", n_kv_head " +
+                        std::to_string(s.n_kv_head));
   }
   std::string name() const override { return "hardsigmoid"; }
 
@@ -70,8 +70,8 @@ class HardSigmoidAttention : public Attention {
     const int64_t C = sh.width(), ld = same_stride(qkv);
     parallel_for(0, int64_t(B) * H, [&](int64_t task) {
       const int64_t b = task / H, h = task % H, g = sh.kv_of(int(h));
-      hardsigmoid_head(out + b * T * C + h * D, C, qkv.q.at(b * T, h), qkv.k.at(b * T, g), qkv.v.at(b * T, g), ld, T,
-                       D, W_);
+      hardsigmoid_head(out + b * T * C + h * D, C, qkv.q.at(b * T, h), qkv.k.at(b * T, g), qkv.v.at(b * T, g), ld, T, D,
+                       W_);
     });
     AttentionActivity a;
     a.tokens = int64_t(B) * T;

@@ -9,8 +9,6 @@
 #include "core/error.h"
 #include "kernels/threads.h"
 
-#include "analog/register.h"
-
 namespace gaincell::cli {
 
 void add_thread_options(CLI::App* cmd, ThreadOptions& o) {

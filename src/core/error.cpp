@@ -2,7 +2,9 @@
 
 namespace gaincell {
 
-void fail(const std::string& component, const std::string& message) { throw Error(component, message); }
+void fail(const std::string& component, const std::string& message) {
+  throw Error(component, message);
+}
 
 void fail_expected(const std::string& component, const std::string& expected, const std::string& got,
                    const std::string& context) {

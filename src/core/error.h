@@ -28,7 +28,7 @@ class Error : public std::runtime_error {
 
 }  // namespace gaincell
 
-#define GAINCELL_ASSERT(cond) \
-  do {                        \
+#define GAINCELL_ASSERT(cond)                                          \
+  do {                                                                 \
     if (!(cond)) ::gaincell::assert_failed(#cond, __FILE__, __LINE__); \
   } while (0)

@@ -25,8 +25,8 @@ inline __m256 gelu8(__m256 x) {
 }
 
 // GELU'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) u'(x) with t = tanh(u). With s = 1 / (1 + exp(-2u)):
-// 0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s), so GELU'(x) = s + 2 x s (1 - s) u'(x) with s (1 - s) = e s^2, e = exp(-2u),
-// u'(x) = sqrt(2/pi) (1 + 3 * 0.044715 x^2). No cancellation, and s saturates cleanly at 0 and 1.
+// 0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s), so GELU'(x) = s + 2 x s (1 - s) u'(x) with s (1 - s) = e s^2, e =
+// exp(-2u), u'(x) = sqrt(2/pi) (1 + 3 * 0.044715 x^2). No cancellation, and s saturates cleanly at 0 and 1.
 inline __m256 gelu_grad8(__m256 x) {
   const __m256 c1 = _mm256_set1_ps(-1.5957691216057308f), c3 = _mm256_set1_ps(-0.0713548162726009f);
   const __m256 one = _mm256_set1_ps(1.0f);

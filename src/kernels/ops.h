@@ -8,28 +8,26 @@ namespace gaincell {
 // out[N, M] = inp[N, K] @ w[K, M] (+ bias[M] if non-null). w is stored [in, out] (HF Conv1D layout).
 // Every matmul here goes through gemm_deterministic (kernels/gemm.h): BLAS when built with it, the same bits
 // at any thread count; one row (decoding) is a matrix-vector product, memory bound on w.
-void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
-                    int64_t M);
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K, int64_t M);
 // out rows [N] of width M, row stride ldo: out = inp[N, K] @ W (+ bias[M]) with W stored [K, M] (HF Conv1D)
 // or, out_in, [M, K] (HF nn.Linear, used in place through a transposed GEMM). matmul_forward is the case
 // !out_in, ldo = M, and runs the same code.
-void linear_forward(float* out, int64_t ldo, const float* inp, const float* w, const float* bias, int64_t N,
-                    int64_t K, int64_t M, bool out_in);
+void linear_forward(float* out, int64_t ldo, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
+                    int64_t M, bool out_in);
 // out[N, V] = inp[N, C] @ wt[V, C]^T (the tied lm_head: wt is wte).
 void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V);
 // Strided GEMMs of attention heads (row-major; ld* are row strides in floats):
 // c[M, N] = alpha * a[M, K] b[N, K]^T, and c[M, N] = a[M, K] b[K, N].
-void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
-               int64_t N, int64_t K, float alpha);
-void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M,
-               int64_t N, int64_t K);
+void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
+               int64_t K, float alpha);
+void matmul_nn(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
+               int64_t K);
 // Naive reference of matmul_forward (style R8): plain loops, double accumulation.
-void matmul_reference(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K,
-                      int64_t M);
+void matmul_reference(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K, int64_t M);
 
 // out[N, C] = (inp - mean) * rstd * weight + bias per row; mean and rstd [N] saved when non-null.
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int64_t N, int64_t C, float eps);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int64_t N, int64_t C, float eps);
 
 // GELU, tanh form (GPT-2 "gelu_new"), elementwise over n values.
 void gelu_forward(float* out, const float* inp, int64_t n);

@@ -29,9 +29,8 @@ int32_t Sampler::sample(const float* logits, int32_t vocab) {
   } else if (config_.top_p < 1.0f) {
     std::sort(scratch_.begin(), scratch_.end(), by_logit);
   } else {
-    std::swap(scratch_[0], *std::max_element(scratch_.begin(), scratch_.end(), [&](const auto& a, const auto& b) {
-      return by_logit(b, a);
-    }));
+    std::swap(scratch_[0], *std::max_element(scratch_.begin(), scratch_.end(),
+                                             [&](const auto& a, const auto& b) { return by_logit(b, a); }));
   }
   const double inv_t = 1.0 / config_.temperature;
   const double mx = scratch_[0].first;

@@ -15,9 +15,9 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
+using test::count_lines;
 using test::gc;
 using test::Result;
-using test::count_lines;
 
 class CostCli : public ::testing::Test {
  protected:

@@ -19,7 +19,6 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
-
 const std::string kCheckpoint = "data/DaveBben__esp32-llm/stories260K.bin";
 const std::string kTokenizer = "data/DaveBben__esp32-llm/tok512.bin";
 

@@ -18,8 +18,8 @@
 #include "io/safetensors.h"
 #include "io/token_file.h"
 #include "model/config.h"
-#include "tokenizer/tokenizer.h"
 #include "model/llama2c.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab_files.h"
 
 // A broken invariant of a parser's result: not a gaincell::Error, so it counts as a bug, not a rejection.

@@ -22,7 +22,6 @@ namespace gaincell {
 namespace {
 namespace fs = std::filesystem;
 
-
 Llama2cConfig small_config(bool shared) {
   Llama2cConfig c;
   c.dim = 16;
