@@ -153,7 +153,7 @@ void run_train(const TrainCliOptions& o) {
 void register_train(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
   CLI::App* cmd = app.add_subcommand("train", "Train or fine-tune a GPT-2 (docs/training.md)");
-  add_model_options(cmd, o->model);
+  add_model_options(cmd, o->model, /*with_seed=*/true, /*evaluation=*/false);
   TrainOptions& t = o->train;
   cmd->add_option("--data", t.data_dir, "Folder with train.bin and val.bin (gaincell data prepare)")->required();
   cmd->add_option("--out", t.out_dir, "Output folder: checkpoints, log.jsonl, model/")->required();

@@ -19,7 +19,7 @@ void apply_thread_options(const ThreadOptions& o) {
   set_compute_threads(o.threads);
 }
 
-void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed) {
+void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed, bool evaluation) {
   cmd->add_option("--model", o.model_dir, "Model folder (config.json, model.safetensors, tokenizer)")->required();
   cmd->add_option("--attention", o.attention, "Attention backend: softmax|sliding (+ analog kinds)");
   cmd->add_option("--window", o.window, "Window W of windowed backends (tokens)")->check(CLI::Range(1, 1 << 20));
@@ -27,10 +27,11 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed) {
   if (with_seed) cmd->add_option("--seed", o.seed, "Random seed");
   cmd->add_option("--retention-s", o.retention_s, "Cell retention time (s): leakage = token period / retention")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--read-snr-db", o.read_snr_db,
-                  "Gain-cell read noise on S and A at this signal-to-noise ratio (dB; evaluation only, "
-                  "noise.read_snr_*_db)")
-      ->check(CLI::PositiveNumber);
+  if (evaluation)
+    cmd->add_option("--read-snr-db", o.read_snr_db,
+                    "Gain-cell read noise on S and A at this signal-to-noise ratio (dB; evaluation only, "
+                    "noise.read_snr_*_db)")
+        ->check(CLI::PositiveNumber);
   cmd->add_option("--report", o.report_path, "Write the run's activity counters and energy/latency as JSON");
   add_thread_options(cmd, o.threads);
 }

@@ -32,7 +32,8 @@ struct ModelOptions {
   double read_snr_db = 0;   // --read-snr-db: read noise of S and A at this SNR (0 = the hardware's)
   std::string report_path;  // --report: the run's activity counters and their cost as JSON
 };
-void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed = true);
+// `evaluation`: also --read-snr-db (evaluation-only read noise; training commands do not offer it).
+void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed = true, bool evaluation = true);
 
 // Registers every attention backend (digital and analog) once.
 void register_all_attention();

@@ -217,7 +217,7 @@ void check_command(const Command& c) {
 // The flags every model command shares (add_model_options), for a base invocation `b` (without --attention,
 // --window, --hw, --seed, --retention-s, --report, --threads) whose outputs depend on the model's logits; the
 // --model row replaces `model` by `other`.
-std::vector<Row> model_rows(const std::string& b, const std::string& model = "{M} ",
+std::vector<Row> model_rows(const std::string& b, bool evaluation = true, const std::string& model = "{M} ",
                             const std::string& other = "{F}/m ") {
   const std::string lin = b + " --attention gaincell-linear",
                     gc_noisy = b + " --attention gaincell --window 16 --hw {F}/noisy.toml";  // short window: fast
@@ -231,6 +231,9 @@ std::vector<Row> model_rows(const std::string& b, const std::string& model = "{M
       {"--report", b + " --report {out}/report.json"},
       {"--threads", b + " --threads 2", Expect::kSame},
   };
+  if (evaluation)  // evaluation-only read noise: training commands do not offer it
+    rows.push_back({"--read-snr-db", b + " --attention gaincell --window 16 --read-snr-db 10", Expect::kChanges,
+                    b + " --attention gaincell --window 16"});
   return rows;
 }
 
@@ -244,7 +247,7 @@ std::set<std::string> listed_subcommands(const std::string& parent) {
   Result r = gc(parent + " --help");
   EXPECT_EQ(r.rc, 0) << r.err;
   std::set<std::string> names;
-  static const std::regex sub(R"(^  ([a-z][a-z-]*)\s{2,}\S)");
+  static const std::regex sub(R"(^  ([a-z][a-z0-9-]*)\s{2,}\S)");
   std::istringstream in(r.out.substr(std::min(r.out.size(), r.out.find("Subcommands:"))));
   std::string line;
   while (std::getline(in, line)) {
@@ -259,13 +262,13 @@ TEST(FlagsTable, CoversEverySubcommand) {
   std::set<std::string> listed;
   for (const std::string& name : listed_subcommands("")) {
     const std::set<std::string> nested =
-        name == "data" || name == "device" ? listed_subcommands(name) : std::set<std::string>{};
+        name == "data" || name == "device" || name == "convert" ? listed_subcommands(name) : std::set<std::string>{};
     if (nested.empty()) listed.insert(name);
     listed.insert(nested.begin(), nested.end());
   }
   const std::set<std::string> tested = {"init", "info",  "tokenize", "data prepare", "device fit",
                                         "cost", "sweep", "generate", "perplexity",   "logits",
-                                        "eval", "train", "adapt",    "reproduce"};
+                                        "eval", "train", "adapt",    "reproduce",    "convert llama2c"};
   EXPECT_EQ(listed, tested);
   EXPECT_EQ(listed_flags(""), (std::set<std::string>{"--version"}));
   Result v = gc("--version");
@@ -319,11 +322,43 @@ class Flags : public ::testing::Test {
       std::string csv = "v_store_V,v_in_V,i_read_A\n";
       for (double v_in : {0.5, 0.9})
         for (int k = 0; k <= 40; ++k) {
-          const double vs = 0.3 + 0.6 * k / 40.0, y = vs - 0.45;
+          const double vs = 0.9 * k / 40.0, y = vs - 0.45;
           const double i_ua = scale * (v_in / 0.9) * (0.52 + 13.6 * y - 2.6 * y * y + 46.0 * y * y * y) + 5.0;
           csv += std::to_string(vs) + "," + std::to_string(v_in) + "," + std::to_string(i_ua * 1e-6) + "\n";
         }
       write_file_atomic(F + "/" + name, csv);
+    }
+    // Llama-family fixtures: a llama-tiny model with the llama2.c tokenizer (vocabulary 512) that adds BOS, two
+    // small llama2.c version-0 checkpoints and a second tokenizer with one score changed.
+    {
+      Result r =
+          gc("init --preset llama-tiny --n-layer 1 --n-embd 32 --n-head 2 --n-kv-head 1 --n-positions 32 "
+             "--seed 3 --out " +
+             F + "/L");
+      ASSERT_EQ(r.rc, 0) << r.err;
+      const std::string tok = read_file(test::data_path("tokenizer/llama2c/tokenizer.bin"));
+      write_file_atomic(F + "/L/tokenizer.bin", tok);
+      write_file_atomic(F + "/L/tokenizer_config.json", R"({"add_bos_token": true, "add_eos_token": false})");
+      write_file_atomic(F + "/tok.bin", tok);
+      std::string tok2 = tok;
+      tok2[4] = static_cast<char>(tok2[4] ^ 1);  // the first record's score, lowest mantissa bit
+      write_file_atomic(F + "/tok2.bin", tok2);
+      const int32_t dim = 8, hidden = 16, layers = 1, heads = 2, kv_heads = 1, vocab = 512, seq = 8;
+      const int64_t hs = dim / heads, kv = hs * kv_heads;
+      const int64_t floats = int64_t{vocab} * dim +
+                             layers * (2 * dim + 2 * dim * dim + 2 * kv * dim + 3 * hidden * dim) + dim +
+                             2 * seq * (hs / 2);
+      for (const auto& [name, scale] :
+           std::vector<std::pair<std::string, float>>{{"ck.bin", 1.0f}, {"ck2.bin", 2.0f}}) {
+        std::string bin;
+        for (int32_t v : {dim, hidden, layers, heads, kv_heads, vocab, seq})
+          bin.append(reinterpret_cast<const char*>(&v), 4);
+        for (int64_t i = 0; i < floats; ++i) {
+          const float x = scale * 0.01f * static_cast<float>((i * 37) % 101 - 50);
+          bin.append(reinterpret_cast<const char*>(&x), 4);
+        }
+        write_file_atomic(F + "/" + name, bin);
+      }
     }
   }
 };
@@ -337,6 +372,8 @@ TEST_F(Flags, Init) {
                   {"--out", b, Expect::kRequired},
                   {"--n-layer", replace_all(b, "--n-layer 1", "--n-layer 2") + " --out {out}"},
                   {"--n-head", b + " --n-head 4 --out {out}"},
+                  {"--n-kv-head", replace_all(b, "tiny", "llama-tiny") + " --n-head 4 --n-kv-head 1 --out {out}",
+                   Expect::kChanges, replace_all(b, "tiny", "llama-tiny") + " --n-head 4 --out {out}"},
                   {"--n-embd", replace_all(b, "--n-embd 48", "--n-embd 64") + " --out {out}"},
                   {"--n-positions", replace_all(b, "--n-positions 16", "--n-positions 24") + " --out {out}"},
                   {"--vocab-size", replace_all(b, "--vocab-size 300", "--vocab-size 310") + " --out {out}"},
@@ -350,7 +387,9 @@ TEST_F(Flags, InfoAndTokenize) {
                  "--model {F}/g --prompt 'hello world'",
                  {{"--model", "--model {F}/m --prompt 'hello world'"},
                   {"--prompt", "--model {F}/g --prompt 'goodbye world'"},
-                  {"--text", "--model {F}/g --text {F}/text.txt"}}});
+                  {"--text", "--model {F}/g --text {F}/text.txt"},
+                  {"--add-special", "--model {F}/L --prompt 'hello world' --add-special", Expect::kChanges,
+                   "--model {F}/L --prompt 'hello world'"}}});
 }
 
 TEST_F(Flags, DataPrepareAndDeviceFit) {
@@ -365,8 +404,14 @@ TEST_F(Flags, DataPrepareAndDeviceFit) {
                  {{"--csv", "--csv {F}/iv2.csv"},
                   {"--v-in", "--csv {F}/iv.csv --v-in 0.5"},
                   {"--v-offset", "--csv {F}/iv.csv --v-offset 0.4"},
-                  {"--order", "--csv {F}/iv.csv --order 2"},
-                  {"--out", "--csv {F}/iv.csv --out {out}/fit.toml"}}});
+                  {"--order", "--csv {F}/iv.csv --order 4"},
+                  {"--out", "--csv {F}/iv.csv --out {out}/fit.toml"},
+                  {"--v-in-tol", "--csv {F}/iv.csv --v-in 0.88 --v-in-tol 0.05", Expect::kChanges,
+                   "--csv {F}/iv.csv --v-in 0.88"},
+                  {"--max-rel-rms", "--csv {F}/iv.csv --max-rel-rms 1e-4", Expect::kRejected, "fit quality"},
+                  {"--min-r2", "--csv {F}/iv.csv --min-r2 0.9999999", Expect::kRejected, "fit quality"},
+                  {"--force", "--csv {F}/iv.csv --min-r2 0.9999999 --force --out {out}/fit.toml", Expect::kChanges,
+                   "--csv {F}/iv.csv --min-r2 0.9999999 --out {out}/fit.toml"}}});
 }
 
 std::vector<Row> cost_rows(const std::string& b) {
@@ -375,7 +420,8 @@ std::vector<Row> cost_rows(const std::string& b) {
           {"--table", b + " --table {F}/table.toml"},
           {"--gpu", b + " --gpu h100"},
           {"--window", b + " --window 512"},
-          {"--retention-s", b + " --retention-s 1e-6"}};
+          {"--retention-s", b + " --retention-s 1e-6"},
+          {"--gpu-baseline", b + " --gpu-baseline roofline"}};
 }
 
 TEST_F(Flags, CostAndSweep) {
@@ -432,7 +478,7 @@ TEST_F(Flags, Train) {
   const std::string t = "--model {M} --data {F}/d --out {out} --steps 3 --batch 2 --context 8 --lr 1e-3";
   check_command(
       {"train", t,
-       model_rows(t) +
+       model_rows(t, /*evaluation=*/false) +
            std::vector<Row>{
                {"--data", replace_all(t, "{F}/d ", "{F}/d2 ")},
                {"--out", replace_all(t, " --out {out}", ""), Expect::kRequired},
@@ -485,6 +531,15 @@ TEST_F(Flags, Adapt) {
                   {"--eval-batches", replace_all(a, "--eval-batches 1", "--eval-batches 2")},
                   {"--seed", a + " --seed 9"},
                   {"--threads", a + " --threads 2", Expect::kSame}}});
+}
+
+TEST_F(Flags, ConvertLlama2c) {
+  const std::string c = "--checkpoint {F}/ck.bin --tokenizer {F}/tok.bin --out {out}/hf";
+  check_command({"convert llama2c",
+                 c,
+                 {{"--checkpoint", replace_all(c, "ck.bin", "ck2.bin")},
+                  {"--tokenizer", replace_all(c, "tok.bin", "tok2.bin")},
+                  {"--out", replace_all(c, " --out {out}/hf", ""), Expect::kRequired}}});
 }
 
 // reproduce on a small random byte model (the pipeline's steps are the same; a run takes seconds). Only
