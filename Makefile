@@ -7,7 +7,7 @@ DEBS := cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := safetensors npy config vocab_json merges hw_toml cost_toml device_csv task_jsonl token_file hf_tokenizer_json llama2c_tokenizer llama2c
+FUZZ_TARGETS := safetensors npy config vocab_json merges hw_toml cost_toml device_csv task_jsonl token_file hf_tokenizer_json llama2c_tokenizer llama2c shard_index
 FUZZ_DEBS := clang-14 libclang-rt-14-dev libomp-14-dev
 
 .PHONY: all deps build test test-asan fuzz run bench clean format format-check

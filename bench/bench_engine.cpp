@@ -1,5 +1,7 @@
-// GPT-2 124M (random weights, softmax attention) through Gpt2Engine: prompt processing (tokens/s) and
-// decoding (ms/token) next to the decode memory bound = bytes read per token / measured bandwidth.
+// GPT-2 124M and SmolLM-135M (the gpt2 and smollm-135m presets, random weights, softmax attention) through the
+// Engine: prompt processing (ms/token and x_peak = achieved FLOP rate / the FMA peak measured in this run) and
+// decoding (ms/token next to the decode memory bound = bytes read per token / measured bandwidth).
+// Arg "model": 0 = gpt2, 1 = smollm-135m.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,24 +21,43 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-struct EngineSetup {
-  Gpt2 model;
-  std::unique_ptr<Attention> attention;
-  std::unique_ptr<Gpt2Engine> engine;
-  std::vector<int32_t> tokens;  // 1024 deterministic ids
+const char* const kPresets[] = {"gpt2", "smollm-135m"};
 
-  EngineSetup() : model(Gpt2::random(config_preset("gpt2"), 1)) {
+struct EngineSetup {
+  Model model;
+  std::unique_ptr<Attention> attention;
+  std::unique_ptr<Engine> engine;
+  std::vector<int32_t> tokens;  // n_positions deterministic ids
+
+  explicit EngineSetup(const std::string& preset) : model(Model::random(config_preset(preset), 1)) {
     register_digital_attention();
-    const Gpt2Config& c = model.config();
-    AttentionContext ctx = attention_context(c);
-    attention = attention_registry().create("softmax", ctx);
-    engine = std::make_unique<Gpt2Engine>(model, *attention);
+    const ModelConfig& c = model.config();
+    attention = create_attention("softmax", model, AttentionOptions{});
+    engine = std::make_unique<Engine>(model, *attention);
     for (int i = 0; i < c.n_positions; ++i) tokens.push_back(static_cast<int32_t>((i * 7919 + 13) % c.vocab_size));
   }
 };
-EngineSetup& setup() {
-  static EngineSetup s;
-  return s;
+// One model in memory at a time (SmolLM-135M and GPT-2 are ~0.5 GiB of float32 each).
+EngineSetup& setup(int which) {
+  static std::unique_ptr<EngineSetup> s;
+  static int current = -1;
+  if (current != which) {
+    s.reset();
+    s = std::make_unique<EngineSetup>(kPresets[which]);
+    current = which;
+  }
+  return *s;
+}
+
+// FLOPs of a T-token prompt forward that returns the last position's logits: 2 per weight of every block
+// linear layer and token, the causal attention products (2 x 2 H D per query-key pair, T (T + 1) / 2 pairs),
+// and the lm_head of one row.
+double prompt_flops(const ModelConfig& c, int T) {
+  const double C = c.n_embd, I = c.ffn_dim();
+  const double mlp = (c.mlp == MlpKind::kSwiGLU ? 3.0 : 2.0) * C * I;
+  const double linear = C * double(c.qkv_dim()) + double(c.q_dim()) * C + mlp;
+  const double attn = 4.0 * double(c.q_dim()) * T * (T + 1) / 2.0;
+  return c.n_layer * (2.0 * linear * T + attn) + 2.0 * C * c.vocab_size;
 }
 
 // Compares next-token logits of two paths; tolerance relative to the logits' scale.
@@ -55,10 +76,10 @@ std::string compare_logits(const std::vector<float>& a, const float* b, const st
 }
 
 // Validation (once per length, R23): full forward of T tokens == decode_prefill of the same T tokens.
-std::string check_prompt(int T) {
-  static std::set<int> done;
-  if (!done.insert(T).second) return "";
-  EngineSetup& s = setup();
+std::string check_prompt(int which, int T) {
+  static std::set<std::pair<int, int>> done;
+  if (!done.insert({which, T}).second) return "";
+  EngineSetup& s = setup(which);
   const int V = s.model.config().vocab_size;
   const float* full = s.engine->forward(s.tokens.data(), 1, T, 1);
   std::vector<float> want(full, full + V);
@@ -67,10 +88,10 @@ std::string check_prompt(int T) {
 }
 
 // Validation (once per context): prefill ctx tokens then one decode_step == full forward of ctx + 1 tokens.
-std::string check_decode(int ctx) {
-  static std::set<int> done;
-  if (!done.insert(ctx).second) return "";
-  EngineSetup& s = setup();
+std::string check_decode(int which, int ctx) {
+  static std::set<std::pair<int, int>> done;
+  if (!done.insert({which, ctx}).second) return "";
+  EngineSetup& s = setup(which);
   const int V = s.model.config().vocab_size;
   const float* full = s.engine->forward(s.tokens.data(), 1, ctx + 1, 1);
   std::vector<float> want(full, full + V);
@@ -80,16 +101,19 @@ std::string check_decode(int ctx) {
 }
 
 void BM_Prompt(benchmark::State& state) {
-  const int T = static_cast<int>(state.range(0)), threads = static_cast<int>(state.range(1));
+  const int which = static_cast<int>(state.range(0));
+  const int T = static_cast<int>(state.range(1)), threads = static_cast<int>(state.range(2));
   use_threads(state, threads);
-  if (validation_failed(state, check_prompt(T))) return;
-  EngineSetup& s = setup();
+  if (validation_failed(state, check_prompt(which, T))) return;
+  EngineSetup& s = setup(which);
   s.engine->forward(s.tokens.data(), 1, T, 1);  // warm-up
   const auto t0 = Clock::now();
   for (auto _ : state) benchmark::DoNotOptimize(s.engine->forward(s.tokens.data(), 1, T, 1));
   const double per_iter_s = seconds_since(t0) / static_cast<double>(state.iterations());
   state.SetItemsProcessed(state.iterations() * T);
   state.counters["ms/token"] = per_iter_s * 1e3 / T;
+  state.counters["x_peak"] = prompt_flops(s.model.config(), T) / per_iter_s / (fma_peak_gflops(threads) * 1e9);
+  state.SetLabel(kPresets[which]);
 }
 
 // One repetition: prefill `ctx` tokens (untimed), then kSteps timed decode steps, so every timed step sees
@@ -97,11 +121,12 @@ void BM_Prompt(benchmark::State& state) {
 constexpr int kSteps = 16;
 
 void BM_Decode(benchmark::State& state) {
-  const int ctx = static_cast<int>(state.range(0)), threads = static_cast<int>(state.range(1));
+  const int which = static_cast<int>(state.range(0));
+  const int ctx = static_cast<int>(state.range(1)), threads = static_cast<int>(state.range(2));
   use_threads(state, threads);
-  if (validation_failed(state, check_decode(ctx))) return;
-  EngineSetup& s = setup();
-  const Gpt2Config& c = s.model.config();
+  if (validation_failed(state, check_decode(which, ctx))) return;
+  EngineSetup& s = setup(which);
+  const ModelConfig& c = s.model.config();
   s.engine->decode_begin(1, ctx + kSteps);
   s.engine->decode_prefill(s.tokens.data(), ctx);
   s.engine->decode_step(s.tokens.data() + ctx);  // warm-up step (the weights pass through the caches once)
@@ -113,18 +138,19 @@ void BM_Decode(benchmark::State& state) {
   const double per_token_s = seconds_since(t0) / static_cast<double>(state.iterations());
   // Bytes read per token: the weights (lm_head included, wpe excluded), plus K and V of every layer.
   const double w_bytes = static_cast<double>(s.model.weight_bytes());
-  const double kv_bytes = 2.0 * c.n_layer * (ctx + kSteps / 2) * c.n_embd * 4;
+  const double kv_bytes = 2.0 * c.n_layer * (ctx + kSteps / 2) * double(c.kv_dim()) * 4;
   const double bound_s = w_bytes / (triad_gbs(threads) * 1e9);
   state.counters["ms/token"] = per_token_s * 1e3;
   state.counters["bound_ms"] = bound_s * 1e3;
   state.counters["x_bound"] = per_token_s / bound_s;
   state.counters["x_bound_kv"] = per_token_s / ((w_bytes + kv_bytes) / (triad_gbs(threads) * 1e9));
   state.counters["x_bound_read"] = per_token_s / (w_bytes / (read_gbs(threads) * 1e9));
+  state.SetLabel(kPresets[which]);
 }
 
 BENCHMARK(BM_Prompt)
-    ->ArgNames({"T", "threads"})
-    ->ArgsProduct({{64, 256}, {1, 2}})
+    ->ArgNames({"model", "T", "threads"})
+    ->ArgsProduct({{0, 1}, {64, 256}, {1, 2}})
     ->UseRealTime()  // rates from wall-clock time, not the main thread's CPU time
     ->MinTime(1.0)
     ->Repetitions(5)
@@ -132,10 +158,10 @@ BENCHMARK(BM_Prompt)
     ->Unit(benchmark::kMillisecond)
     ->Apply(add_min_statistic);
 
-// Contexts 128 and 1008: the latter fills the 1024-position limit over the 16 timed steps.
+// Contexts 128 and 1008: the latter fills GPT-2's 1024-position limit over the 16 timed steps.
 BENCHMARK(BM_Decode)
-    ->ArgNames({"ctx", "threads"})
-    ->ArgsProduct({{128, 1024 - kSteps}, {1, 2}})
+    ->ArgNames({"model", "ctx", "threads"})
+    ->ArgsProduct({{0, 1}, {128, 1024 - kSteps}, {1, 2}})
     ->UseRealTime()
     ->Iterations(kSteps - 1)
     ->Repetitions(5)

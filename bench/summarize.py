@@ -53,7 +53,8 @@ def main(folder):
                      ("median GB/s", "GB/s"), ("best GB/s", "best:GB/s")],
         "matmul": [("layer", "label"), ("time", "time"), ("GFLOP/s", "GFLOP/s"), ("best GFLOP/s", "best:GFLOP/s"),
                    ("of FMA peak", "peak_frac"), ("weight GB/s", "wGB/s")],
-        "engine": [("time/iter", "time"), ("tokens/s", "items_per_second"), ("ms/token", "ms/token"),
+        "engine": [("model", "label"), ("time/iter", "time"), ("tokens/s", "items_per_second"),
+                   ("ms/token", "ms/token"), ("x FMA peak (prompt)", "x_peak"),
                    ("best ms/token", "best:ms/token"), ("bound ms", "bound_ms"), ("x bound", "x_bound"),
                    ("x bound incl. KV", "x_bound_kv"), ("x bound (read BW)", "x_bound_read")],
     }

@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "model/shard_index.h"
 
 namespace gaincell {
 namespace fs = std::filesystem;
@@ -41,22 +42,7 @@ struct Source {
 
 // The shard file names of model.safetensors.index.json, validated: plain file names only.
 std::map<std::string, std::string> read_weight_map(const std::string& index_path) {
-  nlohmann::json j = parse_json(read_file(index_path, 64 << 20), "model", index_path);
-  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-    fail_expected("model", "a JSON object with a \"weight_map\" object",
-                  j.is_object() ? "no weight_map" : j.type_name(), "in '" + index_path + "'");
-  std::map<std::string, std::string> map;
-  for (const auto& [name, file] : j["weight_map"].items()) {
-    if (!file.is_string())
-      fail_expected("model", "a shard file name for tensor '" + name + "'", file.dump(), "in '" + index_path + "'");
-    const std::string f = file.get<std::string>();
-    if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..")
-      fail_expected("model", "a plain shard file name for tensor '" + name + "'", "'" + f + "'",
-                    "in '" + index_path + "'");
-    map[name] = f;
-  }
-  if (map.empty()) fail_expected("model", "at least one tensor in weight_map", "none", "in '" + index_path + "'");
-  return map;
+  return parse_shard_index(read_file(index_path, 64 << 20), index_path);
 }
 
 }  // namespace

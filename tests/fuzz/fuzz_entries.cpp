@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include "io/token_file.h"
 #include "model/config.h"
 #include "model/llama2c.h"
+#include "model/shard_index.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab_files.h"
 
@@ -191,6 +193,15 @@ void fuzz_llama2c(const uint8_t* data, size_t size) {
   FUZZ_CHECK(std::memcmp(back.data(), ck.wq.data(), 4 * d * d) == 0);
 }
 
+// model.safetensors.index.json: every entry maps a non-empty tensor name to a plain file name.
+void fuzz_shard_index(const uint8_t* data, size_t size) {
+  const std::map<std::string, std::string> map = parse_shard_index(as_text(data, size), "fuzz/index.json");
+  FUZZ_CHECK(!map.empty());
+  for (const auto& [name, file] : map)
+    FUZZ_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos &&
+               file.find('\\') == std::string::npos);
+}
+
 }  // namespace
 
 const std::vector<FuzzTarget>& fuzz_targets() {
@@ -208,6 +219,7 @@ const std::vector<FuzzTarget>& fuzz_targets() {
       {"hf_tokenizer_json", fuzz_hf_tokenizer_json},
       {"llama2c_tokenizer", fuzz_llama2c_tokenizer},
       {"llama2c", fuzz_llama2c},
+      {"shard_index", fuzz_shard_index},
   };
   return targets;
 }

@@ -294,6 +294,18 @@ def seeds_llama2c():
     put("llama2c", "bad_vocab", good[:20] + struct.pack("<i", -(1 << 31)) + good[24:])
 
 
+def seeds_shard_index():
+    good = {"metadata": {"total_size": 64},
+            "weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+                           "model.norm.weight": "model-00002-of-00002.safetensors"}}
+    put("shard_index", "valid.json", json.dumps(good))
+    put("shard_index", "bad_not_json.json", "{\"weight_map\": ")
+    put("shard_index", "bad_no_map.json", json.dumps({"metadata": {}}))
+    put("shard_index", "bad_empty_map.json", json.dumps({"weight_map": {}}))
+    put("shard_index", "bad_path.json", json.dumps({"weight_map": {"a": "../model.safetensors"}}))
+    put("shard_index", "bad_number.json", json.dumps({"weight_map": {"a": 3}}))
+
+
 def main():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     seeds_safetensors()
@@ -307,6 +319,7 @@ def main():
     seeds_hf_tokenizer_json()
     seeds_llama2c_tokenizer()
     seeds_llama2c()
+    seeds_shard_index()
 
 
 if __name__ == "__main__":
