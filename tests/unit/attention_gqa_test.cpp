@@ -10,6 +10,7 @@
 
 #include "analog/register.h"
 #include "core/error.h"
+#include "expect_close.h"
 #include "model/attention.h"
 
 namespace gaincell {
@@ -126,7 +127,7 @@ TEST_P(Gqa, BackwardSumsTheGroupsKvGradients) {
           for (int j = 0; j < G; ++j) sum += gr[size_t(row) * wr + (part * kH + g * G + j) * kD + d];
           float x = ga[size_t(row) * wg + (kH + (part - 1) * kHkv + g) * kD + d];
           finite = finite && std::isfinite(x);
-          worst = std::max(worst, double(std::fabs(x - sum)));
+          worst = test::nan_max(worst, double(std::fabs(x - sum)));
         }
   EXPECT_TRUE(finite);
   EXPECT_TRUE(worst <= 1e-6) << worst;

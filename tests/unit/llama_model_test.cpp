@@ -14,6 +14,7 @@
 #include "analog/register.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "expect_close.h"
 #include "io/safetensors.h"
 #include "kernels/threads.h"
 #include "model/attention.h"
@@ -41,7 +42,7 @@ double max_abs_diff(const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     double d = std::fabs(double(a[i]) - double(b[i]));
     if (std::isnan(d)) return d;
-    m = std::max(m, d);
+    m = test::nan_max(m, d);
   }
   return m;
 }
@@ -186,7 +187,7 @@ void expect_decode_matches_forward(const Model& m, int T) {
   double worst = max_abs_diff(lp, ref.data() + int64_t(P - 1) * V, V);
   for (int t = P; t < T; ++t) {
     const float* ls = dec.decode_step(&seq[t]);
-    worst = std::max(worst, max_abs_diff(ls, ref.data() + int64_t(t) * V, V));
+    worst = test::nan_max(worst, max_abs_diff(ls, ref.data() + int64_t(t) * V, V));
     if (std::isnan(worst)) break;
   }
   EXPECT_TRUE(worst <= 1e-5) << worst;
@@ -274,7 +275,8 @@ TEST(LlamaEngine, GainCellDecoderEqualsTrainingForm) {
     std::vector<float> ref(l, l + int64_t(T) * V);
     dec.decode_begin(1, T);
     double worst = max_abs_diff(dec.decode_prefill(seq.data(), 3), ref.data() + 2 * V, V);
-    for (int t = 3; t < T; ++t) worst = std::max(worst, max_abs_diff(dec.decode_step(&seq[t]), ref.data() + t * V, V));
+    for (int t = 3; t < T; ++t)
+      worst = test::nan_max(worst, max_abs_diff(dec.decode_step(&seq[t]), ref.data() + t * V, V));
     EXPECT_TRUE(worst <= 1e-5) << kind << ": " << worst;
   }
 }
