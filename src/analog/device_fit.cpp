@@ -79,7 +79,7 @@ double poly_slope(const std::vector<double>& c, double y) {
   return r;
 }
 
-std::string num(double v, int digits = 6) {
+std::string fit_num(double v, int digits = 6) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*g", digits, v);
   return buf;
@@ -104,13 +104,13 @@ std::vector<DeviceFitCheck> run_checks(const DeviceFit& f, const HardwareConfig&
   const double y0 = st.lo - o.v_offset_v, y1 = st.hi - o.v_offset_v;
   // Fit quality (NaN-aware: a NaN figure fails).
   out.push_back({"fit quality", f.rel_rms <= o.max_rel_rms && f.r2 >= o.min_r2,
-                 "relative RMS " + num(f.rel_rms, 4) + " (limit " + num(o.max_rel_rms) + "), R^2 " + num(f.r2, 6) +
-                     " (limit " + num(o.min_r2) + ")"});
+                 "relative RMS " + fit_num(f.rel_rms, 4) + " (limit " + fit_num(o.max_rel_rms) + "), R^2 " + fit_num(f.r2, 6) +
+                     " (limit " + fit_num(o.min_r2) + ")"});
   // Coverage of the stored-voltage window by the data (no extrapolation beyond half a store step).
   const double half = 0.5 * quant_step(st);
   out.push_back({"data covers the store window", f.v_store_min <= st.lo + half && f.v_store_max >= st.hi - half,
-                 "v_store_V in [" + num(f.v_store_min) + ", " + num(f.v_store_max) + "] V, window [" + num(st.lo) +
-                     ", " + num(st.hi) + "] V (half a store step " + num(half, 3) + " V allowed)"});
+                 "v_store_V in [" + fit_num(f.v_store_min) + ", " + fit_num(f.v_store_max) + "] V, window [" + fit_num(st.lo) +
+                     ", " + fit_num(st.hi) + "] V (half a store step " + fit_num(half, 3) + " V allowed)"});
   // Strictly increasing over the window: sampled slope > 0 (the model's signed multiply needs I'(y) > 0).
   constexpr int kSamples = 1001;
   double min_slope = INFINITY, at = y0, i_min = INFINITY, i_max = -INFINITY;
@@ -120,23 +120,23 @@ std::vector<DeviceFitCheck> run_checks(const DeviceFit& f, const HardwareConfig&
     i_min = std::min(i_min, i), i_max = std::max(i_max, i);
   }
   out.push_back({"increasing on the store window", min_slope > 0,
-                 "min dI/dy " + num(min_slope, 4) + " uA/V at y = " + num(at, 4) + " V, y in [" + num(y0, 4) + ", " +
-                     num(y1, 4) + "] V"});
+                 "min dI/dy " + fit_num(min_slope, 4) + " uA/V at y = " + fit_num(at, 4) + " V, y in [" + fit_num(y0, 4) + ", " +
+                     fit_num(y1, 4) + "] V"});
   out.push_back({"signed (zero crossing inside the window)", i_min < 0 && i_max > 0,
-                 "I from " + num(i_min, 4) + " to " + num(i_max, 4) + " uA"});
+                 "I from " + fit_num(i_min, 4) + " to " + fit_num(i_max, 4) + " uA"});
   // Read currents against the charge-to-pulse saturation and the ADC full scale (uA x T_max, full pulses).
   const double s_sat = hw.converters.s_sat_ua_tmax, a_fs = hw.converters.adc_full_scale_ua_tmax;
   const double i_abs = std::max(std::fabs(i_min), std::fabs(i_max));
   const int rows = hw.array.rows, cols = hw.array.cols;
   out.push_back({"K column can reach S_sat", double(rows) * i_max >= s_sat,
-                 std::to_string(rows) + " cells x I_max " + num(i_max, 4) + " uA = " + num(rows * i_max, 4) +
-                     " >= S_sat " + num(s_sat)});
-  out.push_back({"one cell stays below S_sat", i_abs < s_sat, "max |I| " + num(i_abs, 4) + " < S_sat " + num(s_sat)});
+                 std::to_string(rows) + " cells x I_max " + fit_num(i_max, 4) + " uA = " + fit_num(rows * i_max, 4) +
+                     " >= S_sat " + fit_num(s_sat)});
+  out.push_back({"one cell stays below S_sat", i_abs < s_sat, "max |I| " + fit_num(i_abs, 4) + " < S_sat " + fit_num(s_sat)});
   out.push_back({"V array can reach the ADC full scale", double(cols) * i_abs >= a_fs,
-                 std::to_string(cols) + " cells x max |I| " + num(i_abs, 4) + " uA = " + num(cols * i_abs, 4) +
-                     " >= A_fs " + num(a_fs)});
+                 std::to_string(cols) + " cells x max |I| " + fit_num(i_abs, 4) + " uA = " + fit_num(cols * i_abs, 4) +
+                     " >= A_fs " + fit_num(a_fs)});
   out.push_back({"one cell stays inside the ADC full scale", i_abs <= a_fs,
-                 "max |I| " + num(i_abs, 4) + " <= A_fs " + num(a_fs)});
+                 "max |I| " + fit_num(i_abs, 4) + " <= A_fs " + fit_num(a_fs)});
   return out;
 }
 
@@ -145,11 +145,11 @@ std::vector<DeviceFitCheck> run_checks(const DeviceFit& f, const HardwareConfig&
 void DeviceFitOptions::validate() const {
   if (order < 1 || order > 7) fail_expected("device-fit", "order in 1..7", std::to_string(order));
   if (!(v_in_tol_v >= 0 && v_in_tol_v < 0.1))
-    fail_expected("device-fit", "a v_in tolerance in [0, 0.1) V", num(v_in_tol_v));
+    fail_expected("device-fit", "a v_in tolerance in [0, 0.1) V", fit_num(v_in_tol_v));
   if (!std::isfinite(v_in_v) || !std::isfinite(v_offset_v))
-    fail_expected("device-fit", "finite v_in and v_offset", num(v_in_v) + ", " + num(v_offset_v));
-  if (!(max_rel_rms > 0)) fail_expected("device-fit", "a relative RMS limit > 0", num(max_rel_rms));
-  if (!(min_r2 <= 1)) fail_expected("device-fit", "an R^2 limit <= 1", num(min_r2));
+    fail_expected("device-fit", "finite v_in and v_offset", fit_num(v_in_v) + ", " + fit_num(v_offset_v));
+  if (!(max_rel_rms > 0)) fail_expected("device-fit", "a relative RMS limit > 0", fit_num(max_rel_rms));
+  if (!(min_r2 <= 1)) fail_expected("device-fit", "an R^2 limit <= 1", fit_num(min_r2));
 }
 
 bool DeviceFit::ok() const {
@@ -160,8 +160,8 @@ bool DeviceFit::ok() const {
 
 std::string DeviceFit::report(const std::string& source) const {
   std::ostringstream s;
-  s << "fit of " << source << ": order " << opts.order << ", y = v_store - " << num(opts.v_offset_v)
-    << " V, rows with |v_in_V - " << num(opts.v_in_v) << "| <= " << num(opts.v_in_tol_v) << " V\n";
+  s << "fit of " << source << ": order " << opts.order << ", y = v_store - " << fit_num(opts.v_offset_v)
+    << " V, rows with |v_in_V - " << fit_num(opts.v_in_v) << "| <= " << fit_num(opts.v_in_tol_v) << " V\n";
   s << "rows: " << n_rows << " read, " << n_points << " used (" << n_distinct << " distinct v_store_V), "
     << (n_rows - n_points) << " dropped\n";
   for (auto& d : dropped) {
@@ -170,12 +170,12 @@ std::string DeviceFit::report(const std::string& source) const {
     s << (size_t(d.count) > d.lines.size() ? ", ...)\n" : ")\n");
   }
   s << "coeffs_ua = [";
-  for (size_t p = 0; p < coeffs_ua.size(); ++p) s << (p ? ", " : "") << num(coeffs_ua[p], 12);
+  for (size_t p = 0; p < coeffs_ua.size(); ++p) s << (p ? ", " : "") << fit_num(coeffs_ua[p], 12);
   s << "]\n";
-  s << "rms_error_ua = " << num(rms_error_ua) << "\nmax_error_ua = " << num(max_error_ua) << "\n";
-  s << "relative_rms = " << num(rel_rms) << "  (||residual|| / ||I||)\n";
-  s << "r_squared = " << num(r2, 8) << "\n";
-  s << "linear_gain_ua_per_v = " << num(linear_gain_ua_per_v, 8)
+  s << "rms_error_ua = " << fit_num(rms_error_ua) << "\nmax_error_ua = " << fit_num(max_error_ua) << "\n";
+  s << "relative_rms = " << fit_num(rel_rms) << "  (||residual|| / ||I||)\n";
+  s << "r_squared = " << fit_num(r2, 8) << "\n";
+  s << "linear_gain_ua_per_v = " << fit_num(linear_gain_ua_per_v, 8)
     << "  (least-squares g*y to I(y) over the stored-voltage window)\n";
   s << "checks:\n";
   for (auto& c : checks) s << "  " << (c.ok ? "ok    " : "FAILED") << " " << c.name << ": " << c.detail << "\n";
@@ -202,10 +202,10 @@ DeviceFit fit_device_csv_text(const std::string& text, const std::string& where,
   DeviceFit fit;
   fit.opts = opts;
   const QuantizerConfig& st = hw.converters.store;
-  const std::string other_v_in = "v_in_V further than " + num(opts.v_in_tol_v) + " V from " + num(opts.v_in_v) + " V";
-  const std::string near_v_in = "v_in_V within 10x the tolerance of " + num(opts.v_in_v) +
+  const std::string other_v_in = "v_in_V further than " + fit_num(opts.v_in_tol_v) + " V from " + fit_num(opts.v_in_v) + " V";
+  const std::string near_v_in = "v_in_V within 10x the tolerance of " + fit_num(opts.v_in_v) +
                                 " V but outside it (raise --v-in-tol if these are the same read voltage)";
-  const std::string outside = "v_store_V outside the store window [" + num(st.lo) + ", " + num(st.hi) + "] V";
+  const std::string outside = "v_store_V outside the store window [" + fit_num(st.lo) + ", " + fit_num(st.hi) + "] V";
   std::vector<double> y, i_ua;
   std::set<double> distinct;
   for (int ln = 2; std::getline(ss, line); ++ln) {
@@ -234,8 +234,8 @@ DeviceFit fit_device_csv_text(const std::string& text, const std::string& where,
   if (int(distinct.size()) < 2 * (order + 1))
     fail_expected("device-fit",
                   "at least " + std::to_string(2 * (order + 1)) +
-                      " distinct v_store_V points (2 x (order + 1)) at v_in_V = " + num(opts.v_in_v) + " +- " +
-                      num(opts.v_in_tol_v) + " V",
+                      " distinct v_store_V points (2 x (order + 1)) at v_in_V = " + fit_num(opts.v_in_v) + " +- " +
+                      fit_num(opts.v_in_tol_v) + " V",
                   std::to_string(distinct.size()), "in " + where);
   fit.coeffs_ua = least_squares(y, i_ua, order);
   fit.n_points = int(y.size());

@@ -17,7 +17,7 @@ namespace {
 
 static_assert(std::endian::native == std::endian::little, "npy '<' data is little-endian");
 
-constexpr char kComponent[] = "npy";
+constexpr char kNpyComponent[] = "npy";
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicLen = 6;
 constexpr size_t kMaxRank = 8;
@@ -30,12 +30,8 @@ struct NpyHeader {
   std::vector<int64_t> shape;
 };
 
-std::string quoted(std::string_view s) {
-  return quoted_printable(s);
-}
-
 [[noreturn]] void bad(const std::string& path, const std::string& expected, const std::string& got) {
-  fail_expected(kComponent, expected, got, "in '" + path + "'");
+  fail_expected(kNpyComponent, expected, got, "in '" + path + "'");
 }
 
 // Parses the Python dict literal of a .npy header, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (2,)}.
@@ -60,7 +56,7 @@ class HeaderParser {
         h.shape = parse_shape();
         seen_shape = true;
       } else {
-        bad(path_, "header keys descr, fortran_order, shape (once each)", "key " + quoted(key));
+        bad(path_, "header keys descr, fortran_order, shape (once each)", "key " + quoted_printable(key));
       }
       if (!eat(',')) {
         expect('}');
@@ -68,7 +64,7 @@ class HeaderParser {
       }
     }
     skip_ws();
-    if (pos_ != s_.size()) bad(path_, "only whitespace after the header dict", quoted(s_.substr(pos_)));
+    if (pos_ != s_.size()) bad(path_, "only whitespace after the header dict", quoted_printable(s_.substr(pos_)));
     if (!seen_descr || !seen_order || !seen_shape)
       bad(path_, "header keys descr, fortran_order and shape", "a header missing one");
     return h;
@@ -89,7 +85,7 @@ class HeaderParser {
   void expect(char c) {
     if (!eat(c)) bad(path_, std::string("'") + c + "' in the header dict", near());
   }
-  std::string near() const { return quoted(s_.substr(pos_, 20)); }
+  std::string near() const { return quoted_printable(s_.substr(pos_, 20)); }
 
   std::string parse_string() {
     skip_ws();
@@ -118,7 +114,7 @@ class HeaderParser {
     while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
       if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, uint64_t(s_[pos_] - '0'), &v) ||
           v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        bad(path_, "shape dims below 2^63", quoted(s_.substr(start, 25)));
+        bad(path_, "shape dims below 2^63", quoted_printable(s_.substr(start, 25)));
       ++pos_;
     }
     if (pos_ == start) bad(path_, "a non-negative integer in shape", near());
@@ -226,7 +222,7 @@ NpyArray parse_npy(const uint8_t* data, size_t size, const std::string& path) {
   else if (h.descr == "<f8")
     itemsize = 8;
   else
-    bad(path, "dtype '<f4' or '<f8' (little-endian float)", quoted(h.descr));
+    bad(path, "dtype '<f4' or '<f8' (little-endian float)", quoted_printable(h.descr));
   if (h.fortran_order) bad(path, "fortran_order False (C order)", "True");
   const uint64_t n = checked_numel(h.shape, itemsize, path);
   const uint64_t data_bytes = size - data_offset;

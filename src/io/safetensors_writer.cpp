@@ -12,18 +12,18 @@
 namespace gaincell {
 namespace {
 
-constexpr char kComponent[] = "safetensors";
+constexpr char kWriterComponent[] = "safetensors";
 
 uint64_t checked_numel(const std::string& name, const std::vector<int64_t>& shape) {
   if (shape.size() > kSafeTensorsMaxRank)
-    fail_expected(kComponent, "rank at most " + std::to_string(kSafeTensorsMaxRank),
+    fail_expected(kWriterComponent, "rank at most " + std::to_string(kSafeTensorsMaxRank),
                   "rank " + std::to_string(shape.size()), "for tensor '" + name + "'");
   uint64_t numel = 1;
   for (int64_t d : shape) {
-    if (d < 0) fail_expected(kComponent, "non-negative dims", std::to_string(d), "for tensor '" + name + "'");
+    if (d < 0) fail_expected(kWriterComponent, "non-negative dims", std::to_string(d), "for tensor '" + name + "'");
     if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel) ||
         numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / 8)
-      fail_expected(kComponent, "a shape whose byte size fits in 63 bits", "an overflowing shape",
+      fail_expected(kWriterComponent, "a shape whose byte size fits in 63 bits", "an overflowing shape",
                     "for tensor '" + name + "'");
   }
   return numel;
@@ -31,7 +31,7 @@ uint64_t checked_numel(const std::string& name, const std::vector<int64_t>& shap
 
 void check_float_dtype(const std::string& name, DType stored) {
   if (stored != DType::kF32 && stored != DType::kF16 && stored != DType::kBF16 && stored != DType::kF64)
-    fail_expected(kComponent, "stored dtype F32/F16/BF16/F64 for float input", dtype_name(stored),
+    fail_expected(kWriterComponent, "stored dtype F32/F16/BF16/F64 for float input", dtype_name(stored),
                   "for tensor '" + name + "'");
 }
 
@@ -61,12 +61,12 @@ void convert_f32(const float* src, size_t n, DType stored, uint8_t* out) {
 void SafeTensorsWriter::add_entry(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
                                   size_t nbytes, Entry&& e) {
   if (name.empty() || name == "__metadata__")
-    fail_expected(kComponent, "a tensor name other than '' and '__metadata__'", "'" + name + "'");
+    fail_expected(kWriterComponent, "a tensor name other than '' and '__metadata__'", "'" + name + "'");
   for (const Entry& other : entries_)
-    if (other.info.name == name) fail_expected(kComponent, "unique tensor names", "duplicate '" + name + "'");
+    if (other.info.name == name) fail_expected(kWriterComponent, "unique tensor names", "duplicate '" + name + "'");
   uint64_t expected = checked_numel(name, shape) * dtype_size(dtype);
   if (expected != nbytes)
-    fail_expected(kComponent, std::to_string(expected) + " bytes for its shape", std::to_string(nbytes),
+    fail_expected(kWriterComponent, std::to_string(expected) + " bytes for its shape", std::to_string(nbytes),
                   "for tensor '" + name + "'");
   e.info.name = name;
   e.info.dtype = dtype;

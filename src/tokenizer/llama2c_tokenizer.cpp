@@ -41,10 +41,10 @@ class Llama2cTokenizer : public TokenizerBackend {
 };
 
 // A candidate merge of symbol `pos` with its right neighbour, valid while both still hold ids a and b.
-struct Candidate {
+struct ScoredMerge {
   float score;
   int32_t pos, a, b, result;
-  bool operator<(const Candidate& o) const { return score != o.score ? score < o.score : pos > o.pos; }
+  bool operator<(const ScoredMerge& o) const { return score != o.score ? score < o.score : pos > o.pos; }
 };
 
 std::vector<int32_t> Llama2cTokenizer::encode(std::string_view text) const {
@@ -69,7 +69,7 @@ std::vector<int32_t> Llama2cTokenizer::encode(std::string_view text) const {
   std::vector<int32_t> next(n), prev(n);
   std::vector<char> alive(n, 1);
   for (int32_t i = 0; i < n; ++i) next[i] = i + 1 < n ? i + 1 : -1, prev[i] = i - 1;
-  std::priority_queue<Candidate> heap;
+  std::priority_queue<ScoredMerge> heap;
   auto push = [&](int32_t i) {
     if (i < 0 || next[i] < 0) return;
     const int32_t r = lookup(piece[ids[i]] + piece[ids[next[i]]]);
@@ -77,7 +77,7 @@ std::vector<int32_t> Llama2cTokenizer::encode(std::string_view text) const {
   };
   for (int32_t i = 0; i + 1 < n; ++i) push(i);
   while (!heap.empty()) {
-    const Candidate c = heap.top();
+    const ScoredMerge c = heap.top();
     heap.pop();
     if (!alive[c.pos] || ids[c.pos] != c.a || next[c.pos] < 0 || ids[next[c.pos]] != c.b) continue;
     const int32_t right = next[c.pos];
