@@ -1,7 +1,8 @@
 // Training Llama-family models: whole-model gradients against finite differences for every digital trainable
 // backend with grouped-query attention (softmax, sliding, hardsigmoid), biases, an untied head and both rotary
-// pair orders; the same bits at 1 and 2 threads; the gain-cell backends train a multi-head (n_kv_head ==
-// n_head) Llama and refuse a grouped-query one with one line.
+// pair orders, and for gaincell-linear on ideal arrays with a multi-head (n_kv_head == n_head) Llama; the same
+// bits at 1 and 2 threads; both gain-cell backends train a multi-head Llama on the paper's hardware and refuse a
+// grouped-query one with one line.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,9 +12,11 @@
 
 #include "analog/register.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/rng.h"
 #include "kernels/threads.h"
 #include "model/attention.h"
+#include "test_paths.h"
 #include "train/trainer.h"
 
 namespace gaincell {
@@ -35,11 +38,13 @@ ModelConfig tiny_llama(RopePairs pairs, int n_kv_head = 2) {
   return c;
 }
 
-std::unique_ptr<Attention> backend(const std::string& name, const Model& m, int window = 0) {
+std::unique_ptr<Attention> backend(const std::string& name, const Model& m, int window = 0,
+                                   const std::string& hw = "") {
   register_digital_attention();
   register_analog_attention();
   AttentionOptions o;
   o.window = window;
+  o.hw_path = hw;
   o.seed = 3;
   return create_attention(name, m, o);
 }
@@ -62,8 +67,21 @@ struct FdCase {
   const char* backend;
   RopePairs pairs;
   int window;
-  float h;  // central-difference step
+  float h;            // central-difference step
+  int n_kv_head = 2;  // of 4 heads
 };
+
+// Ideal gain-cell arrays (no quantisers, no leakage): gaincell-linear is then piecewise smooth, like hardsigmoid,
+// and its exact backward meets finite differences (paper-spec §2.4 without its converters). The nonlinear
+// "gaincell" backend trains through the linear model's gradient (the surrogate of §2.7), which differences do
+// not measure; TrainLlamaGainCell below trains it.
+std::string ideal_hw_toml() {
+  const std::string path = test::scratch_dir("train_llama_ideal_hw") + "/ideal.toml";
+  write_file_atomic(path,
+                    "[converters.query]\nenabled = false\n[converters.store]\nenabled = false\n"
+                    "[converters.adc]\nenabled = false\n[leakage]\ndecay_per_token = 0.0\n");
+  return path;
+}
 
 class TrainLlamaGradients : public ::testing::TestWithParam<FdCase> {};
 
@@ -73,9 +91,10 @@ class TrainLlamaGradients : public ::testing::TestWithParam<FdCase> {};
 // uses a 4x smaller step, which keeps this point's differences off them.
 TEST_P(TrainLlamaGradients, MatchFiniteDifferences) {
   const FdCase& k = GetParam();
-  const ModelConfig c = tiny_llama(k.pairs);
+  const ModelConfig c = tiny_llama(k.pairs, k.n_kv_head);
   Model init = Model::random(c, 3);
-  auto att = backend(k.backend, init, k.window);
+  const bool analog = std::string(k.backend).rfind("gaincell", 0) == 0;
+  auto att = backend(k.backend, init, k.window, analog ? ideal_hw_toml() : "");
   TrainModel m(init, *att);
   perturb(m, 0.3f, 8);
   const int B = 2, T = 6;
@@ -111,10 +130,16 @@ INSTANTIATE_TEST_SUITE_P(Backends, TrainLlamaGradients,
                          ::testing::Values(FdCase{"softmax", RopePairs::kHalfSplit, 0, 2e-3f},
                                            FdCase{"softmax", RopePairs::kInterleaved, 0, 2e-3f},
                                            FdCase{"sliding", RopePairs::kHalfSplit, 3, 2e-3f},
-                                           FdCase{"hardsigmoid", RopePairs::kInterleaved, 4, 5e-4f}),
+                                           FdCase{"hardsigmoid", RopePairs::kInterleaved, 4, 5e-4f},
+                                           FdCase{"gaincell-linear", RopePairs::kHalfSplit, 0, 5e-4f, 4},
+                                           FdCase{"gaincell-linear", RopePairs::kInterleaved, 4, 5e-4f, 4}),
                          [](const auto& info) {
-                           return std::string(info.param.backend) +
-                                  (info.param.pairs == RopePairs::kHalfSplit ? "_HalfSplit" : "_Interleaved");
+                           std::string s = std::string(info.param.backend) +
+                                           (info.param.pairs == RopePairs::kHalfSplit ? "_HalfSplit" : "_Interleaved") +
+                                           (info.param.window ? "_W" + std::to_string(info.param.window) : "");
+                           for (char& ch : s)
+                             if (ch == '-') ch = '_';
+                           return s;
                          });
 
 TEST(TrainLlama, LogitsAndGradientsSameBitsAtOneAndTwoThreads) {
