@@ -22,18 +22,18 @@ float* mut(const float* p) {
 
 TrainModel::TrainModel(const Gpt2& init, Attention& attention)
     : config_(init.config()), source_dir_(init.source_dir()), attention_(attention) {
-  const AttentionShape& s = attention.shape();
-  if (s.n_head != config_.n_head || s.n_kv_head != config_.kv_heads() || s.head_dim != config_.head_dim())
-    fail_expected(
-        "train",
-        "an attention backend for " + std::to_string(config_.n_head) + " heads (" + std::to_string(config_.kv_heads()) +
-            " KV) of " + std::to_string(config_.head_dim()),
-        std::to_string(s.n_head) + " heads (" + std::to_string(s.n_kv_head) + " KV) of " + std::to_string(s.head_dim));
-  if (s.n_kv_head != s.n_head && attention.name().rfind("gaincell", 0) == 0)
+  const AttentionShape& sh = attention.shape();
+  if (sh.n_head != config_.n_head || sh.n_kv_head != config_.kv_heads() || sh.head_dim != config_.head_dim())
+    fail_expected("train",
+                  "an attention backend for " + std::to_string(config_.n_head) + " heads (" +
+                      std::to_string(config_.kv_heads()) + " KV) of " + std::to_string(config_.head_dim()),
+                  std::to_string(sh.n_head) + " heads (" + std::to_string(sh.n_kv_head) + " KV) of " +
+                      std::to_string(sh.head_dim));
+  if (sh.n_kv_head != sh.n_head && attention.name().rfind("gaincell", 0) == 0)
     fail_expected("train",
                   "n_kv_head == n_head for the '" + attention.name() +
                       "' backend (gain-cell training with grouped-query attention is not supported yet)",
-                  "n_kv_head " + std::to_string(s.n_kv_head) + " of n_head " + std::to_string(s.n_head));
+                  "n_kv_head " + std::to_string(sh.n_kv_head) + " of n_head " + std::to_string(sh.n_head));
   int64_t offset = 0;
   for (const WeightSpec& s : weight_table(config_)) {
     tensors_.push_back({s.name, s.shape, offset, s.numel()});
