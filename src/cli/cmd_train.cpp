@@ -1,4 +1,4 @@
-// `gaincell train`: trains a GPT-2 natively (src/train), with any trainable attention backend.
+// `gaincell train`: trains a model of either family natively (src/train), with any trainable attention backend.
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -17,7 +17,7 @@ namespace {
 struct TrainCliOptions {
   ModelOptions model;
   TrainOptions train;
-  std::string init = "model";  // model: start from --model's weights; scratch: GPT-2 initialisation
+  std::string init = "model";  // model: start from --model's weights; scratch: the family's initialisation
   std::string preset;          // with --init scratch: the configuration (default: --model's config.json)
   std::string teacher_dir;
   bool resume = false;
@@ -173,7 +173,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--eval-batches", t.eval_batches, "Batches per evaluation")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--checkpoint-every", t.checkpoint_every, "Checkpoint every K steps (0: only at the end)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
-  cmd->add_option("--init", o->init, "model: start from --model's weights; scratch: GPT-2 initialisation")
+  cmd->add_option("--init", o->init, "model: start from --model's weights; scratch: the family's random initialisation")
       ->check(CLI::IsMember({"model", "scratch"}));
   cmd->add_option("--preset", o->preset, "Configuration for --init scratch")
       ->check(CLI::IsMember(config_preset_names()));

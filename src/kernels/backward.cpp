@@ -11,8 +11,8 @@
 namespace gaincell {
 namespace {
 
-// dbias[m] += sum_n dout[n, m], columns in parallel blocks, rows summed in order.
-void bias_backward(float* dbias, const float* dout, int64_t N, int64_t M) {
+// dbias[m] += sum_n dout[n * ld + m], columns in parallel blocks, rows summed in order.
+void bias_backward(float* dbias, const float* dout, int64_t ld, int64_t N, int64_t M) {
   constexpr int64_t kBlock = 64;
   parallel_for(
       0, (M + kBlock - 1) / kBlock,
@@ -20,7 +20,7 @@ void bias_backward(float* dbias, const float* dout, int64_t N, int64_t M) {
         const int64_t b = blk * kBlock, e = std::min(M, b + kBlock);
         float acc[kBlock] = {};
         for (int64_t n = 0; n < N; ++n) {
-          const float* row = dout + n * M;
+          const float* row = dout + n * ld;
           for (int64_t m = b; m < e; ++m) acc[m - b] += row[m];
         }
         for (int64_t m = b; m < e; ++m) dbias[m] += acc[m - b];
@@ -32,9 +32,20 @@ void bias_backward(float* dbias, const float* dout, int64_t N, int64_t M) {
 
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* w,
                      int64_t N, int64_t K, int64_t M) {
-  if (dinp) gemm_deterministic(false, true, N, K, M, 1.0f, dout, M, w, M, 0.0f, dinp, K);
-  gemm_deterministic(true, false, K, M, N, 1.0f, inp, K, dout, M, 1.0f, dweight, M);
-  if (dbias) bias_backward(dbias, dout, N, M);
+  linear_backward(dinp, dweight, dbias, dout, M, inp, w, N, K, M, false, false);
+}
+
+void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, int64_t ldd, const float* inp,
+                     const float* w, int64_t N, int64_t K, int64_t M, bool out_in, bool accumulate_dinp) {
+  const float beta = accumulate_dinp ? 1.0f : 0.0f;
+  if (out_in) {  // w [M, K]: dinp = dout @ w, dweight += dout^T @ inp
+    if (dinp) gemm_deterministic(false, false, N, K, M, 1.0f, dout, ldd, w, K, beta, dinp, K);
+    gemm_deterministic(true, false, M, K, N, 1.0f, dout, ldd, inp, K, 1.0f, dweight, K);
+  } else {  // w [K, M]: dinp = dout @ w^T, dweight += inp^T @ dout
+    if (dinp) gemm_deterministic(false, true, N, K, M, 1.0f, dout, ldd, w, M, beta, dinp, K);
+    gemm_deterministic(true, false, K, M, N, 1.0f, inp, K, dout, ldd, 1.0f, dweight, M);
+  }
+  if (dbias) bias_backward(dbias, dout, ldd, N, M);
 }
 
 void matmul_transposed_backward(float* dinp, float* dwt, const float* dout, const float* inp, const float* wt,
@@ -116,16 +127,17 @@ void residual_backward(float* da, float* db, const float* dout, int64_t n) {
 void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t B, int64_t T,
                         int64_t C, int64_t V) {
   const int64_t N = B * T;
-  parallel_for(
-      0, T,
-      [&](int64_t t) {  // dwpe[t]: sum over b in order
-        float* dp = dwpe + t * C;
-        for (int64_t b = 0; b < B; ++b) {
-          const float* g = dout + (b * T + t) * C;
-          for (int64_t c = 0; c < C; ++c) dp[c] += g[c];
-        }
-      },
-      N * C);
+  if (dwpe)
+    parallel_for(
+        0, T,
+        [&](int64_t t) {  // dwpe[t]: sum over b in order
+          float* dp = dwpe + t * C;
+          for (int64_t b = 0; b < B; ++b) {
+            const float* g = dout + (b * T + t) * C;
+            for (int64_t c = 0; c < C; ++c) dp[c] += g[c];
+          }
+        },
+        N * C);
   // Stable counting sort of rows by token id, then one task per distinct id summing its rows in order.
   std::vector<int64_t> start(static_cast<size_t>(V) + 1, 0), order(static_cast<size_t>(N));
   for (int64_t i = 0; i < N; ++i) ++start[tokens[i] + 1];

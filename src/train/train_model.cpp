@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/backward.h"
+#include "kernels/block_ops.h"
 #include "kernels/ops.h"
 #include "model/block.h"
 
@@ -21,9 +22,18 @@ float* mut(const float* p) {
 
 TrainModel::TrainModel(const Gpt2& init, Attention& attention)
     : config_(init.config()), source_dir_(init.source_dir()), attention_(attention) {
-  if (!config_.is_gpt2())
-    fail_expected("train", "a GPT-2 model (training the Llama family is not supported yet)",
-                  "a " + config_.family + " model");
+  const AttentionShape& sh = attention.shape();
+  if (sh.n_head != config_.n_head || sh.n_kv_head != config_.kv_heads() || sh.head_dim != config_.head_dim())
+    fail_expected("train",
+                  "an attention backend for " + std::to_string(config_.n_head) + " heads (" +
+                      std::to_string(config_.kv_heads()) + " KV) of " + std::to_string(config_.head_dim()),
+                  std::to_string(sh.n_head) + " heads (" + std::to_string(sh.n_kv_head) + " KV) of " +
+                      std::to_string(sh.head_dim));
+  if (sh.n_kv_head != sh.n_head && attention.name().rfind("gaincell", 0) == 0)
+    fail_expected("train",
+                  "n_kv_head == n_head for the '" + attention.name() +
+                      "' backend (gain-cell training with grouped-query attention is not supported yet)",
+                  "n_kv_head " + std::to_string(sh.n_kv_head) + " of n_head " + std::to_string(sh.n_head));
   int64_t offset = 0;
   for (const WeightSpec& s : weight_table(config_)) {
     tensors_.push_back({s.name, s.shape, offset, s.numel()});
@@ -66,7 +76,10 @@ void TrainModel::zero_grad() {
 }
 
 void TrainModel::reserve(int B, int T) {
-  const int64_t N = int64_t{B} * T, C = config_.n_embd, V = config_.vocab_size, L = config_.n_layer;
+  const ModelConfig& c = config_;
+  const int64_t N = int64_t{B} * T, C = c.n_embd, V = c.vocab_size, L = c.n_layer;
+  const int64_t W = c.qkv_dim(), Q = c.q_dim(), I = c.ffn_dim();
+  const bool swiglu = c.mlp == MlpKind::kSwiGLU;
   B_ = B;
   T_ = T;
   n_rows_ = N;
@@ -75,13 +88,14 @@ void TrainModel::reserve(int B, int T) {
   ln1_.resize(L * N * C);
   ln1_mean_.resize(L * N);
   ln1_rstd_.resize(L * N);
-  qkv_.resize(L * N * 3 * C);
-  att_.resize(L * N * C);
+  qkv_.resize(L * N * W);
+  att_.resize(L * N * Q);
   ln2_.resize(L * N * C);
   ln2_mean_.resize(L * N);
   ln2_rstd_.resize(L * N);
-  fch_.resize(L * N * 4 * C);
-  fch_gelu_.resize(L * N * 4 * C);
+  fch_.resize(L * N * I);
+  if (swiglu) gate_.resize(L * N * I);
+  fch_gelu_.resize(L * N * I);
   lnf_.resize(N * C);
   lnf_mean_.resize(N);
   lnf_rstd_.resize(N);
@@ -89,11 +103,20 @@ void TrainModel::reserve(int B, int T) {
   proj_.resize(N * C);
   dres_.resize(N * C);
   dln_.resize(N * C);
-  dqkv_.resize(N * 3 * C);
-  datt_.resize(N * C);
-  dfch_.resize(N * 4 * C);
+  dqkv_.resize(N * W);
+  datt_.resize(N * Q);
+  dfch_.resize(N * I);
+  if (swiglu) dgate_.resize(N * I);
   losses_.resize(N);
   tokens_.resize(static_cast<size_t>(N));
+  if (c.rotary()) {  // positions 0..T-1 of every sequence
+    std::vector<int64_t> pos(static_cast<size_t>(N));
+    for (int64_t r = 0; r < N; ++r) pos[r] = r % T;
+    const int64_t half = c.head_dim() / 2;
+    rope_cos_.resize(N * half);
+    rope_sin_.resize(N * half);
+    rope_tables(rope_cos_.data(), rope_sin_.data(), pos.data(), N, c.head_dim(), c.rope_theta);
+  }
 }
 
 void TrainModel::check_tokens(const int32_t* ids, int64_t n, const char* what) const {
@@ -108,32 +131,36 @@ const float* TrainModel::forward(const int32_t* tokens, int B, int T) {
   if (B <= 0 || T <= 0 || T > c.n_positions)
     fail_expected("train", "batch >= 1 and 1 <= context <= n_positions = " + std::to_string(c.n_positions),
                   std::to_string(B) + " x " + std::to_string(T));
-  const int64_t N = int64_t{B} * T, C = c.n_embd, V = c.vocab_size;
+  const int64_t N = int64_t{B} * T, C = c.n_embd, V = c.vocab_size, W = c.qkv_dim(), Q = c.q_dim(), I = c.ffn_dim();
   check_tokens(tokens, N, "token ids");
-  reserve(B, T);
+  if (B != B_ || T != T_) reserve(B, T);
   std::memcpy(tokens_.data(), tokens, static_cast<size_t>(N) * sizeof(int32_t));
   embedding_forward(res_in_.data(), tokens, p_->wte(), p_->wpe(), B, T, C, 0);
+  const bool layernorm = c.norm == NormKind::kLayerNorm;
   for (int l = 0; l < c.n_layer; ++l) {
     BlockBuffers b;
     b.x_in = act(res_in_, l, C);
     b.x_mid = act(res_mid_, l, C);
     b.x_out = act(res_in_, l + 1, C);
     b.ln1 = act(ln1_, l, C);
-    b.ln1_mean = act(ln1_mean_, l, 1);
+    b.ln1_mean = layernorm ? act(ln1_mean_, l, 1) : nullptr;
     b.ln1_rstd = act(ln1_rstd_, l, 1);
-    b.qkv = act(qkv_, l, 3 * C);
-    b.att = act(att_, l, C);
+    b.qkv = act(qkv_, l, W);
+    b.att = act(att_, l, Q);
     b.ln2 = act(ln2_, l, C);
-    b.ln2_mean = act(ln2_mean_, l, 1);
+    b.ln2_mean = layernorm ? act(ln2_mean_, l, 1) : nullptr;
     b.ln2_rstd = act(ln2_rstd_, l, 1);
-    b.fc = act(fch_, l, 4 * C);
-    b.fc_act = act(fch_gelu_, l, 4 * C);
+    b.fc = act(fch_, l, I);
+    b.fc_act = act(fch_gelu_, l, I);
+    if (c.mlp == MlpKind::kSwiGLU) b.gate = act(gate_, l, I);
     b.proj = proj_.data();
+    b.rope_cos = rope_cos_.data();
+    b.rope_sin = rope_sin_.data();
     block_forward(c, p_->layer(l), b, N, [&](const float* qkv, float* att) { attention_.forward(att, qkv, B, T, l); });
   }
-  model_norm(c, lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), act(res_in_, c.n_layer, C), p_->lnf_w(), p_->lnf_b(),
-             N);
-  matmul_transposed_forward(logits_.data(), lnf_.data(), p_->wte(), N, C, V);
+  model_norm(c, lnf_.data(), layernorm ? lnf_mean_.data() : nullptr, lnf_rstd_.data(), act(res_in_, c.n_layer, C),
+             p_->lnf_w(), p_->lnf_b(), N);
+  matmul_transposed_forward(logits_.data(), lnf_.data(), p_->lm_head(), N, C, V);
   return logits_.data();
 }
 
@@ -183,31 +210,72 @@ double TrainModel::backward(const int32_t* targets, const float* teacher_logits,
     for (int64_t i = 0; i < N; ++i) mse += losses_[i];
     mse /= static_cast<double>(N * V);
   }
-  matmul_transposed_backward(dln_.data(), mut(g_->wte()), dlogits, lnf_.data(), p_->wte(), N, C, V);
+  // The lm_head's gradient goes to wte when tied (the grads view's lm_head() is its wte()).
+  matmul_transposed_backward(dln_.data(), mut(g_->lm_head()), dlogits, lnf_.data(), p_->lm_head(), N, C, V);
   dres_.zero();
-  layernorm_backward(dres_.data(), mut(g_->lnf_w()), mut(g_->lnf_b()), dln_.data(), act(res_in_, config_.n_layer, C),
-                     p_->lnf_w(), lnf_mean_.data(), lnf_rstd_.data(), N, C);
+  norm_backward(dres_.data(), p_->lnf_w(), mut(g_->lnf_w()), mut(g_->lnf_b()), dln_.data(),
+                act(res_in_, config_.n_layer, C), lnf_mean_.data(), lnf_rstd_.data());
   for (int l = config_.n_layer - 1; l >= 0; --l) backward_layer(l);
   embedding_backward(mut(g_->wte()), mut(g_->wpe()), dres_.data(), tokens_.data(), B_, T_, C, V);
   return (1.0 - distill) * ce + distill * mse;
 }
 
-// dres_ holds dL/d(output of layer l) on entry and dL/d(input of layer l) on exit.
-void TrainModel::backward_layer(int l) {
+// The family's norm: LayerNorm (weight, bias, saved mean and rstd) or RMSNorm (weight, saved rstd). dinp +=.
+void TrainModel::norm_backward(float* dinp, const float* w, float* dw, float* db, const float* dout, const float* inp,
+                               const float* mean, const float* rstd) {
   const int64_t N = n_rows_, C = config_.n_embd;
+  if (config_.norm == NormKind::kLayerNorm)
+    layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+  else
+    rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C);
+}
+
+// dres_ holds dL/d(output of layer l) on entry and dL/d(input of layer l) on exit. Mirrors block_forward.
+void TrainModel::backward_layer(int l) {
+  const ModelConfig& c = config_;
+  const int64_t N = n_rows_, C = c.n_embd, W = c.qkv_dim(), Q = c.q_dim(), KV = c.kv_dim(), I = c.ffn_dim();
+  const int D = c.head_dim();
   const LayerWeights& w = p_->layer(l);
   const LayerWeights& g = g_->layer(l);
-  matmul_backward(dfch_.data(), mut(g.fcproj_w), mut(g.fcproj_b), dres_.data(), act(fch_gelu_, l, 4 * C), w.fcproj_w, N,
-                  4 * C, C);
-  gelu_backward(dfch_.data(), act(fch_, l, 4 * C), dfch_.data(), N * 4 * C);
-  matmul_backward(dln_.data(), mut(g.fc_w), mut(g.fc_b), dfch_.data(), act(ln2_, l, C), w.fc_w, N, C, 4 * C);
-  layernorm_backward(dres_.data(), mut(g.ln2_w), mut(g.ln2_b), dln_.data(), act(res_mid_, l, C), w.ln2_w,
-                     act(ln2_mean_, l, 1), act(ln2_rstd_, l, 1), N, C);
-  matmul_backward(datt_.data(), mut(g.proj_w), mut(g.proj_b), dres_.data(), act(att_, l, C), w.proj_w, N, C, C);
-  attention_.backward(dqkv_.data(), datt_.data(), act(qkv_, l, 3 * C), B_, T_, l);
-  matmul_backward(dln_.data(), mut(g.attn_w), mut(g.attn_b), dqkv_.data(), act(ln1_, l, C), w.attn_w, N, C, 3 * C);
-  layernorm_backward(dres_.data(), mut(g.ln1_w), mut(g.ln1_b), dln_.data(), act(res_in_, l, C), w.ln1_w,
-                     act(ln1_mean_, l, 1), act(ln1_rstd_, l, 1), N, C);
+  const bool oi = w.out_in;
+  // MLP: x_out = x_mid + down(act(...)); dres_ flows to x_mid unchanged (residual) plus the norm's part.
+  linear_backward(dfch_.data(), mut(g.fcproj_w), mut(g.fcproj_b), dres_.data(), C, act(fch_gelu_, l, I), w.fcproj_w, N,
+                  I, C, oi, false);
+  if (c.mlp == MlpKind::kSwiGLU) {
+    swiglu_backward(dgate_.data(), dfch_.data(), dfch_.data(), act(gate_, l, I), act(fch_, l, I), N * I);
+    linear_backward(dln_.data(), mut(g.fc_w), mut(g.fc_b), dfch_.data(), I, act(ln2_, l, C), w.fc_w, N, C, I, oi,
+                    false);
+    linear_backward(dln_.data(), mut(g.gate_w), mut(g.gate_b), dgate_.data(), I, act(ln2_, l, C), w.gate_w, N, C, I, oi,
+                    true);
+  } else {
+    if (c.mlp == MlpKind::kGeluErf)
+      gelu_erf_backward(dfch_.data(), act(fch_, l, I), dfch_.data(), N * I);
+    else
+      gelu_backward(dfch_.data(), act(fch_, l, I), dfch_.data(), N * I);
+    linear_backward(dln_.data(), mut(g.fc_w), mut(g.fc_b), dfch_.data(), I, act(ln2_, l, C), w.fc_w, N, C, I, oi,
+                    false);
+  }
+  norm_backward(dres_.data(), w.ln2_w, mut(g.ln2_w), mut(g.ln2_b), dln_.data(), act(res_mid_, l, C),
+                act(ln2_mean_, l, 1), act(ln2_rstd_, l, 1));
+  // Attention: x_mid = x_in + o(attention(rope(q, k), v)).
+  linear_backward(datt_.data(), mut(g.proj_w), mut(g.proj_b), dres_.data(), C, act(att_, l, Q), w.proj_w, N, Q, C, oi,
+                  false);
+  attention_.backward(dqkv_.data(), datt_.data(), act(qkv_, l, W), B_, T_, l);
+  if (c.rotary()) {
+    const bool half = c.rope_pairs == RopePairs::kHalfSplit;
+    rope_backward(dqkv_.data(), W, D, c.n_head, D, rope_cos_.data(), rope_sin_.data(), N, half);
+    rope_backward(dqkv_.data() + Q, W, D, c.kv_heads(), D, rope_cos_.data(), rope_sin_.data(), N, half);
+  }
+  if (w.attn_w) {
+    matmul_backward(dln_.data(), mut(g.attn_w), mut(g.attn_b), dqkv_.data(), act(ln1_, l, C), w.attn_w, N, C, 3 * C);
+  } else {
+    const float* x = act(ln1_, l, C);
+    linear_backward(dln_.data(), mut(g.q_w), mut(g.q_b), dqkv_.data(), W, x, w.q_w, N, C, Q, oi, false);
+    linear_backward(dln_.data(), mut(g.k_w), mut(g.k_b), dqkv_.data() + Q, W, x, w.k_w, N, C, KV, oi, true);
+    linear_backward(dln_.data(), mut(g.v_w), mut(g.v_b), dqkv_.data() + Q + KV, W, x, w.v_w, N, C, KV, oi, true);
+  }
+  norm_backward(dres_.data(), w.ln1_w, mut(g.ln1_w), mut(g.ln1_b), dln_.data(), act(res_in_, l, C),
+                act(ln1_mean_, l, 1), act(ln1_rstd_, l, 1));
 }
 
 }  // namespace gaincell

@@ -1,7 +1,10 @@
-// A trainable GPT-2 (llm.c style): every parameter in one mutable allocation (weight_table order), a
-// matching gradient allocation, and activations saved per layer by forward() for backward(). The attention
-// backend runs through the Attention interface, so its backward() and trainable parameters() (scalers) are
-// trained generically. The lm_head is tied to wte (an untied lm_head of the initial model is not used).
+// A trainable model of any family (llm.c style): every parameter in one mutable allocation (weight_table
+// order), a matching gradient allocation, and activations saved per layer by forward() for backward(). The
+// forward is the engine's block routine (model/block.h); the backward beside it covers both families: LayerNorm
+// or RMSNorm, learned positions or rotary embedding (either pair order), GELU (tanh or erf) or SwiGLU, fused
+// or separate q/k/v projections with grouped-query attention, the biases the config has, and a tied or untied
+// lm_head (an untied one is a table tensor, trained like the rest). The attention backend runs through the
+// Attention interface, so its backward() and trainable parameters() (scalers) are trained generically.
 //
 // Buffers are allocated on the first forward of a given size and reused (first touch of memory is slow).
 #pragma once
@@ -25,7 +28,8 @@ struct TensorSpan {
 
 class TrainModel {
  public:
-  // Copies the weights of `init`. `attention` (built for init's config) must outlive the model.
+  // Copies the weights of `init`. `attention` (built for init's config) must outlive the model. The gain-cell
+  // backends train only models with n_kv_head == n_head (their grouped-query backward is not settled yet).
   TrainModel(const Gpt2& init, Attention& attention);
 
   const Gpt2Config& config() const { return config_; }
@@ -57,6 +61,8 @@ class TrainModel {
   float* act(AlignedBuffer<float>& buf, int l, int64_t width) { return buf.data() + l * n_rows_ * width; }
   void check_tokens(const int32_t* ids, int64_t n, const char* what) const;
   void backward_layer(int l);
+  void norm_backward(float* dinp, const float* w, float* dw, float* db, const float* dout, const float* inp,
+                     const float* mean, const float* rstd);
 
   Gpt2Config config_;
   std::string source_dir_;
@@ -74,11 +80,12 @@ class TrainModel {
   int64_t n_rows_ = 0;
   std::vector<int32_t> tokens_;
   // Saved activations: residual stream at each layer input (L + 1, the last = final x), after attention (L),
-  // LayerNorm outputs and statistics, qkv, attention output, MLP pre- and post-GELU, final LayerNorm, logits.
+  // norm outputs and statistics (mean: LayerNorm only), qkv (rotary applied), attention output, MLP
+  // pre-activation (SwiGLU: up), gate (SwiGLU) and post-activation, final norm, logits; rotary tables.
   AlignedBuffer<float> res_in_, res_mid_, ln1_, ln1_mean_, ln1_rstd_, qkv_, att_, ln2_, ln2_mean_, ln2_rstd_;
-  AlignedBuffer<float> fch_, fch_gelu_, lnf_, lnf_mean_, lnf_rstd_, logits_, proj_;
+  AlignedBuffer<float> fch_, gate_, fch_gelu_, lnf_, lnf_mean_, lnf_rstd_, logits_, proj_, rope_cos_, rope_sin_;
   // Backward scratch.
-  AlignedBuffer<float> dres_, dln_, dqkv_, datt_, dfch_, dlogits_, losses_;
+  AlignedBuffer<float> dres_, dln_, dqkv_, datt_, dfch_, dgate_, dlogits_, losses_;
 };
 
 }  // namespace gaincell
