@@ -234,6 +234,7 @@ nlohmann::ordered_json run_report_json(const std::vector<AttentionActivity>& lay
   j["attention"] = attention;
   j["n_layer"] = shape.n_layer;
   j["n_head"] = shape.n_head;
+  j["n_kv_head"] = shape.kv_heads();
   j["head_dim"] = shape.head_dim;
   j["window"] = hw.array.window_tokens;
   j["layers"] = nlohmann::ordered_json::array();
