@@ -22,12 +22,6 @@ void GainCellAttention::backward(const QkvGrad& dqkv, const float* dout, const Q
   if (qkv.k.row_stride != ld || qkv.v.row_stride != ld || dqkv.q.row_stride != ld || dqkv.k.row_stride != ld ||
       dqkv.v.row_stride != ld)
     fail("gaincell", "q, k, v and their gradient views must share one row stride");
-  if (m.hw().array.digital_row_sum(D))
-    fail_expected(
-        "gaincell",
-        "array.row_sum = \"shared_line\" when training a head wider than array.rows "
-        "(the digital row sum has no backward)",
-        "\"digital\" with head_dim " + std::to_string(D) + " > array.rows " + std::to_string(m.hw().array.rows));
   HeadBackwardParams base = make_head_backward_params(m.hw(), m.window(), linear_);
   const LayerScalers& sc = m.scalers(layer);
   std::vector<HeadScalerGrads> parts(size_t(B) * H);
