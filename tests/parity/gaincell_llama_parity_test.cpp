@@ -20,6 +20,7 @@
 #include "model/attention.h"
 #include "model/engine.h"
 #include "model/gpt2.h"
+#include "model/llama2c.h"
 #include "test_paths.h"
 
 namespace gaincell {
@@ -140,6 +141,57 @@ TEST(GainCellLlamaParity, ScalersPerKvHeadAndPerQueryHead) {
   ASSERT_EQ(s.q_shift.size(), 4u);
   EXPECT_EQ(s.k_shift[1], m.find_extra("h.1.attn.gaincell.k.shift", 2)[1]);
   EXPECT_EQ(s.out_scale[3], m.find_extra("h.1.attn.gaincell.out.scale", 4)[3]);
+}
+
+// stories260K (a real pre-trained Llama: RoPE, 8 query / 4 KV heads of dimension 8, 5 layers), converted, on
+// the gain-cell hardware: the streaming decoder equals the training form over 100 tokens (1e-4), the counters write
+// per KV head and read per query head, and the hardware changes the logits (finite, not the softmax ones).
+TEST(GainCellLlamaParity, Stories260KDecoderAndCounters) {
+  const std::string ck = test::shared_path("data/DaveBben__esp32-llm/stories260K.bin");
+  const std::string tok = test::shared_path("data/DaveBben__esp32-llm/tok512.bin");
+  GAINCELL_REQUIRE_FILE(ck);
+  GAINCELL_REQUIRE_FILE(tok);
+  const std::string dir = test::scratch_dir("gaincell_llama_stories260k") + "/model";
+  convert_llama2c({ck, tok, dir});
+  Gpt2 m = Gpt2::load(dir);
+  const Gpt2Config& c = m.config();
+  ASSERT_EQ(c.n_head, 8);
+  ASSERT_EQ(c.kv_heads(), 4);
+  ASSERT_EQ(c.head_dim(), 8);
+  const int T = 100;
+  const int64_t V = c.vocab_size;
+  std::vector<int32_t> tokens(T);
+  for (int t = 0; t < T; ++t) tokens[t] = t == 0 ? 1 : 3 + (t * 37) % 500;
+  register_digital_attention();
+  register_analog_attention();
+  AttentionContext ctx = attention_context(c);  // paper hardware, window 1024 > T
+  auto attn = attention_registry().create("gaincell", ctx);
+  Gpt2Engine full(m, *attn);
+  const float* ref = full.forward(tokens.data(), 1, T);
+  std::vector<float> expected(ref, ref + int64_t{T} * V);
+  const std::vector<AttentionActivity> act = attn->activity();
+  ASSERT_EQ(act.size(), 5u);
+  for (const AttentionActivity& a : act) {
+    EXPECT_EQ(a.cell_writes, int64_t{T} * 4 * 2 * 8);                    // once per token and KV head
+    EXPECT_EQ(a.charge_to_pulse, int64_t{8} * T * (T + 1) / 2);          // per query head and key
+    EXPECT_EQ(a.adc_conversions, int64_t{8} * 8 * (64 + 2 * (T - 64)));  // keys 1..100: 1 or 2 arrays, D each
+  }
+  auto soft = attention_registry().create("softmax", ctx);
+  Gpt2Engine se(m, *soft);
+  const float* sl = se.forward(tokens.data(), 1, T);
+  const double diff = max_abs_diff(sl, expected.data(), int64_t{T} * V);
+  EXPECT_TRUE(diff > 0.1 && diff < 1e3) << diff;  // finite, and the hardware matters
+  Gpt2Engine dec(m, *attn);
+  dec.decode_begin(1, T);
+  // The engine's decode-step matmuls round differently from its full-sequence GEMMs (~1e-7 relative), and these
+  // logits reach |x| ~ 10: 1e-4 absolute (a flipped quantiser level would move them by ~1e-2).
+  const float* got = dec.decode_prefill(tokens.data(), 30);
+  EXPECT_TRUE(max_abs_diff(got, expected.data() + 29 * V, V) <= 1e-4) << "after prefill";
+  for (int t = 30; t < T; ++t) {
+    got = dec.decode_step(&tokens[t]);
+    ASSERT_TRUE(max_abs_diff(got, expected.data() + t * V, V) <= 1e-4)
+        << "position " << t << ": " << max_abs_diff(got, expected.data() + t * V, V);
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "analog/gaincell_attention.h"
 #include "analog/gaincell_reference.h"
+#include "analog/gaincell_train.h"
 #include "analog/hw_config.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -264,6 +265,53 @@ TEST(GainCellGqa, CountersWritePerKvHeadReadPerQueryHead) {
       EXPECT_EQ(ad.adc_conversions, a.adc_conversions);
       EXPECT_EQ(ad.digital_adds, a.digital_adds);
     }
+}
+
+// Scaler gradients: q and out per query head equal those of the same model with each KV head repeated (H_kv =
+// H); k and v per KV head equal the repeated model's per-head gradients summed over the group.
+TEST(GainCellGqa, ScalerGradientsOfAKvHeadSumItsGroup) {
+  const Shape gqa{4, 2, 8}, rep{4, 4, 8};
+  const int B = 2, T = 30, W = 16;
+  auto x = random_rows(gqa, B * T, 12);
+  std::vector<float> xr(size_t(B) * T * rep.fused());
+  for (int r = 0; r < B * T; ++r)
+    for (int c = 0; c < rep.fused(); ++c) {
+      const int part = c / 32, h = (c % 32) / 8, d = c % 8;
+      const int src = part == 0 ? c : (part == 1 ? 32 : 48) + (h / 2) * 8 + d;
+      xr[size_t(r) * rep.fused() + c] = x[size_t(r) * gqa.fused() + src];
+    }
+  HardwareConfig hw;
+  auto mg = std::make_shared<GainCellModel>(hw, 1, 4, 8, W, true, 0, 2);
+  auto mr = std::make_shared<GainCellModel>(hw, 1, 4, 8, W, true, 0, 4);
+  set_scalers(*mg);
+  set_scalers(*mr);
+  for (int h = 0; h < 4; ++h)  // the repeated model's k, v scalers are its KV head's
+    for (int kind : {1, 2}) {
+      scaler_scale(mr->scalers(0), kind)[h] = scaler_scale(mg->scalers(0), kind)[h / 2];
+      scaler_shift(mr->scalers(0), kind)[h] = scaler_shift(mg->scalers(0), kind)[h / 2];
+    }
+  GainCellAttention ag(mg, true), ar(mr, true);
+  EXPECT_TRUE(test::worst_abs_diff(forward(ag, gqa, x, B, T), forward(ar, rep, xr, B, T)).err == 0.0);
+  std::vector<float> dout(size_t(B) * T * 32), dg(x.size()), dr(xr.size());
+  Rng r(4);
+  for (float& v : dout) v = float(r.uniform()) - 0.5f;
+  ag.backward(dg.data(), dout.data(), x.data(), B, T, 0);
+  ar.backward(dr.data(), dout.data(), xr.data(), B, T, 0);
+  const ScalerGrads &g = ag.train_state().grads(0), &gr = ar.train_state().grads(0);
+  double worst = 0, scale = 0;
+  for (int kind = 0; kind < kNumScalers; ++kind) {
+    const bool kv = kind == 1 || kind == 2;
+    ASSERT_EQ(g.scale[kind].size(), size_t(kv ? 2 : 4));
+    for (int i = 0; i < (kv ? 2 : 4); ++i) {
+      const double want_a = kv ? double(gr.scale[kind][2 * i]) + gr.scale[kind][2 * i + 1] : gr.scale[kind][i];
+      const double want_b = kv ? double(gr.shift[kind][2 * i]) + gr.shift[kind][2 * i + 1] : gr.shift[kind][i];
+      worst = test::nan_max(worst, std::fabs(g.scale[kind][i] - want_a));
+      worst = test::nan_max(worst, std::fabs(g.shift[kind][i] - want_b));
+      scale = test::nan_max(scale, std::fabs(want_a) + std::fabs(want_b));
+    }
+  }
+  EXPECT_TRUE(scale > 1e-3) << scale;
+  EXPECT_TRUE(worst <= 1e-5 * scale) << worst << " of " << scale;
 }
 
 TEST(GainCellGqa, ScalerShapesAndTheirFileTensors) {
