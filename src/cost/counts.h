@@ -23,14 +23,14 @@ int converter_bits(int levels);
 // Counts of one layer (or summed over layers) in the units the cost table prices.
 struct ActionCounts {
   int64_t tokens = 0;           // query tokens (sequences x positions)
-  int64_t head_steps = 0;       // tokens x heads: one read of one head's arrays
-  int64_t cell_writes = 0;      // gain cells written (K and V)
+  int64_t head_steps = 0;       // tokens x query heads: one read of one KV head's arrays by one query head
+  int64_t cell_writes = 0;      // gain cells written (K and V; once per KV head)
   int64_t cell_reads = 0;       // cells under a pulse (K and V arrays)
   int64_t query_pulses = 0;     // query pulses driven onto K-array rows
   int64_t charge_to_pulse = 0;  // charge-to-pulse conversions
   int64_t adc_conversions = 0;  // ADC conversions
   double adc_steps = 0;         // adc_conversions x 2^adc_bits (what a Walden FoM prices)
-  int64_t digital_adds = 0;     // additions of per-array ADC outputs
+  int64_t digital_adds = 0;     // additions of per-array ADC outputs (and of per-array pulses: digital row sum)
   int64_t scaler_ops = 0;       // output affine ops: head_steps x head_dim
   int64_t array_reads = 0;      // array pairs read: adc_conversions / head_dim
   double routed_bits = 0;       // ADC outputs + query codes + written values + outputs, in bits
