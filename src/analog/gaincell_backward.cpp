@@ -114,7 +114,7 @@ void first_product_row_blocks(Row& r, const Prepared& s, int i, int lo, int D, i
     r.age[k] = age;
     r.tile[k] = (p.ring ? j % W : j) / p.cols;
     r.delta1[k] = p.decay[size_t(W) + age];
-    float pf = 0.0f, pl = 0.0f;
+    float pf = 0.0f, pl = 0.0f, total = 0.0f;  // total: the sum of the linear pulses before any clip to 1
     for (int blk = 0; blk < n_blocks; ++blk) {
       const int r0 = blk * p.rows, Db = std::min(p.rows, D - r0);
       const float* yk = s.yk.data() + size_t(j) * D + r0;
@@ -134,13 +134,14 @@ void first_product_row_blocks(Row& r, const Prepared& s, int i, int lo, int D, i
       r.s_blk[size_t(k) * n_blocks + blk] = s_lin;
       pf = blk == 0 ? std::min(std::max(s_fwd / p.cv.s_sat, 0.0f), 1.0f)
                     : pf + std::min(std::max(s_fwd / p.cv.s_sat, 0.0f), 1.0f);
-      pl = blk == 0 ? std::min(std::max(s_lin / p.cv.s_sat, 0.0f), 1.0f)
-                    : pl + std::min(std::max(s_lin / p.cv.s_sat, 0.0f), 1.0f);
+      const float pb = std::min(std::max(s_lin / p.cv.s_sat, 0.0f), 1.0f);
+      pl = blk == 0 ? pb : std::min(pl + pb, 1.0f);
+      total += pb;
       if (blk > 0) pf = std::min(pf, 1.0f);
-      if (blk > 0) r.sum_lin[k] = pl, pl = std::min(pl, 1.0f);
     }
     r.p_fwd[k] = pf;
     r.p_lin[k] = pl;
+    r.sum_lin[k] = total;
   }
 }
 

@@ -208,8 +208,8 @@ GcCase make_gc_case(bool linear, bool quantize, uint64_t seed, int rows = 0) {
 
 class AnalogBackwardRows : public ::testing::TestWithParam<int> {};
 
-// rows 0: one charge-to-pulse per key (D <= rows or the shared line); rows 2 with D = 4: two stacked K arrays
-// per key with array.row_sum = "digital".
+// rows 0: one charge-to-pulse per key (D <= rows or the shared line); rows 2 (1) with D = 4: two (four) stacked K
+// arrays per key with array.row_sum = "digital".
 TEST_P(AnalogBackwardRows, GaincellLinearMatchesFiniteDifferences) {
   GcCase c = make_gc_case(true, false, 21, GetParam());
   const Shape& s = c.g.s;
@@ -238,7 +238,7 @@ TEST_P(AnalogBackwardRows, GaincellLinearMatchesFiniteDifferences) {
   EXPECT_GT(m, 8);
 }
 
-INSTANTIATE_TEST_SUITE_P(RowSum, AnalogBackwardRows, ::testing::Values(0, 2));
+INSTANTIATE_TEST_SUITE_P(RowSum, AnalogBackwardRows, ::testing::Values(0, 2, 1));
 
 // Surrogate (paper-spec §2.7): with the cell polynomial set to the linear one, gaincell's backward is
 // gaincell-linear's, bit for bit; with the cubic, everything below the ADC is the linear model's, so the
