@@ -20,6 +20,12 @@ Gain-cell forward of one head (i = query token, j = key token, d = head dim):
   11. O = sum over tiles;  12. O' = a_out O + b_out
 HardSigmoid software attention: out_i = sum_j m_ij clip(q_i . k_j / sqrt(64), 0, 1) v_j (no scalers, no
 quantisation, no decay).
+
+gaincell_heads() is the same forward for grouped-query attention and any head dimension (Llama family: q and k
+arrive rotated): KV head g's k', v' use its own scalers and are stored once, every query head of its group reads
+them with its own q / out scalers; a head of D > 64 spans stacked K arrays whose charges add on a shared line
+(row_sum="shared_line") or are converted per array and summed as pulses (row_sum="digital", clipped to 1).
+gaincell_attention() is gaincell_heads with one KV head per query head.
 """
 import math
 
