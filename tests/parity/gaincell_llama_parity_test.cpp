@@ -8,6 +8,7 @@
 // streaming decoder (the KV cache is the arrays) equals the training form within 1e-5. The generator chose
 // the tokens so that no quantiser input lies within 1e-5 of a rounding boundary (no flipped level).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -42,7 +43,9 @@ std::string hw_toml(bool ring, const std::string& row_sum) {
   HardwareConfig hw;
   hw.array.tile_mapping = ring ? "ring" : "absolute";
   hw.array.row_sum = row_sum;
-  std::string p = test::scratch_dir("gaincell_llama_parity") + "/" + (ring ? "ring_" : "abs_") + row_sum + ".toml";
+  // One folder per process: ctest runs the cases as parallel processes, and scratch_dir empties its folder.
+  static const std::string dir = test::scratch_dir("gaincell_llama_parity_" + std::to_string(::getpid()));
+  std::string p = dir + "/" + (ring ? "ring_" : "abs_") + row_sum + ".toml";
   save_hardware_toml(p, hw);
   return p;
 }
