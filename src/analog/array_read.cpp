@@ -226,13 +226,12 @@ void add_snr_noise_a(float* A, int64_t now, int64_t group, int D, const ReadConf
     A[d] += float(sigma * c2c_normal(*rc.c2c, NoiseTag::kReadSnrA, now, uint64_t(group) * D + d));
 }
 
-// Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p.
-void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
-                   const ReadConfig& rc, ReadScratch& scr) {
+// Step 5: dot[p][k] (and dot_off[k] with mismatch) of the K rows [r0, r0 + Db) for the keys of the ranges.
+void block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
+                const ReadConfig& rc, ReadScratch& scr) {
   const CellPoly& poly = *rc.poly;
-  const int D = cells.D;
   float sumq = 0.0f;
-  for (int d = 0; d < D; ++d) sumq += q[d] * 1.0f;
+  for (int d = r0; d < r0 + Db; ++d) sumq += q[d] * 1.0f;
   float* dst[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
@@ -240,35 +239,57 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
     dst[p] = scr.dot[p].data();
     if (!cells.need[p]) std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
   }
-  const float* kg = cells.kg.data();
+  const size_t at = size_t(r0) * cells.ld;
+  const float *kq = q + r0, *ky = cells.ky.data() + at, *kg = cells.mismatch ? cells.kg.data() + at : nullptr;
+  const int64_t ld = cells.ld;
   if (poly.n <= 2)
-    cells.mismatch ? dot_powers<2, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
-                   : dot_powers<2, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
+    cells.mismatch ? dot_powers<2, true>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr)
+                   : dot_powers<2, false>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr);
   else if (poly.n <= 4)
-    cells.mismatch ? dot_powers<4, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
-                   : dot_powers<4, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
+    cells.mismatch ? dot_powers<4, true>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr)
+                   : dot_powers<4, false>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr);
   else
-    cells.mismatch ? dot_powers<kMaxPowers, true>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr)
-                   : dot_powers<kMaxPowers, false>(dst, cells.need, q, cells.ky.data(), kg, D, cells.ld, ranges, nr);
+    cells.mismatch ? dot_powers<kMaxPowers, true>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr)
+                   : dot_powers<kMaxPowers, false>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr);
   if (cells.mismatch) {
     scr.dot_off.resize(n);
-    dot_columns(scr.dot_off.data(), q, cells.k_off.data(), D, cells.ld, ranges, nr);
+    dot_columns(scr.dot_off.data(), kq, cells.k_off.data() + at, Db, ld, ranges, nr);
   }
+}
+
+// Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p. A head of D > rows with
+// rc.digital_row_sum: every block of `rows` K rows converts its own charge, P = min(sum of the pulses, 1).
+void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
+                   const ReadConfig& rc, ReadScratch& scr) {
+  const CellPoly& poly = *rc.poly;
+  const int D = cells.D, n_blocks = rc.digital_row_sum ? (D + rc.rows - 1) / rc.rows : 1;
   const int64_t refreshed = last_refresh(now, rc.refresh);
   scr.s.resize(n);
   scr.p.resize(n);
-  for (int64_t k = 0; k < n; ++k) {
-    int64_t t = cells.written_at[scr.col[k]];
-    int32_t age = int32_t(refreshed > t ? now - refreshed : now - t);
-    scr.age[k] = age;
-    float s = 0.0f;
-    for (int p = 0; p < poly.n; ++p)
-      if (poly.active[p]) s += poly.alpha[p] * rc.decay[p * rc.n_ages + age] * scr.dot[p][k];
-    if (cells.mismatch) s += scr.dot_off[k];
-    if (rc.c2c && rc.sigma_s > 0) s += float(rc.sigma_s * c2c_normal(*rc.c2c, NoiseTag::kReadS, now, t));
-    float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[mod_pos(t, rc.window)] : rc.cv->s_sat;
-    scr.s[k] = s;
-    scr.p[k] = std::min(std::max(s / s_sat, 0.0f), 1.0f);
+  for (int blk = 0; blk < n_blocks; ++blk) {
+    const int r0 = n_blocks > 1 ? blk * rc.rows : 0, Db = n_blocks > 1 ? std::min(rc.rows, D - r0) : D;
+    block_dots(q, r0, Db, ranges, nr, n, cells, rc, scr);
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t t = cells.written_at[scr.col[k]];
+      int32_t age = int32_t(refreshed > t ? now - refreshed : now - t);
+      scr.age[k] = age;
+      float s = 0.0f;
+      for (int p = 0; p < poly.n; ++p)
+        if (poly.active[p]) s += poly.alpha[p] * rc.decay[p * rc.n_ages + age] * scr.dot[p][k];
+      if (cells.mismatch) s += scr.dot_off[k];
+      if (rc.c2c && rc.sigma_s > 0)
+        s += float(rc.sigma_s * c2c_normal(*rc.c2c, NoiseTag::kReadS, now, uint64_t(t) | uint64_t(blk) << 48));
+      const int64_t slot = mod_pos(t, rc.window);
+      float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[size_t(blk) * rc.window + slot] : rc.cv->s_sat;
+      const float pk = std::min(std::max(s / s_sat, 0.0f), 1.0f);
+      if (blk == 0) {
+        scr.s[k] = s;
+        scr.p[k] = pk;
+      } else {  // the digital sum of the blocks' pulse widths, at most T_max
+        scr.s[k] += s;
+        scr.p[k] = std::min(scr.p[k] + pk, 1.0f);
+      }
+    }
   }
   if (rc.c2c && rc.snr_s_db > 0) add_snr_noise_s(now, n, cells, rc, scr);
   if (rc.hist)

@@ -43,6 +43,8 @@ struct ReadConfig {
   const float* decay = nullptr;  // make_decay_table(lambda, poly->n, n_ages)
   int64_t n_ages = 0;
   int window = 1024, cols = 64;
+  int rows = 64;                      // K rows per array (array.rows)
+  bool digital_row_sum = false;       // D > rows: each stacked K array converts its own charge (array.row_sum)
   bool ring = false;                  // array of a column = (written_at mod window) / cols, else written_at / cols
   int refresh = 0;                    // > 0: cells are restored every `refresh` tokens
   const HeadMismatch* mm = nullptr;   // d2d values, or null

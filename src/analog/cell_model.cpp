@@ -113,14 +113,15 @@ std::vector<float> make_decay_table(double lambda, int n_powers, int64_t n_ages)
   return t;
 }
 
-LayerScalers default_scalers(int n_head, float v_offset) {
+LayerScalers default_scalers(int n_head, float v_offset, int n_kv_head) {
+  if (n_kv_head <= 0) n_kv_head = n_head;
   LayerScalers s;
   s.q_scale.assign(n_head, 1.0f);
   s.q_shift.assign(n_head, 0.0f);
-  s.k_scale.assign(n_head, 1.0f);
-  s.k_shift.assign(n_head, v_offset);
-  s.v_scale.assign(n_head, 1.0f);
-  s.v_shift.assign(n_head, v_offset);
+  s.k_scale.assign(n_kv_head, 1.0f);
+  s.k_shift.assign(n_kv_head, v_offset);
+  s.v_scale.assign(n_kv_head, 1.0f);
+  s.v_shift.assign(n_kv_head, v_offset);
   s.out_scale.assign(n_head, 1.0f);
   s.out_shift.assign(n_head, 0.0f);
   return s;

@@ -40,13 +40,16 @@ double cell_expansion_error_ua(const HardwareConfig& hw);
 // delta^p for p < n and age in [0, n_ages): table[p * n_ages + age] = (exp(-lambda * age))^p (float).
 std::vector<float> make_decay_table(double lambda, int n_powers, int64_t n_ages);
 
-// Per-head affine scalers a*x + b of one layer (paper-spec §2.3), each [n_head]; a is clamped to >= 1e-20.
+// Per-head affine scalers a*x + b of one layer (paper-spec §2.3); a is clamped to >= 1e-20. q and out are per
+// query head [n_head]; k and v per KV head [n_kv_head] (a KV head's arrays are written once, grouped-query
+// attention), so n_kv_head == n_head gives one of each per head.
 struct LayerScalers {
   std::vector<float> q_scale, q_shift, k_scale, k_shift, v_scale, v_shift, out_scale, out_shift;
 };
 // Defaults q (1, 0), k (1, v_offset), v (1, v_offset), out (1, 0): a zero k or v is stored at the device's
 // zero-weight voltage device.v_offset_v (0.45 V in the paper, paper-spec §2.3), whatever that offset is.
-LayerScalers default_scalers(int n_head, float v_offset);
+// n_kv_head = 0 means n_head.
+LayerScalers default_scalers(int n_head, float v_offset, int n_kv_head = 0);
 inline float scale_of(float a) {
   return a < 1e-20f ? 1e-20f : a;
 }

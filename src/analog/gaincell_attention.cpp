@@ -16,55 +16,61 @@ GainCellAttention::GainCellAttention(std::shared_ptr<GainCellModel> model, bool 
     : Attention(model->shape()),
       model_(std::move(model)),
       log_(std::make_shared<ActivityLog>(model_->n_layer())),
-      train_(std::make_shared<GainCellTrainState>(model_->n_layer(), model_->n_head())),
+      train_(std::make_shared<GainCellTrainState>(model_->n_layer(), model_->n_head(), model_->n_kv_head())),
       linear_(linear) {}
 
-// One (sequence, head): writes all T tokens, then reads once per query token i over the window
-// [max(0, i - W + 1), i]. With ring tiles the window is read in physical slot order (two column ranges).
-void GainCellAttention::forward_head(float* out, const QkvView& qkv, int T, int b, int h, int layer,
-                                     AttentionActivity& act) const {
+// One (sequence, KV head): writes all T tokens of the KV head once into its arrays, then every query head of
+// its group reads them once per query token i over the window [max(0, i - W + 1), i]. With ring tiles the
+// window is read in physical slot order (two column ranges).
+void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int b, int g, int layer,
+                                      AttentionActivity& act) const {
   const GainCellModel& m = *model_;
-  const int D = m.head_dim(), C = m.n_head() * D, W = m.window(), g = m.shape().kv_of(h);
-  HeadMismatch mm = m.mismatch(layer, h);
-  Rng c2c = m.c2c(layer, b, h);
+  const int D = m.head_dim(), C = m.n_head() * D, W = m.window(), G = m.shape().group();
+  HeadMismatch mm = m.mismatch(layer, g);
   HeadCells cells;
   cells.init(D, T, m.poly(), mm.cells());
-  std::vector<float> qp(size_t(T) * D), o(D);
   QuantHistograms hist = m.new_histograms();
-  for (int t = 0; t < T; ++t) {
-    const int64_t r = int64_t(b) * T + t;
-    m.query(&qp[size_t(t) * D], qkv.q.at(r, h), layer, h, &hist);
-    m.write_token(cells, t, t, qkv.k.at(r, g), qkv.v.at(r, g), layer, h, &mm, c2c, &hist);
-  }
-  ReadConfig rc = m.read_config(&mm, &c2c);
-  rc.hist = &hist;
-  ReadScratch scr;
-  for (int i = 0; i < T; ++i) {
-    int lo = std::max(0, i - W + 1);
-    ColRange r[2];
-    int nr = 1;
-    r[0] = {lo, i + 1};
-    int base = (i / W) * W;
-    if (rc.ring && lo < base) {
-      r[0] = {base, i + 1};
-      r[1] = {lo, base};
-      nr = 2;
+  {
+    Rng c2c = m.c2c(layer, b, g);  // write noise: the KV head's
+    for (int t = 0; t < T; ++t) {
+      const int64_t r = int64_t(b) * T + t;
+      m.write_token(cells, t, t, qkv.k.at(r, g), qkv.v.at(r, g), layer, g, &mm, c2c, &hist);
     }
-    ReadStats st = read_cells(o.data(), &qp[size_t(i) * D], i, r, nr, cells, rc, scr);
-    count_read(act, st, D);
-    m.output(out + (size_t(b) * T + i) * C + size_t(h) * D, o.data(), layer, h);
   }
   act.cell_writes += int64_t(2) * T * D;
+  std::vector<float> qp(size_t(T) * D), o(D);
+  ReadScratch scr;
+  for (int h = g * G; h < (g + 1) * G; ++h) {
+    Rng c2c = m.c2c(layer, b, h);  // read noise: the query head's
+    for (int t = 0; t < T; ++t) m.query(&qp[size_t(t) * D], qkv.q.at(int64_t(b) * T + t, h), layer, h, &hist);
+    ReadConfig rc = m.read_config(&mm, &c2c);
+    rc.hist = &hist;
+    for (int i = 0; i < T; ++i) {
+      int lo = std::max(0, i - W + 1);
+      ColRange r[2];
+      int nr = 1;
+      r[0] = {lo, i + 1};
+      int base = (i / W) * W;
+      if (rc.ring && lo < base) {
+        r[0] = {base, i + 1};
+        r[1] = {lo, base};
+        nr = 2;
+      }
+      ReadStats st = read_cells(o.data(), &qp[size_t(i) * D], i, r, nr, cells, rc, scr);
+      count_read(act, st, D, m.c2p_per_key());
+      m.output(out + (size_t(b) * T + i) * C + size_t(h) * D, o.data(), layer, h);
+    }
+  }
   log_->add(layer, hist);
 }
 
 void GainCellAttention::forward(float* out, const QkvView& qkv, int B, int T, int layer) {
   if (layer < 0 || layer >= model_->n_layer())
     fail_expected("gaincell", "layer in [0, " + std::to_string(model_->n_layer()) + ")", std::to_string(layer));
-  const int H = model_->n_head();
-  std::vector<AttentionActivity> acts(size_t(B) * H);
-  parallel_for(0, int64_t(B) * H,
-               [&](int64_t task) { forward_head(out, qkv, T, int(task / H), int(task % H), layer, acts[task]); });
+  const int Hkv = model_->n_kv_head();
+  std::vector<AttentionActivity> acts(size_t(B) * Hkv);
+  parallel_for(0, int64_t(B) * Hkv,
+               [&](int64_t task) { forward_group(out, qkv, T, int(task / Hkv), int(task % Hkv), layer, acts[task]); });
   AttentionActivity total;
   for (auto& a : acts) total.add(a);
   total.tokens += int64_t(B) * T;

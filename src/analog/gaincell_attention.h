@@ -31,7 +31,7 @@ class GainCellAttention : public Attention {
   GainCellModel& model() { return *model_; }
 
  private:
-  void forward_head(float* out, const QkvView& qkv, int T, int b, int h, int layer, AttentionActivity& act) const;
+  void forward_group(float* out, const QkvView& qkv, int T, int b, int g, int layer, AttentionActivity& act) const;
   std::shared_ptr<GainCellModel> model_;
   std::shared_ptr<ActivityLog> log_;
   std::shared_ptr<GainCellTrainState> train_;
@@ -41,8 +41,9 @@ class GainCellAttention : public Attention {
 // The converter histograms of a gain-cell backend per layer; empty for any other backend.
 std::vector<QuantHistograms> quant_histograms(const Attention& a);
 
-// The streaming decoder of one layer: per sequence and head ceil(W/cols) K and V arrays (one HeadCells of
-// W columns), token t in slot t mod W, ages per cell, the same read as the training form.
+// The streaming decoder of one layer: per sequence and KV head ceil(W/cols) K and V arrays (one HeadCells of
+// W columns; ceil(D/rows) stacked K arrays per tile when D > rows), token t in slot t mod W written once, read
+// by every query head of the group, ages per cell, the same read as the training form.
 std::unique_ptr<AttentionCache> make_gaincell_cache(std::shared_ptr<const GainCellModel> model,
                                                     std::shared_ptr<ActivityLog> log, int layer, int B,
                                                     int64_t max_tokens);

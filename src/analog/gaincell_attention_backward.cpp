@@ -35,9 +35,10 @@ void GainCellAttention::backward(const QkvGrad& dqkv, const float* dout, const Q
     for (int j = 0; j < G; ++j) {
       const int h = int(g) * G + j;
       HeadBackwardParams p = base;
-      for (int kind = 0; kind < kNumScalers; ++kind) {
-        p.a[kind] = scaler_scale(sc, kind)[h];
-        p.b[kind] = scaler_shift(sc, kind)[h];
+      for (int kind = 0; kind < kNumScalers; ++kind) {  // k and v: the KV head's scalers
+        const int i = kind == int(ScalerKind::kK) || kind == int(ScalerKind::kV) ? int(g) : h;
+        p.a[kind] = scaler_scale(sc, kind)[i];
+        p.b[kind] = scaler_shift(sc, kind)[i];
       }
       float* tk = G > 1 ? sk.data() : dk;
       float* tv = G > 1 ? sv.data() : dv;
@@ -52,17 +53,21 @@ void GainCellAttention::backward(const QkvGrad& dqkv, const float* dout, const Q
         }
     }
   });
+  // q and out per query head; k and v per KV head, summed over the group's query heads (in head order).
   ScalerGrads& g = train_->grads(layer);
-  for (int h = 0; h < H; ++h)
-    for (int kind = 0; kind < kNumScalers; ++kind) {
+  for (int kind = 0; kind < kNumScalers; ++kind) {
+    const bool kv = kind == int(ScalerKind::kK) || kind == int(ScalerKind::kV);
+    for (int i = 0; i < (kv ? Hkv : H); ++i) {
       double ds = 0, db = 0;
-      for (int b = 0; b < B; ++b) {
-        ds += parts[size_t(b) * H + h].scale[kind];
-        db += parts[size_t(b) * H + h].shift[kind];
-      }
-      g.scale[kind][h] += float(ds);
-      g.shift[kind][h] += float(db);
+      for (int b = 0; b < B; ++b)
+        for (int h = kv ? i * G : i; h < (kv ? (i + 1) * G : i + 1); ++h) {
+          ds += parts[size_t(b) * H + h].scale[kind];
+          db += parts[size_t(b) * H + h].shift[kind];
+        }
+      g.scale[kind][i] += float(ds);
+      g.shift[kind][i] += float(db);
     }
+  }
 }
 
 std::vector<ParamView> GainCellAttention::parameters() {

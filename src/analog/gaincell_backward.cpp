@@ -68,6 +68,8 @@ int64_t age_of(int64_t now, int64_t t, int refresh) {  // as array_read.cpp
 // Row i of the first product: S (forward model) and S of the linear model, for keys lo..i.
 struct Row {
   std::vector<float> p_fwd, p_lin, s_lin, delta1, dP;
+  std::vector<float> s_blk;    // digital row sum: S of the linear model per key and block [key * n_blocks + blk]
+  std::vector<float> sum_lin;  // digital row sum: sum of the blocks' linear pulses before the clip to 1
   std::vector<int> age, tile;
   std::vector<float> A, dA;  // [n_tiles * D]
   std::vector<char> touched;
@@ -101,6 +103,48 @@ void first_product_row(Row& r, const Prepared& s, int i, int lo, int D, const He
   }
 }
 
+// The same with a digital row sum over n_blocks blocks of p.rows K rows (D > rows): per block the charge and
+// its pulse, P = min(sum of the pulses, 1), for the forward cell (p_fwd) and the linear model (p_lin, s_blk).
+void first_product_row_blocks(Row& r, const Prepared& s, int i, int lo, int D, int n_blocks,
+                              const HeadBackwardParams& p) {
+  const float* qi = s.qq.data() + size_t(i) * D;
+  const int W = p.window;
+  for (int j = lo; j <= i; ++j) {
+    const int k = j - lo, age = int(age_of(i, j, p.refresh));
+    r.age[k] = age;
+    r.tile[k] = (p.ring ? j % W : j) / p.cols;
+    r.delta1[k] = p.decay[size_t(W) + age];
+    float pf = 0.0f, pl = 0.0f, total = 0.0f;  // total: the sum of the linear pulses before any clip to 1
+    for (int blk = 0; blk < n_blocks; ++blk) {
+      const int r0 = blk * p.rows, Db = std::min(p.rows, D - r0);
+      const float* yk = s.yk.data() + size_t(j) * D + r0;
+      float s_lin = p.gain * r.delta1[k] * dot(qi + r0, yk, Db), s_fwd = 0.0f;
+      if (!p.surrogate) {
+        s_fwd = p.poly.alpha[1] * p.decay[size_t(W) + age] * dot(qi + r0, yk, Db);
+        s_lin = s_fwd;
+      } else {
+        float sumq = 0.0f;
+        for (int d = r0; d < r0 + Db; ++d) sumq += qi[d] * 1.0f;
+        for (int pw = 0; pw < p.poly.n; ++pw) {
+          if (!p.poly.active[pw]) continue;
+          const float* y = pow_row(s, true, pw, j, D);
+          s_fwd += p.poly.alpha[pw] * p.decay[size_t(pw) * W + age] * (y ? dot(qi + r0, y + r0, Db) : sumq);
+        }
+      }
+      r.s_blk[size_t(k) * n_blocks + blk] = s_lin;
+      pf = blk == 0 ? std::min(std::max(s_fwd / p.cv.s_sat, 0.0f), 1.0f)
+                    : pf + std::min(std::max(s_fwd / p.cv.s_sat, 0.0f), 1.0f);
+      const float pb = std::min(std::max(s_lin / p.cv.s_sat, 0.0f), 1.0f);
+      pl = blk == 0 ? pb : std::min(pl + pb, 1.0f);
+      total += pb;
+      if (blk > 0) pf = std::min(pf, 1.0f);
+    }
+    r.p_fwd[k] = pf;
+    r.p_lin[k] = pl;
+    r.sum_lin[k] = total;
+  }
+}
+
 // Second product per tile with the forward model: A[tile * D + d].
 void second_product_row(Row& r, const Prepared& s, int n, int lo, int D, const HeadBackwardParams& p) {
   std::fill(r.A.begin(), r.A.end(), 0.0f);
@@ -131,6 +175,8 @@ HeadBackwardParams make_head_backward_params(const HardwareConfig& hw, int windo
   p.cols = hw.array.cols;
   p.ring = hw.array.tile_mapping == "ring";
   p.refresh = hw.leakage.refresh_every_tokens;
+  p.rows = hw.array.rows;
+  p.digital_row_sum = hw.array.row_sum == "digital";
   p.b[1] = p.b[2] = p.cv.v_offset;  // default k, v shifts follow the device offset (default_scalers)
   return p;
 }
@@ -153,9 +199,14 @@ void gaincell_head_backward(float* dq, float* dk, float* dv, HeadScalerGrads& g,
   r.A.resize(size_t(n_tiles) * D);
   r.dA.resize(size_t(n_tiles) * D);
   r.touched.resize(n_tiles);
+  const int n_blocks = p.digital_row_sum && D > p.rows ? (D + p.rows - 1) / p.rows : 1;
+  if (n_blocks > 1) r.s_blk.resize(size_t(wmax) * n_blocks), r.sum_lin.resize(wmax);
   for (int i = 0; i < T; ++i) {
     const int lo = std::max(0, i - W + 1), nk = i - lo + 1;
-    first_product_row(r, s, i, lo, D, p);
+    if (n_blocks > 1)
+      first_product_row_blocks(r, s, i, lo, D, n_blocks, p);
+    else
+      first_product_row(r, s, i, lo, D, p);
     second_product_row(r, s, nk, lo, D, p);
     // Steps 10-12 and their gradients: O = sum of ADC outputs, out = a_out O + b_out.
     const float* go = dout + i * ld_out;
@@ -184,13 +235,27 @@ void gaincell_head_backward(float* dq, float* dk, float* dv, HeadScalerGrads& g,
       float wv = gd * r.p_lin[kk];
       float* gv = dyv.data() + size_t(j) * D;
       for (int d = 0; d < D; ++d) gv[d] += wv * dA[d];
+      const float* ykj = s.yk.data() + size_t(j) * D;
+      float* gk = dyk.data() + size_t(j) * D;
+      if (n_blocks > 1) {  // digital row sum: the clip of the sum to 1, then each block's clip
+        if (!(r.sum_lin[kk] <= 1.0f)) continue;
+        for (int blk = 0; blk < n_blocks; ++blk) {
+          const int r0 = blk * p.rows, r1 = std::min(D, r0 + p.rows);
+          const float xb = r.s_blk[size_t(kk) * n_blocks + blk] * inv_sat;
+          if (!(xb >= 0.0f && xb <= 1.0f)) continue;
+          const float ws = gd * (dP * inv_sat);
+          for (int d = r0; d < r1; ++d) {
+            gq[d] += ws * ykj[d];
+            gk[d] += ws * qi[d];
+          }
+        }
+        continue;
+      }
       // Charge-to-pulse clip (mask from the linear S) and the first product.
       float x = r.s_lin[kk] * inv_sat;
       float dS = x >= 0.0f && x <= 1.0f ? dP * inv_sat : 0.0f;
       if (dS == 0.0f) continue;
       float ws = gd * dS;
-      const float* ykj = s.yk.data() + size_t(j) * D;
-      float* gk = dyk.data() + size_t(j) * D;
       for (int d = 0; d < D; ++d) {
         gq[d] += ws * ykj[d];
         gk[d] += ws * qi[d];

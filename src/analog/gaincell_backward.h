@@ -24,8 +24,11 @@ struct HeadBackwardParams {
   std::vector<float> decay;  // make_decay_table(lambda, n_pow, window)
   int n_pow = 2;             // max(poly.n, 2)
   int window = 1024, cols = 64;
-  bool ring = false;  // tile of key j = (j mod window) / cols, else j / cols
-  int refresh = 0;    // > 0: ages restart every `refresh` tokens (leakage.refresh_every_tokens)
+  bool ring = false;             // tile of key j = (j mod window) / cols, else j / cols
+  int refresh = 0;               // > 0: ages restart every `refresh` tokens (leakage.refresh_every_tokens)
+  int rows = 64;                 // K rows per array (array.rows)
+  bool digital_row_sum = false;  // D > rows: P = min(sum over stacked arrays of clip(S_blk / s_sat, 0, 1), 1);
+                                 // gradient through the outer clip (mask sum <= 1) and each block's clip
   float a[4] = {1, 1, 1, 1}, b[4] = {0, 0.45f, 0.45f, 0};  // scalers q, k, v, out (ScalerKind order)
 };
 

@@ -1,6 +1,7 @@
-// Streaming decoder: the KV cache is the arrays. Each (sequence, head) owns W columns of cells, i.e.
-// ceil(W/cols) K arrays and ceil(W/cols) V arrays; token t goes to slot t mod W; a read covers the written
-// slots in slot order, grouped per physical array, with each cell's age = now - its write time.
+// Streaming decoder: the KV cache is the arrays. Each (sequence, KV head) owns W columns of cells, i.e.
+// ceil(W/cols) K arrays and ceil(W/cols) V arrays; token t is written once into slot t mod W; every query head
+// of the KV head's group reads the written slots in slot order, grouped per physical array, with each cell's
+// age = now - its write time.
 #include <algorithm>
 
 #include "analog/gaincell_attention.h"
@@ -15,42 +16,43 @@ class GainCellCache : public AttentionCache {
   GainCellCache(std::shared_ptr<const GainCellModel> model, std::shared_ptr<ActivityLog> log, int layer, int B,
                 int64_t max_tokens)
       : AttentionCache(model->shape()), m_(std::move(model)), log_(std::move(log)), layer_(layer), B_(B) {
-    const int H = m_->n_head();
+    const int Hkv = m_->n_kv_head();
     int64_t cols = m_->window();
-    if (max_tokens > 0 && max_tokens < cols) cols = max_tokens;         // never wraps: fewer columns suffice
-    for (int h = 0; h < H; ++h) mm_.push_back(m_->mismatch(layer, h));  // arrays are created now
-    heads_.resize(size_t(B) * H);
-    for (int64_t task = 0; task < int64_t(B) * H; ++task)
-      heads_[task].init(m_->head_dim(), cols, m_->poly(), mm_[task % H].cells());
-    scratch_.resize(heads_.size());
+    if (max_tokens > 0 && max_tokens < cols) cols = max_tokens;           // never wraps: fewer columns suffice
+    for (int g = 0; g < Hkv; ++g) mm_.push_back(m_->mismatch(layer, g));  // arrays are created now
+    groups_.resize(size_t(B) * Hkv);
+    for (int64_t task = 0; task < int64_t(B) * Hkv; ++task)
+      groups_[task].init(m_->head_dim(), cols, m_->poly(), mm_[task % Hkv].cells());
+    scratch_.resize(size_t(B) * Hkv);
   }
 
   void step(float* out, const QkvView& rows) override {
-    const int H = m_->n_head(), D = m_->head_dim(), C = H * D;
-    const int64_t t = pos_, ld = heads_[0].ld;
+    const int H = m_->n_head(), Hkv = m_->n_kv_head(), G = H / Hkv, D = m_->head_dim(), C = H * D;
+    const int64_t t = pos_, ld = groups_[0].ld;
     if (t >= ld && ld < m_->window())
       fail_expected("gaincell", "at most " + std::to_string(ld) + " tokens (max_tokens of make_cache)",
                     std::to_string(t + 1));
-    std::vector<AttentionActivity> acts(size_t(B_) * H);
-    parallel_for(0, int64_t(B_) * H, [&](int64_t task) {
-      int b = int(task / H), h = int(task % H);
-      const int g = m_->shape().kv_of(h);
-      const HeadMismatch* mm = &mm_[h];
-      Rng c2c = m_->c2c(layer_, b, h);
-      HeadCells& cells = heads_[task];
-      int64_t slot = t % m_->window();
+    std::vector<AttentionActivity> acts(size_t(B_) * Hkv);
+    parallel_for(0, int64_t(B_) * Hkv, [&](int64_t task) {
+      const int b = int(task / Hkv), g = int(task % Hkv);
+      const HeadMismatch* mm = &mm_[g];
+      HeadCells& cells = groups_[task];
+      const int64_t slot = t % m_->window();
       QuantHistograms hist = m_->new_histograms();
-      m_->write_token(cells, slot, t, rows.k.at(b, g), rows.v.at(b, g), layer_, h, mm, c2c, &hist);
-      float qp[kMaxRows], o[kMaxRows];
-      m_->query(qp, rows.q.at(b, h), layer_, h, &hist);
-      ReadConfig rc = m_->read_config(mm, &c2c);
-      rc.ring = true;  // the physical arrays
-      rc.hist = &hist;
-      ColRange r{0, std::min<int64_t>(t + 1, ld)};
-      ReadStats st = read_cells(o, qp, t, &r, 1, cells, rc, scratch_for(task));
-      count_read(acts[task], st, D);
-      acts[task].cell_writes += 2 * D;
-      m_->output(out + size_t(b) * C + size_t(h) * D, o, layer_, h);
+      m_->write_token(cells, slot, t, rows.k.at(b, g), rows.v.at(b, g), layer_, g, mm, m_->c2c(layer_, b, g), &hist);
+      acts[task].cell_writes += 2 * D;  // once per KV head
+      for (int h = g * G; h < (g + 1) * G; ++h) {
+        Rng c2c = m_->c2c(layer_, b, h);
+        float qp[kMaxRows], o[kMaxRows];
+        m_->query(qp, rows.q.at(b, h), layer_, h, &hist);
+        ReadConfig rc = m_->read_config(mm, &c2c);
+        rc.ring = true;  // the physical arrays
+        rc.hist = &hist;
+        ColRange r{0, std::min<int64_t>(t + 1, ld)};
+        ReadStats st = read_cells(o, qp, t, &r, 1, cells, rc, scratch_[task]);
+        count_read(acts[task], st, D, m_->c2p_per_key());
+        m_->output(out + size_t(b) * C + size_t(h) * D, o, layer_, h);
+      }
       log_->add(layer_, hist);
     });
     AttentionActivity total;
@@ -63,13 +65,12 @@ class GainCellCache : public AttentionCache {
   int64_t position() const override { return pos_; }
 
  private:
-  ReadScratch& scratch_for(int64_t task) { return scratch_[task]; }
   std::shared_ptr<const GainCellModel> m_;
   std::shared_ptr<ActivityLog> log_;
   int layer_, B_;
   int64_t pos_ = 0;
   std::vector<HeadMismatch> mm_;
-  std::vector<HeadCells> heads_;
+  std::vector<HeadCells> groups_;  // [B][n_kv_head]
   std::vector<ReadScratch> scratch_;
 };
 

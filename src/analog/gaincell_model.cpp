@@ -8,12 +8,13 @@
 namespace gaincell {
 namespace {
 
-void load_scaler(const AttentionContext& ctx, int layer, const char* which, std::vector<float>& scale,
+// n: heads of this scaler (n_head for q and out, n_kv_head for k and v).
+void load_scaler(const AttentionContext& ctx, int layer, const char* which, int n, std::vector<float>& scale,
                  std::vector<float>& shift) {
   if (!ctx.find_tensor) return;
   std::string base = "h." + std::to_string(layer) + ".attn.gaincell." + which + ".";
-  if (const float* a = ctx.find_tensor(base + "scale", ctx.n_head)) scale.assign(a, a + ctx.n_head);
-  if (const float* b = ctx.find_tensor(base + "shift", ctx.n_head)) shift.assign(b, b + ctx.n_head);
+  if (const float* a = ctx.find_tensor(base + "scale", n)) scale.assign(a, a + n);
+  if (const float* b = ctx.find_tensor(base + "shift", n)) shift.assign(b, b + n);
 }
 
 HardwareConfig load_hw(const AttentionContext& ctx) {
@@ -36,10 +37,10 @@ GainCellModel::GainCellModel(const AttentionContext& ctx, bool linear)
   init(linear);
   for (int l = 0; l < n_layer_; ++l) {
     LayerScalers& s = scalers_[l];
-    load_scaler(ctx, l, "q", s.q_scale, s.q_shift);
-    load_scaler(ctx, l, "k", s.k_scale, s.k_shift);
-    load_scaler(ctx, l, "v", s.v_scale, s.v_shift);
-    load_scaler(ctx, l, "out", s.out_scale, s.out_shift);
+    load_scaler(ctx, l, "q", n_head_, s.q_scale, s.q_shift);
+    load_scaler(ctx, l, "k", n_kv_head_, s.k_scale, s.k_shift);
+    load_scaler(ctx, l, "v", n_kv_head_, s.v_scale, s.v_shift);
+    load_scaler(ctx, l, "out", n_head_, s.out_scale, s.out_shift);
   }
 }
 
@@ -64,8 +65,13 @@ void GainCellModel::init(bool linear) {
   if (n_kv_head_ < 1 || n_head_ % n_kv_head_ != 0)
     fail_expected("gaincell", "n_kv_head dividing n_head (" + std::to_string(n_head_) + ")",
                   std::to_string(n_kv_head_));
-  if (dim_ > hw_.array.rows)
-    fail_expected("gaincell", "head_dim <= array.rows (" + std::to_string(hw_.array.rows) + ")", std::to_string(dim_));
+  if (dim_ > kMaxRows) fail_expected("gaincell", "head_dim <= " + std::to_string(kMaxRows), std::to_string(dim_));
+  if (hw_.array.digital_row_sum(dim_) && hw_.noise.read_snr_s_db > 0)
+    fail_expected("gaincell",
+                  "array.row_sum = \"shared_line\" with noise.read_snr_s_db (the SNR read noise of S is "
+                  "defined on one charge per key)",
+                  "array.row_sum = \"digital\" with a head of " + std::to_string(dim_) + " > array.rows " +
+                      std::to_string(hw_.array.rows));
   poly_ = make_cell_poly(hw_, linear);
   if (!linear && hw_.device.characteristic != "poly") {  // sigmoid / exp ablation: the expansion must be close
     const double err = cell_expansion_error_ua(hw_);
@@ -78,7 +84,7 @@ void GainCellModel::init(bool linear) {
   }
   cv_ = Converters(hw_);
   decay_ = make_decay_table(hw_.lambda_per_token(), poly_.n, window_);
-  scalers_.assign(n_layer_, default_scalers(n_head_, cv_.v_offset));
+  scalers_.assign(n_layer_, default_scalers(n_head_, cv_.v_offset, n_kv_head_));
 }
 
 bool GainCellModel::has_mismatch() const {
@@ -92,9 +98,9 @@ bool GainCellModel::has_read_noise() const {
   return n.read_noise_s_ua_tmax > 0 || n.read_noise_a_ua_tmax > 0 || n.read_snr_s_db > 0 || n.read_snr_a_db > 0;
 }
 
-HeadMismatch GainCellModel::mismatch(int layer, int head) const {
+HeadMismatch GainCellModel::mismatch(int layer, int kv_head) const {
   if (!has_mismatch()) return {};
-  return draw_head_mismatch(hw_, window_, hw_.array.cols, dim_, layer, head);
+  return draw_head_mismatch(hw_, window_, hw_.array.cols, dim_, layer, kv_head, c2p_per_key());
 }
 
 void GainCellModel::query(float* qp, const float* q, int layer, int head, QuantHistograms* hist) const {
@@ -111,8 +117,9 @@ QuantHistograms GainCellModel::new_histograms() const {
 }
 
 void GainCellModel::write_token(HeadCells& cells, int64_t col, int64_t t, const float* k, const float* v, int layer,
-                                int head, const HeadMismatch* mm, const Rng& c2c, QuantHistograms* hist) const {
+                                int kv_head, const HeadMismatch* mm, const Rng& c2c, QuantHistograms* hist) const {
   const LayerScalers& s = scalers_[layer];
+  const int head = kv_head;
   float yk[kMaxRows], yv[kMaxRows];
   stored_voltages(yk, k, dim_, s.k_scale[head], s.k_shift[head], cv_);
   stored_voltages(yv, v, dim_, s.v_scale[head], s.v_shift[head], cv_);
@@ -139,6 +146,8 @@ ReadConfig GainCellModel::read_config(const HeadMismatch* mm, const Rng* c2c) co
   rc.n_ages = window_;
   rc.window = window_;
   rc.cols = hw_.array.cols;
+  rc.rows = hw_.array.rows;
+  rc.digital_row_sum = hw_.array.digital_row_sum(dim_);
   rc.ring = ring_tiles();
   rc.refresh = hw_.leakage.refresh_every_tokens;
   rc.mm = mm;
@@ -176,12 +185,16 @@ std::vector<AttentionActivity> ActivityLog::snapshot() const {
   return per_layer_;
 }
 
-void count_read(AttentionActivity& a, const ReadStats& st, int D) {
+void count_read(AttentionActivity& a, const ReadStats& st, int D, int c2p_per_key) {
   a.query_pulses += st.arrays * D;
   a.cell_reads += 2 * st.keys * D;
-  a.charge_to_pulse += st.keys;
+  a.charge_to_pulse += st.keys * c2p_per_key;
   a.adc_conversions += st.arrays * D;
-  a.digital_adds += std::max<int64_t>(st.arrays - 1, 0) * D;
+  a.digital_adds += std::max<int64_t>(st.arrays - 1, 0) * D + st.keys * (c2p_per_key - 1);
+}
+
+int GainCellModel::c2p_per_key() const {
+  return hw_.array.digital_row_sum(dim_) ? hw_.array.row_blocks(dim_) : 1;
 }
 
 }  // namespace gaincell

@@ -19,10 +19,14 @@ namespace gaincell {
 class GainCellModel {
  public:
   // Loads ctx.hw_path (paper defaults when empty), applies ctx.window, reads the per-head scalers
-  // h.{L}.attn.gaincell.{q,k,v,out}.{scale,shift} through ctx.find_tensor (defaults when absent).
+  // h.{L}.attn.gaincell.{q,out}.{scale,shift} [n_head] and h.{L}.attn.gaincell.{k,v}.{scale,shift} [n_kv_head]
+  // through ctx.find_tensor (defaults when absent).
   GainCellModel(const AttentionContext& ctx, bool linear);
-  // n_kv_head: key/value heads (0 = n_head); query head h stores and reads KV head h / (n_head / n_kv_head)
-  // in arrays of its own, with its own scalers.
+  // n_kv_head: key/value heads (0 = n_head). Grouped-query attention: KV head g owns one set of K and V arrays,
+  // written once per token with its k, v scalers (and its write noise and device mismatch); every query head
+  // h of its group (g = h / (n_head / n_kv_head)) reads them with its own q and out scalers and its own
+  // cycle-to-cycle read noise. A head of D > array.rows spans ceil(D / rows) K arrays per column
+  // (array.row_sum).
   GainCellModel(const HardwareConfig& hw, int n_layer, int n_head, int head_dim, int window, bool linear, uint64_t seed,
                 int n_kv_head = 0);
 
@@ -40,16 +44,20 @@ class GainCellModel {
   LayerScalers& scalers(int layer) { return scalers_[layer]; }
   const LayerScalers& scalers(int layer) const { return scalers_[layer]; }
 
-  // The d2d values of (layer, head), or an empty struct when mismatch is off.
-  HeadMismatch mismatch(int layer, int head) const;
-  // The c2c stream of (layer, sequence, head).
+  // The d2d values of the arrays of (layer, KV head), or an empty struct when mismatch is off.
+  HeadMismatch mismatch(int layer, int kv_head) const;
+  // The c2c stream of (layer, sequence, head): writes use the KV head's, reads the query head's.
   Rng c2c(int layer, int64_t seq, int head) const { return c2c_stream(seed_, layer, seq, head); }
   // Query pulses of one token [D] (counted into hist when given).
   void query(float* qp, const float* q, int layer, int head, QuantHistograms* hist = nullptr) const;
-  // Writes raw k, v [D] of token t into column col of `cells` (physical slot t mod window); the stored levels
-  // are counted into hist when given.
-  void write_token(HeadCells& cells, int64_t col, int64_t t, const float* k, const float* v, int layer, int head,
+  // Writes raw k, v [D] of token t of KV head kv_head into column col of `cells` (physical slot t mod
+  // window), with that KV head's scalers, mismatch mm and c2c stream; the stored levels are counted into hist
+  // when given.
+  void write_token(HeadCells& cells, int64_t col, int64_t t, const float* k, const float* v, int layer, int kv_head,
                    const HeadMismatch* mm, const Rng& c2c, QuantHistograms* hist = nullptr) const;
+  // Charge-to-pulse conversions per key read: ceil(D / rows) with array.row_sum = "digital" and D > rows,
+  // else 1.
+  int c2p_per_key() const;
   // Empty converter histograms sized for this hardware (quant_histograms.h).
   QuantHistograms new_histograms() const;
   ReadConfig read_config(const HeadMismatch* mm, const Rng* c2c) const;
@@ -83,8 +91,10 @@ class ActivityLog {
   std::vector<QuantHistograms> hist_;
 };
 
-// Counters of one read of one head: D query pulses and D ADC conversions per array read, one charge-to-pulse
-// conversion per key column, 2 D cell reads per key, D digital additions per extra array.
-void count_read(AttentionActivity& a, const ReadStats& st, int D);
+// Counters of one read of one query head: D query pulses and D ADC conversions per array read (arrays = the
+// token tiles; a head of D > rows drives ceil(D / rows) stacked K arrays per tile, D pulses in all),
+// c2p_per_key charge-to-pulse conversions per key column, 2 D cell reads per key, D digital additions per
+// extra tile and c2p_per_key - 1 per key (the digital row sum).
+void count_read(AttentionActivity& a, const ReadStats& st, int D, int c2p_per_key = 1);
 
 }  // namespace gaincell

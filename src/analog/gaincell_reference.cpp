@@ -87,8 +87,28 @@ void reference_gaincell_head(float* out, const float* q, const float* k, const f
   for (auto& x : yk) x -= p.cv.v_offset;
   for (auto& x : yv) x -= p.cv.v_offset;
   std::vector<float> S(size_t(T) * T), P(size_t(T) * T);
-  reference_first_product(S.data(), qp.data(), yk.data(), T, D, p.poly, p.lambda, p.window);
-  reference_charge_to_pulse(P.data(), S.data(), int64_t(T) * T, p.cv.s_sat);
+  if (p.digital_row_sum && D > p.rows) {  // each stacked K array converts its own charge; pulses add digitally
+    std::fill(S.begin(), S.end(), 0.0f);
+    std::fill(P.begin(), P.end(), 0.0f);
+    for (int r0 = 0; r0 < D; r0 += p.rows) {
+      const int Db = std::min(p.rows, D - r0);
+      std::vector<float> qb(size_t(T) * Db), yb(size_t(T) * Db), Sb(size_t(T) * T), Pb(size_t(T) * T);
+      for (int t = 0; t < T; ++t)
+        for (int d = 0; d < Db; ++d) {
+          qb[size_t(t) * Db + d] = qp[size_t(t) * D + r0 + d];
+          yb[size_t(t) * Db + d] = yk[size_t(t) * D + r0 + d];
+        }
+      reference_first_product(Sb.data(), qb.data(), yb.data(), T, Db, p.poly, p.lambda, p.window);
+      reference_charge_to_pulse(Pb.data(), Sb.data(), int64_t(T) * T, p.cv.s_sat);
+      for (size_t e = 0; e < S.size(); ++e) {
+        S[e] += Sb[e];
+        P[e] = std::min(P[e] + Pb[e], 1.0f);
+      }
+    }
+  } else {
+    reference_first_product(S.data(), qp.data(), yk.data(), T, D, p.poly, p.lambda, p.window);
+    reference_charge_to_pulse(P.data(), S.data(), int64_t(T) * T, p.cv.s_sat);
+  }
   reference_second_product(out, P.data(), yv.data(), T, D, p.poly, p.lambda, p.window, p.cols, p.ring_tiles, p.cv.adc,
                            p.cv.a_fs);
   float a = scale_of(p.a_out);

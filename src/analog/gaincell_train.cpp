@@ -36,22 +36,27 @@ const float* scaler_shift(const LayerScalers& s, int kind) {
   return scaler_shift(const_cast<LayerScalers&>(s), kind);
 }
 
-GainCellTrainState::GainCellTrainState(int n_layer, int n_head)
+GainCellTrainState::GainCellTrainState(int n_layer, int n_head, int n_kv_head)
     : n_layer_(n_layer),
       n_head_(n_head),
+      n_kv_head_(n_kv_head > 0 ? n_kv_head : n_head),
       grads_(n_layer),
       target_(size_t(n_layer) * kNumScalers),
       current_(size_t(n_layer) * kNumScalers) {
   for (auto& g : grads_)
     for (int k = 0; k < kNumScalers; ++k) {
-      g.scale[k].assign(n_head, 0.0f);
-      g.shift[k].assign(n_head, 0.0f);
+      g.scale[k].assign(heads_of(k), 0.0f);
+      g.shift[k].assign(heads_of(k), 0.0f);
     }
   for (auto* v : {&target_, &current_})
-    for (auto& s : *v) {
-      s.mean.assign(n_head, 0.0f);
-      s.std.assign(n_head, 0.0f);
+    for (size_t i = 0; i < v->size(); ++i) {
+      (*v)[i].mean.assign(heads_of(int(i % kNumScalers)), 0.0f);
+      (*v)[i].std.assign(heads_of(int(i % kNumScalers)), 0.0f);
     }
+}
+
+int GainCellTrainState::heads_of(int kind) const {
+  return kind == int(ScalerKind::kK) || kind == int(ScalerKind::kV) ? n_kv_head_ : n_head_;
 }
 
 void GainCellTrainState::load_targets(const AttentionContext& ctx) {
@@ -59,8 +64,9 @@ void GainCellTrainState::load_targets(const AttentionContext& ctx) {
   for (int l = 0; l < n_layer_; ++l)
     for (int k = 0; k < kNumScalers; ++k) {
       ScalerStats& t = target(l, k);
-      if (const float* m = ctx.find_tensor(tensor_base(l, k) + "target_mean", n_head_)) t.mean.assign(m, m + n_head_);
-      if (const float* s = ctx.find_tensor(tensor_base(l, k) + "target_std", n_head_)) t.std.assign(s, s + n_head_);
+      const int n = heads_of(k);
+      if (const float* m = ctx.find_tensor(tensor_base(l, k) + "target_mean", n)) t.mean.assign(m, m + n);
+      if (const float* s = ctx.find_tensor(tensor_base(l, k) + "target_std", n)) t.std.assign(s, s + n);
     }
 }
 
@@ -101,12 +107,12 @@ void GainCellTrainState::observe(const LayerScalers& s, int layer, const QkvView
     ScalerStats st;
     if (k == int(ScalerKind::kOut))
       affine_stats(st, out, rows, C, n_head_, D, nullptr, nullptr);  // out already holds a_out * O + b_out
-    else
-      affine_stats(st, *parts[k], rows, n_head_, k == 0 ? 1 : shape.group(), D, scaler_scale(s, k), scaler_shift(s, k));
+    else  // q per query head; k and v per KV head (each KV head's rows once)
+      affine_stats(st, *parts[k], rows, heads_of(k), 1, D, scaler_scale(s, k), scaler_shift(s, k));
     if (capture_) current_[layer * kNumScalers + k] = st;
     if (record_) {
       ScalerStats& t = target(layer, k);
-      for (int h = 0; h < n_head_; ++h) {
+      for (int h = 0; h < heads_of(k); ++h) {
         t.mean[h] = float(kEmaWeight * st.mean[h] + (1 - kEmaWeight) * t.mean[h]);
         t.std[h] = float(kEmaWeight * st.std[h] + (1 - kEmaWeight) * t.std[h]);
       }
@@ -119,8 +125,8 @@ std::vector<ParamView> GainCellTrainState::parameters(const std::vector<LayerSca
   for (int l = 0; l < n_layer_; ++l)
     for (int k = 0; k < kNumScalers; ++k) {
       std::string base = tensor_base(l, k);
-      v.push_back({base + "scale", {n_head_}, scaler_scale(*scalers[l], k), grads_[l].scale[k].data(), false});
-      v.push_back({base + "shift", {n_head_}, scaler_shift(*scalers[l], k), grads_[l].shift[k].data(), false});
+      v.push_back({base + "scale", {heads_of(k)}, scaler_scale(*scalers[l], k), grads_[l].scale[k].data(), false});
+      v.push_back({base + "shift", {heads_of(k)}, scaler_shift(*scalers[l], k), grads_[l].shift[k].data(), false});
     }
   return v;
 }
@@ -130,8 +136,8 @@ std::vector<ParamView> GainCellTrainState::buffers() {
   for (int l = 0; l < n_layer_; ++l)
     for (int k = 0; k < kNumScalers; ++k) {
       std::string base = tensor_base(l, k);
-      v.push_back({base + "target_mean", {n_head_}, target(l, k).mean.data(), nullptr, false});
-      v.push_back({base + "target_std", {n_head_}, target(l, k).std.data(), nullptr, false});
+      v.push_back({base + "target_mean", {heads_of(k)}, target(l, k).mean.data(), nullptr, false});
+      v.push_back({base + "target_std", {heads_of(k)}, target(l, k).std.data(), nullptr, false});
     }
   return v;
 }

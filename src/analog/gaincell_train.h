@@ -24,22 +24,25 @@ const float* scaler_shift(const LayerScalers& s, int kind);
 
 // Per-head statistics of one scaler's output.
 struct ScalerStats {
-  std::vector<float> mean, std;  // [n_head]
+  std::vector<float> mean, std;  // [heads_of(kind)]: n_head for q and out, n_kv_head for k and v
 };
 
-// Gradients of one layer's scalers: scale[kind][h], shift[kind][h].
+// Gradients of one layer's scalers: scale[kind][h], shift[kind][h] (h < heads_of(kind)).
 struct ScalerGrads {
   std::vector<float> scale[kNumScalers], shift[kNumScalers];
 };
 
 class GainCellTrainState {
  public:
-  GainCellTrainState(int n_layer, int n_head);
+  // n_kv_head: 0 = n_head. q and out statistics, targets and gradients are per query head, k and v per KV head.
+  GainCellTrainState(int n_layer, int n_head, int n_kv_head = 0);
   // Reads h.{L}.attn.gaincell.{q,k,v,out}.target_{mean,std} through ctx.find_tensor (zeros when absent).
   void load_targets(const AttentionContext& ctx);
 
   int n_layer() const { return n_layer_; }
   int n_head() const { return n_head_; }
+  int n_kv_head() const { return n_kv_head_; }
+  int heads_of(int kind) const;  // n_kv_head for k and v, n_head for q and out
   ScalerGrads& grads(int layer) { return grads_[layer]; }
 
   // When on, every forward updates the EMA targets of its layer (stage 1 of the adaptation).
@@ -50,8 +53,8 @@ class GainCellTrainState {
   bool capture() const { return capture_; }
 
   // Updates targets and/or current statistics of `layer` from a forward: qkv the raw q, k, v rows [B T]
-  // (query head h's k and v are KV head h / (H / H_kv)), out [B, T, H D] the attention output (after the
-  // output scaler).
+  // (q per query head, k and v per KV head: statistics of what each KV head's arrays store), out [B, T, H D]
+  // the attention output (after the output scaler).
   void observe(const LayerScalers& s, int layer, const QkvView& qkv, const AttentionShape& shape, const float* out,
                int B, int T);
 
@@ -59,13 +62,13 @@ class GainCellTrainState {
   const ScalerStats& current(int layer, int kind) const { return current_[layer * kNumScalers + kind]; }
 
   // Trainable views of the scalers (values in `scalers`, gradients here), named
-  // h.{L}.attn.gaincell.{q,k,v,out}.{scale,shift}, shape [n_head], no weight decay.
+  // h.{L}.attn.gaincell.{q,k,v,out}.{scale,shift}, shape [heads_of(kind)], no weight decay.
   std::vector<ParamView> parameters(const std::vector<LayerScalers*>& scalers);
   // The target statistics as persistent buffers (grad = nullptr), named h.{L}.attn.gaincell.{kind}.target_{mean,std}.
   std::vector<ParamView> buffers();
 
  private:
-  int n_layer_, n_head_;
+  int n_layer_, n_head_, n_kv_head_;
   bool record_ = false, capture_ = false;
   std::vector<ScalerGrads> grads_;
   std::vector<ScalerStats> target_, current_;  // [layer * kNumScalers + kind]

@@ -52,6 +52,8 @@ std::vector<std::string> HardwareConfig::validate() const {
        std::to_string(array.window_tokens));
   need(out, array.tile_mapping == "absolute" || array.tile_mapping == "ring", "array.tile_mapping",
        "\"absolute\" or \"ring\"", "\"" + array.tile_mapping + "\"");
+  need(out, array.row_sum == "shared_line" || array.row_sum == "digital", "array.row_sum",
+       "\"shared_line\" or \"digital\"", "\"" + array.row_sum + "\"");
   check_quantizer(out, converters.query, "converters.query");
   check_quantizer(out, converters.store, "converters.store");
   check_quantizer(out, converters.adc, "converters.adc");

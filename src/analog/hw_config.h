@@ -26,6 +26,12 @@ struct ArrayConfig {
   int cols = 64;                          // tokens per array (K columns / V rows) = tiling granularity
   int window_tokens = 1024;               // sliding window M (--window overrides)
   std::string tile_mapping = "absolute";  // training form tiles: "absolute" (paper, j/cols) or "ring" ((j mod M)/cols)
+  // A head of D > rows spans ceil(D/rows) K arrays stacked along the rows. "shared_line": their column charges
+  // add on one line before one charge-to-pulse conversion per key; "digital": each array converts its own
+  // partial charge and the pulse widths are summed digitally (clipped to T_max). No effect for D <= rows.
+  std::string row_sum = "shared_line";
+  int row_blocks(int head_dim) const { return (head_dim + rows - 1) / rows; }  // K arrays per column
+  bool digital_row_sum(int head_dim) const { return row_sum == "digital" && head_dim > rows; }
 };
 
 // One uniform quantiser: step = (hi - lo)/(levels - 1), value = step * round_half_even(x / step)

@@ -29,10 +29,13 @@ void for_each_hw_field(C& c, F&& f) {
   f("device.linear_gain_ua_per_v", c.device.linear_gain_ua_per_v, "gain g of the linear model I(y) = g*y");
   f("device.v_offset_v", c.device.v_offset_v, "stored voltage of a zero weight (VDD/2)");
   f("device.v_in_v", c.device.v_in_v, "read pulse amplitude the coefficients were fitted at");
-  f("array.rows", c.array.rows, "cells per K-array column = head dimension");
+  f("array.rows", c.array.rows, "cells per K-array column (a head of D < rows uses D; D > rows stacks arrays)");
   f("array.cols", c.array.cols, "tokens per array = tile size");
   f("array.window_tokens", c.array.window_tokens, "sliding window M in tokens");
   f("array.tile_mapping", c.array.tile_mapping, "\"absolute\" (paper: tile j/cols) or \"ring\" ((j mod M)/cols)");
+  f("array.row_sum", c.array.row_sum,
+    "head_dim > rows: \"shared_line\" (charges of the stacked K arrays add before charge-to-pulse) or \"digital\" "
+    "(per-array conversions summed digitally)");
   f("converters.t_max_ns", c.converters.t_max_ns, "longest query / attention pulse (ns)");
   f("converters.s_sat_ua_tmax", c.converters.s_sat_ua_tmax, "charge-to-pulse saturation S_sat (uA x T_max)");
   f("converters.adc_full_scale_ua_tmax", c.converters.adc_full_scale_ua_tmax, "ADC full scale A_fs (uA x T_max)");

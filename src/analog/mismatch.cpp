@@ -41,7 +41,8 @@ double normal_quantile(double u) {
   return u < 0.5 ? x : -x;
 }
 
-HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, int dim, int layer, int head) {
+HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, int dim, int layer, int head,
+                                int c2p_blocks) {
   const NoiseConfig& n = hw.noise;
   HeadMismatch m;
   m.window = window;
@@ -55,7 +56,7 @@ HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, 
     m.v_gain.resize(m.k_gain.size());
     m.v_off.resize(m.k_gain.size());
   }
-  if (c2p) m.s_sat.resize(window);
+  if (c2p) m.s_sat.resize(size_t(window) * std::max(c2p_blocks, 1));
   if (adc) {
     m.adc_gain.resize(size_t(n_arrays) * dim);
     m.adc_off.resize(m.adc_gain.size());
@@ -72,6 +73,12 @@ HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, 
       Rng r = arr.split(kC2p);
       for (int s = s0; s < s1; ++s)
         m.s_sat[s] = float(hw.converters.s_sat_ua_tmax * (1.0 + n.c2p_sat_sigma * r.normal()));
+      for (int blk = 1; blk < c2p_blocks; ++blk) {  // the converters of the stacked K arrays (digital row sum)
+        Rng rb = r.split(uint64_t(blk));
+        for (int s = s0; s < s1; ++s)
+          m.s_sat[size_t(blk) * window + s] =
+              float(hw.converters.s_sat_ua_tmax * (1.0 + n.c2p_sat_sigma * rb.normal()));
+      }
     }
     if (adc) {
       Rng r = arr.split(kAdc);

@@ -17,13 +17,16 @@ struct HeadMismatch {
   int window = 0, dim = 0;
   std::vector<float> k_gain, k_off;      // [W][D]: K cell (slot s, row d): I -> (1 + g) I + off (uA)
   std::vector<float> v_gain, v_off;      // [W][D]: V cell (slot s, column d)
-  std::vector<float> s_sat;              // [W]: S_sat of the charge-to-pulse circuit of K column s
+  std::vector<float> s_sat;              // [blocks][W]: S_sat of the charge-to-pulse circuit of K column s
+                                         // (of stacked K array blk with array.row_sum = "digital")
   std::vector<float> adc_gain, adc_off;  // [n_arrays][D]: ADC of V-array a, column d
   bool cells() const { return !k_gain.empty(); }
 };
 
-// Draws the mismatch of every array of (layer, head); arrays hold `cols` slots each.
-HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, int dim, int layer, int head);
+// Draws the mismatch of every array of (layer, head); arrays hold `cols` slots each; c2p_blocks charge-to-pulse
+// circuits per K column (1, or ceil(D / rows) with a digital row sum; block 0's draws do not depend on it).
+HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, int dim, int layer, int head,
+                                int c2p_blocks = 1);
 
 // Cycle-to-cycle purposes (tags of the split).
 enum class NoiseTag : uint64_t { kWriteK = 1, kWriteV = 2, kReadS = 3, kReadA = 4, kReadSnrS = 5, kReadSnrA = 6 };

@@ -115,8 +115,8 @@ std::vector<ScalerCalibration> calibration_inputs(GainCellAttention& att) {
     for (int k = 0; k < kNumScalers; ++k) {
       ScalerCalibration c;
       c.name = "h." + std::to_string(l) + ".attn.gaincell." + scaler_name(k);
-      c.scale.assign(ts.n_head(), 1.0f);
-      c.shift.assign(ts.n_head(), 0.0f);
+      c.scale.assign(ts.heads_of(k), 1.0f);  // k and v per KV head
+      c.shift.assign(ts.heads_of(k), 0.0f);
       c.target_mean = ts.target(l, k).mean;
       c.target_std = ts.target(l, k).std;
       s.push_back(std::move(c));

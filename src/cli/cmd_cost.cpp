@@ -58,7 +58,7 @@ SweepBase base_of(const CostOptions& o) {
   SweepBase b;
   Gpt2Config c = model_config(o.model);
   b.model = o.model;
-  b.shape = {c.n_layer, c.n_head, c.head_dim()};
+  b.shape = {c.n_layer, c.n_head, c.head_dim(), c.kv_heads()};
   b.vocab = c.vocab_size;
   b.hw = hardware(o.hw_path);
   b.window = o.window > 0 ? o.window : b.hw.array.window_tokens;
@@ -117,7 +117,7 @@ void register_cost(CLI::App& app) {
 double model_token_period_s(const ModelOptions& o, const Gpt2Config& c) {
   HardwareConfig hw = hardware(o.hw_path);
   int window = o.window > 0 ? o.window : hw.array.window_tokens;
-  return token_period_s(token_cost({c.n_layer, c.n_head, c.head_dim()}, hw, window, CostTable{}));
+  return token_period_s(token_cost({c.n_layer, c.n_head, c.head_dim(), c.kv_heads()}, hw, window, CostTable{}));
 }
 
 void write_report_if_requested(const ModelOptions& o, const Gpt2Config& c, const Attention& attention,
@@ -127,8 +127,8 @@ void write_report_if_requested(const ModelOptions& o, const Gpt2Config& c, const
   hw.array.window_tokens = o.window > 0 ? o.window : hw.array.window_tokens;
   if (o.retention_s > 0) hw.set_retention(o.retention_s, model_token_period_s(o, c));
   const std::vector<QuantHistograms> hist = quant_histograms(attention);
-  nlohmann::ordered_json j = run_report_json(attention.activity(), {c.n_layer, c.n_head, c.head_dim()}, hw, CostTable{},
-                                             attention.name(), &hist);
+  nlohmann::ordered_json j = run_report_json(attention.activity(), {c.n_layer, c.n_head, c.head_dim(), c.kv_heads()},
+                                             hw, CostTable{}, attention.name(), &hist);
   if (!run.is_null()) j["run"] = run;
   write_file_atomic(o.report_path, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
   std::fprintf(stderr, "wrote %s\n", o.report_path.c_str());

@@ -31,9 +31,10 @@ LatencyBreakdown layer_step_latency(const ActionCounts& c, const LatencyTable& t
   while ((int64_t{1} << levels) < arrays) ++levels;
   l.adder_levels = levels;
   l.write_ns = t.write_ns;
-  l.pulses_ns = t.pulse_phases * t_max_ns;
-  l.charge_to_pulse_ns = t.charge_to_pulse_ns;
-  l.adc_ns = t.adc_ns_per_bit * c.adc_bits;
+  // Grouped-query attention: the query heads of a KV head read its arrays one after the other.
+  l.pulses_ns = c.read_rounds * t.pulse_phases * t_max_ns;
+  l.charge_to_pulse_ns = c.read_rounds * t.charge_to_pulse_ns;
+  l.adc_ns = c.read_rounds * t.adc_ns_per_bit * c.adc_bits;
   l.adder_tree_ns = t.adder_level_ns * levels;
   l.output_ns = t.output_ns;
   return l;

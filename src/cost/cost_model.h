@@ -35,7 +35,8 @@ struct LatencyBreakdown {
 };
 
 // Latency of one token step of one layer from a layer's counts (arrays per head read = array_reads /
-// head_steps, rounded up); zero when the counts hold no step.
+// head_steps, rounded up); zero when the counts hold no step. The read phases (pulses, charge-to-pulse,
+// ADC) repeat c.read_rounds times (the query heads of a KV head share its arrays).
 LatencyBreakdown layer_step_latency(const ActionCounts& c, const LatencyTable& t, double t_max_ns);
 
 // Energy and latency per token for a configuration, from the analytic steady-state counts.

@@ -27,6 +27,7 @@ void ActionCounts::add(const ActionCounts& o) {
   array_reads += o.array_reads;
   routed_bits += o.routed_bits;
   adc_bits = std::max(adc_bits, o.adc_bits);
+  read_rounds = std::max(read_rounds, o.read_rounds);
 }
 
 ActionCounts action_counts(const AttentionActivity& a, const ModelShape& shape, const HardwareConfig& hw,
@@ -34,6 +35,7 @@ ActionCounts action_counts(const AttentionActivity& a, const ModelShape& shape, 
   const ConverterConfig& cv = hw.converters;
   ActionCounts c;
   c.adc_bits = converter_bits(cv.adc.levels);
+  c.read_rounds = shape.kv_heads() > 0 ? std::max(shape.n_head / shape.kv_heads(), 1) : 1;
   c.tokens = a.tokens;
   c.head_steps = a.tokens * shape.n_head;
   c.cell_writes = a.cell_writes;
@@ -66,14 +68,19 @@ ReadShape read_shape(RunMode mode, int64_t i, int64_t window, int64_t cols, bool
 
 namespace {
 
-// Adds the reads and the write of query token i of `per_token` (sequence, head) pairs.
-void add_token(AttentionActivity& a, const ReadShape& r, int64_t per_token, int64_t D) {
-  a.query_pulses += per_token * r.arrays * D;
-  a.cell_reads += per_token * 2 * r.keys * D;
-  a.charge_to_pulse += per_token * r.keys;
-  a.adc_conversions += per_token * r.arrays * D;
-  a.digital_adds += per_token * std::max<int64_t>(r.arrays - 1, 0) * D;
-  a.cell_writes += per_token * 2 * D;
+// Adds the reads of query token i by `reads` (sequence, query head) pairs and its write by `writes` (sequence,
+// KV head) pairs; c2p = charge-to-pulse conversions per key (GainCellModel::c2p_per_key).
+void add_token(AttentionActivity& a, const ReadShape& r, int64_t reads, int64_t writes, int64_t D, int64_t c2p) {
+  a.query_pulses += reads * r.arrays * D;
+  a.cell_reads += reads * 2 * r.keys * D;
+  a.charge_to_pulse += reads * r.keys * c2p;
+  a.adc_conversions += reads * r.arrays * D;
+  a.digital_adds += reads * (std::max<int64_t>(r.arrays - 1, 0) * D + r.keys * (c2p - 1));
+  a.cell_writes += writes * 2 * D;
+}
+
+int64_t c2p_per_key(const ModelShape& shape, const HardwareConfig& hw) {
+  return hw.array.digital_row_sum(shape.head_dim) ? hw.array.row_blocks(shape.head_dim) : 1;
 }
 
 void check_shape(const ModelShape& shape, int window, int batch, int64_t tokens) {
@@ -82,6 +89,9 @@ void check_shape(const ModelShape& shape, int window, int batch, int64_t tokens)
                   "window " + std::to_string(window) + ", batch " + std::to_string(batch) + ", tokens " +
                       std::to_string(tokens) + ", n_head " + std::to_string(shape.n_head) + ", head_dim " +
                       std::to_string(shape.head_dim));
+  if (shape.n_kv_head < 0 || shape.n_head % shape.kv_heads() != 0)
+    fail_expected("cost", "n_kv_head dividing n_head (" + std::to_string(shape.n_head) + ")",
+                  std::to_string(shape.n_kv_head));
 }
 
 }  // namespace
@@ -91,8 +101,10 @@ AttentionActivity analytic_activity(const ModelShape& shape, const HardwareConfi
   check_shape(shape, window, batch, tokens);
   const bool ring = hw.array.tile_mapping == "ring";
   AttentionActivity a;
+  const int64_t c2p = c2p_per_key(shape, hw);
   for (int64_t i = 0; i < tokens; ++i)
-    add_token(a, read_shape(mode, i, window, hw.array.cols, ring), int64_t{batch} * shape.n_head, shape.head_dim);
+    add_token(a, read_shape(mode, i, window, hw.array.cols, ring), int64_t{batch} * shape.n_head,
+              int64_t{batch} * shape.kv_heads(), shape.head_dim, c2p);
   a.tokens = int64_t{batch} * tokens;
   return a;
 }
@@ -100,7 +112,8 @@ AttentionActivity analytic_activity(const ModelShape& shape, const HardwareConfi
 AttentionActivity steady_state_activity(const ModelShape& shape, const HardwareConfig& hw, int window) {
   check_shape(shape, window, 1, 1);
   AttentionActivity a;
-  add_token(a, read_shape(RunMode::kDecode, window - 1, window, hw.array.cols, false), shape.n_head, shape.head_dim);
+  add_token(a, read_shape(RunMode::kDecode, window - 1, window, hw.array.cols, false), shape.n_head, shape.kv_heads(),
+            shape.head_dim, c2p_per_key(shape, hw));
   a.tokens = 1;
   return a;
 }

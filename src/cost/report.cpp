@@ -140,6 +140,7 @@ nlohmann::ordered_json summary_json(const CostSummary& s) {
   j["model"] = s.model;
   j["n_layer"] = t.shape.n_layer;
   j["n_head"] = t.shape.n_head;
+  j["n_kv_head"] = t.shape.kv_heads();
   j["head_dim"] = t.shape.head_dim;
   j["window"] = t.window;
   j["energy_per_token"]["per_head"] = energy_json(t.per_head);
@@ -193,8 +194,12 @@ std::string summary_text(const CostSummary& s) {
     std::snprintf(buf, sizeof(buf), fmt, args...);
     out += buf;
   };
-  line("model %s: %d layers x %d heads x %d, window %d\n", s.model.c_str(), t.shape.n_layer, t.shape.n_head,
-       t.shape.head_dim, t.window);
+  if (t.shape.kv_heads() != t.shape.n_head)  // grouped-query attention: arrays per KV head
+    line("model %s: %d layers x %d heads (%d KV heads) x %d, window %d\n", s.model.c_str(), t.shape.n_layer,
+         t.shape.n_head, t.shape.kv_heads(), t.shape.head_dim, t.window);
+  else
+    line("model %s: %d layers x %d heads x %d, window %d\n", s.model.c_str(), t.shape.n_layer, t.shape.n_head,
+         t.shape.head_dim, t.window);
   const EnergyBreakdown& h = t.per_head;
   line(
       "energy per head per token:  phi(QK^T) %.2f pJ, phi(S)V %.2f pJ, digital & routing %.2f pJ, DAC %.2f pJ"
@@ -234,6 +239,7 @@ nlohmann::ordered_json run_report_json(const std::vector<AttentionActivity>& lay
   j["attention"] = attention;
   j["n_layer"] = shape.n_layer;
   j["n_head"] = shape.n_head;
+  j["n_kv_head"] = shape.kv_heads();
   j["head_dim"] = shape.head_dim;
   j["window"] = hw.array.window_tokens;
   j["layers"] = nlohmann::ordered_json::array();

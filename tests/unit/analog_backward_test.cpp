@@ -59,6 +59,7 @@ struct GcSetup {
   Shape s;
   int cols = 4;
   double lambda = 0.02, gain = 19.3, s_sat = 12, a_fs = 6, v_off = 0.45;
+  int rows = 0;  // > 0: array.rows with array.row_sum = "digital" (D > rows: per-block pulses summed, clipped to 1)
 };
 
 HardwareConfig gc_hw(const GcSetup& g) {
@@ -68,6 +69,7 @@ HardwareConfig gc_hw(const GcSetup& g) {
   hw.leakage.decay_per_token = g.lambda;
   hw.converters.s_sat_ua_tmax = g.s_sat;
   hw.converters.adc_full_scale_ua_tmax = g.a_fs;
+  if (g.rows > 0) hw.array.rows = g.rows, hw.array.row_sum = "digital";
   return hw;
 }
 
@@ -98,9 +100,18 @@ double gc_loss(const std::vector<double>& x, const std::vector<double>& sc, cons
         std::vector<double> A(size_t(n_tiles) * D, 0.0);
         std::vector<char> touched(n_tiles, 0);
         for (int j = std::max(0, i - s.W + 1); j <= i; ++j) {
-          double delta = std::exp(-g.lambda * (i - j)), dot = 0;
-          for (int d = 0; d < D; ++d) dot += q[i * D + d] * yk[j * D + d];
-          double P = clip(g.gain * dot * delta / g.s_sat, 0, 1);
+          double delta = std::exp(-g.lambda * (i - j)), dot = 0, P = 0;
+          if (g.rows > 0 && D > g.rows) {  // digital row sum
+            for (int r0 = 0; r0 < D; r0 += g.rows) {
+              double db = 0;
+              for (int d = r0; d < std::min(D, r0 + g.rows); ++d) db += q[i * D + d] * yk[j * D + d];
+              P += clip(g.gain * db * delta / g.s_sat, 0, 1);
+            }
+            P = clip(P, 0, 1);
+          } else {
+            for (int d = 0; d < D; ++d) dot += q[i * D + d] * yk[j * D + d];
+            P = clip(g.gain * dot * delta / g.s_sat, 0, 1);
+          }
           touched[j / g.cols] = 1;
           for (int d = 0; d < D; ++d) A[(j / g.cols) * D + d] += g.gain * P * delta * yv[j * D + d];
         }
@@ -171,8 +182,9 @@ struct GcCase {
   std::vector<double> sc;
 };
 
-GcCase make_gc_case(bool linear, bool quantize, uint64_t seed) {
+GcCase make_gc_case(bool linear, bool quantize, uint64_t seed, int rows = 0) {
   GcCase c;
+  c.g.rows = rows;
   const Shape& s = c.g.s;
   HardwareConfig hw = gc_hw(c.g);
   if (quantize) hw.converters.query.enabled = hw.converters.store.enabled = hw.converters.adc.enabled = true;
@@ -194,8 +206,12 @@ GcCase make_gc_case(bool linear, bool quantize, uint64_t seed) {
   return c;
 }
 
-TEST(AnalogBackward, GaincellLinearMatchesFiniteDifferences) {
-  GcCase c = make_gc_case(true, false, 21);
+class AnalogBackwardRows : public ::testing::TestWithParam<int> {};
+
+// rows 0: one charge-to-pulse per key (D <= rows or the shared line); rows 2 (1) with D = 4: two (four) stacked K
+// arrays per key with array.row_sum = "digital".
+TEST_P(AnalogBackwardRows, GaincellLinearMatchesFiniteDifferences) {
+  GcCase c = make_gc_case(true, false, 21, GetParam());
   const Shape& s = c.g.s;
   std::vector<float> out(c.w.size()), dqkv(c.qkv.size());
   c.att->forward(out.data(), c.qkv.data(), s.B, s.T, 0);
@@ -221,6 +237,8 @@ TEST(AnalogBackward, GaincellLinearMatchesFiniteDifferences) {
       c.sc, g, [&](std::vector<int8_t>* sg) { return gc_loss(x, c.sc, wd, c.g, sg); }, 1e-6, "scalers");
   EXPECT_GT(m, 8);
 }
+
+INSTANTIATE_TEST_SUITE_P(RowSum, AnalogBackwardRows, ::testing::Values(0, 2, 1));
 
 // Surrogate (paper-spec §2.7): with the cell polynomial set to the linear one, gaincell's backward is
 // gaincell-linear's, bit for bit; with the cubic, everything below the ADC is the linear model's, so the

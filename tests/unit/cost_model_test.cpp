@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "cost/area.h"
 #include "cost/gpu.h"
 #include "cost/report.h"
 #include "test_paths.h"
@@ -161,6 +162,47 @@ TEST(CostRule, HeadsAndLayersMultiplyEnergyNotLatencyPerLayer) {
   EXPECT_NEAR(t.per_layer.total_pj(), 153750.0, 1e-7);
   EXPECT_NEAR(t.per_model.total_pj(), 7380000.0, 1e-6);
   EXPECT_DOUBLE_EQ(t.model_latency_ns, 3120.0);
+}
+
+// Grouped-query attention (stories260K's 8 query / 4 KV heads of 8): writes, arrays and cell area per KV head;
+// reads, conversions and output blocks per query head; the two query heads of a group read one after the other.
+TEST(CostRule, GqaWritesPerKvHeadReadsPerQueryHead) {
+  const ModelShape mha{5, 8, 8, 8}, gqa{5, 8, 8, 4};
+  TokenCost a = token_cost(mha, HardwareConfig{}, 1024, CostTable{}),
+            b = token_cost(gqa, HardwareConfig{}, 1024, CostTable{});
+  EXPECT_EQ(a.layer_counts.cell_writes, 8 * 2 * 8);
+  EXPECT_EQ(b.layer_counts.cell_writes, 4 * 2 * 8);
+  EXPECT_EQ(b.layer_counts.cell_reads, a.layer_counts.cell_reads);
+  EXPECT_EQ(b.layer_counts.charge_to_pulse, 8 * 1024);
+  EXPECT_EQ(b.layer_counts.adc_conversions, a.layer_counts.adc_conversions);
+  EXPECT_EQ(b.layer_counts.read_rounds, 2);
+  EXPECT_DOUBLE_EQ(b.layer_latency.pulses_ns, 2 * a.layer_latency.pulses_ns);
+  EXPECT_DOUBLE_EQ(b.layer_latency.adc_ns, 2 * a.layer_latency.adc_ns);
+  EXPECT_DOUBLE_EQ(b.layer_latency.charge_to_pulse_ns, 2 * a.layer_latency.charge_to_pulse_ns);
+  EXPECT_DOUBLE_EQ(b.layer_latency.write_ns, a.layer_latency.write_ns);
+  const ModelArea ma = model_area(mha, HardwareConfig{}, 1024, AreaTable{}),
+                  mb = model_area(gqa, HardwareConfig{}, 1024, AreaTable{});
+  EXPECT_EQ(ma.arrays, 2 * 16 * 8 * 5);
+  EXPECT_EQ(mb.arrays, 2 * 16 * 4 * 5);
+  EXPECT_DOUBLE_EQ(mb.per_layer.cells_um2, 0.5 * ma.per_layer.cells_um2);
+  EXPECT_DOUBLE_EQ(mb.per_layer.digital_um2, ma.per_layer.digital_um2);
+}
+
+// A head of 128 spans two stacked K (and V) arrays per tile; the digital row sum doubles the charge-to-pulse
+// conversions and circuits and adds one digital addition per key.
+TEST(CostRule, WideHeadStacksArraysAndTheDigitalRowSumConvertsPerArray) {
+  const ModelShape s{1, 1, 128};
+  HardwareConfig shared, digital;
+  digital.array.row_sum = "digital";
+  TokenCost a = token_cost(s, shared, 1024, CostTable{}), b = token_cost(s, digital, 1024, CostTable{});
+  EXPECT_EQ(a.layer_counts.charge_to_pulse, 1024);
+  EXPECT_EQ(b.layer_counts.charge_to_pulse, 2048);
+  EXPECT_EQ(b.layer_counts.digital_adds - a.layer_counts.digital_adds, 1024);
+  EXPECT_EQ(a.layer_counts.query_pulses, 16 * 128);
+  const ModelArea ma = model_area(s, shared, 1024, AreaTable{}), mb = model_area(s, digital, 1024, AreaTable{});
+  EXPECT_EQ(ma.arrays, 2 * 16 * 2);
+  EXPECT_DOUBLE_EQ(mb.per_tile.charge_to_pulse_um2, 2 * ma.per_tile.charge_to_pulse_um2);
+  EXPECT_DOUBLE_EQ(mb.per_tile.cells_um2, ma.per_tile.cells_um2);
 }
 
 TEST(CostRule, LeakageIsTokenPeriodOverRetention) {

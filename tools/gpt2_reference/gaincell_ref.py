@@ -20,6 +20,12 @@ Gain-cell forward of one head (i = query token, j = key token, d = head dim):
   11. O = sum over tiles;  12. O' = a_out O + b_out
 HardSigmoid software attention: out_i = sum_j m_ij clip(q_i . k_j / sqrt(64), 0, 1) v_j (no scalers, no
 quantisation, no decay).
+
+gaincell_heads() is the same forward for grouped-query attention and any head dimension (Llama family: q and k
+arrive rotated): KV head g's k', v' use its own scalers and are stored once, every query head of its group reads
+them with its own q / out scalers; a head of D > 64 spans stacked K arrays whose charges add on a shared line
+(row_sum="shared_line") or are converted per array and summed as pulses (row_sum="digital", clipped to 1).
+gaincell_attention() is gaincell_heads with one KV head per query head.
 """
 import math
 
@@ -27,6 +33,7 @@ import torch
 
 HEAD_DIM = 64
 TILE = 64                      # keys per V array (tiles at absolute key positions)
+ROWS = 64                      # rows per K array (head dims per array; D > ROWS stacks arrays)
 GAIN = 19.3                    # linear cell gain (uA/V)
 ALPHA = (0.5213636139, 13.612260634, -2.620445619, 46.05483778)  # collapsed cubic I(y), uA
 V_OFFSET = 0.45                # stored-voltage zero
@@ -109,21 +116,43 @@ def tile_columns(T, window, ring):
     return [[j for j in range(T) if (j % window) // TILE == a] for a in range(n_arrays)]
 
 
-def gaincell_attention(qkv, n_head, model, window, lam, scalers=None, trace=None, ring=False):
-    """qkv [B, T, 3C] (computed in qkv.dtype) -> out [B, T, C]. model: "linear" or "nonlinear".
-    trace: optional dict that receives q', k', v' before quantisation and the per-tile A / 40 before the clip
-    ("adc", [tiles, B, H, T, D]). ring: tiles are the physical arrays of the window (see tile_columns)."""
+def gaincell_heads(q, k, v, model, window, lam, scalers=None, trace=None, ring=False, rows=ROWS,
+                   row_sum="shared_line"):
+    """Gain-cell attention of query heads q [B, H, T, D] over KV heads k, v [B, Hkv, T, D] (H_kv divides H;
+    grouped-query attention) -> [B, H, T, D], computed in q.dtype.
+
+    A KV head's K and V arrays are written once: k' and v' use the KV head's scalers (scalers["k"], ["v"]: one
+    (a, b) per KV head, or scalars) and are stored once; query head h reads the arrays of KV head h // (H/Hkv)
+    with its own scalers["q"], ["out"] (one per query head). With q and k already rotated (RoPE), the arrays
+    hold the rotated keys.
+
+    Head dims: D <= rows uses D rows of an array. D > rows spans ceil(D / rows) K arrays stacked along the rows:
+    row_sum "shared_line" adds their column charges before one charge-to-pulse conversion (S over all D rows);
+    "digital" converts each array's partial charge S_blk and sums the pulse widths:
+    P = min(sum_blk clip(S_blk / S_sat, 0, 1), 1).
+    trace: optional dict receiving q', k', v' before quantisation and the per-tile A / 40 ("adc",
+    [tiles, B, H, T, D]). ring: tiles are the physical arrays of the window (see tile_columns)."""
     scalers = scalers or DEFAULT_SCALERS
-    dtype = qkv.dtype
-    T = qkv.shape[1]
-    qc, kc, vc = gaincell_inputs(qkv, n_head, scalers)
+    dtype = q.dtype
+    T, D = q.shape[2], q.shape[3]
+    rep = q.shape[1] // k.shape[1]
+    qc = affine(q, scalers["q"], dtype).clamp(*Q_RANGE)
+    kc = affine(k, scalers["k"], dtype).clamp(*KV_RANGE)
+    vc = affine(v, scalers["v"], dtype).clamp(*KV_RANGE)
     qq = quantize(qc, Q_LEVELS, *Q_RANGE)
-    yk = quantize(kc, KV_LEVELS, *KV_RANGE) - V_OFFSET
-    yv = quantize(vc, KV_LEVELS, *KV_RANGE) - V_OFFSET
+    yk = (quantize(kc, KV_LEVELS, *KV_RANGE) - V_OFFSET).repeat_interleave(rep, dim=1)  # stored once, read by
+    yv = (quantize(vc, KV_LEVELS, *KV_RANGE) - V_OFFSET).repeat_interleave(rep, dim=1)  # the whole group
     mask = window_mask(T, window)
     delta = decay_matrix(T, lam, mask, dtype)
-    S = first_product(qq, yk, delta, model).masked_fill(~mask, 0.0)
-    P = (S / S_SAT).clamp(0.0, 1.0)
+    if row_sum == "digital" and D > rows:
+        P = torch.zeros(q.shape[:2] + (T, T), dtype=dtype)
+        for r0 in range(0, D, rows):
+            Sb = first_product(qq[..., r0:r0 + rows], yk[..., r0:r0 + rows], delta, model).masked_fill(~mask, 0.0)
+            P = P + (Sb / S_SAT).clamp(0.0, 1.0)
+        P = P.clamp(max=1.0)
+    else:
+        S = first_product(qq, yk, delta, model).masked_fill(~mask, 0.0)
+        P = (S / S_SAT).clamp(0.0, 1.0)
     out = torch.zeros_like(qq)
     adc_in = []
     for cols in tile_columns(T, window, ring):
@@ -133,7 +162,14 @@ def gaincell_attention(qkv, n_head, model, window, lam, scalers=None, trace=None
     out = affine(out, scalers["out"], dtype)
     if trace is not None:
         trace.update(q=qc, k=kc, v=vc, adc=torch.stack(adc_in, dim=0))
-    return merge_heads(out)
+    return out
+
+
+def gaincell_attention(qkv, n_head, model, window, lam, scalers=None, trace=None, ring=False):
+    """qkv [B, T, 3C] (computed in qkv.dtype) -> out [B, T, C]. model: "linear" or "nonlinear". One KV head per
+    query head (gaincell_heads with H_kv = H)."""
+    q, k, v = split_heads(qkv, n_head)
+    return merge_heads(gaincell_heads(q, k, v, model, window, lam, scalers, trace, ring))
 
 
 def hardsigmoid_attention(qkv, n_head, window):

@@ -90,7 +90,7 @@ class LlamaRef:
         self.C = cfg["hidden_size"]
         self.H = cfg["num_attention_heads"]
         self.Hkv = cfg.get("num_key_value_heads", self.H)
-        self.D = self.C // self.H
+        self.D = cfg.get("head_dim") or self.C // self.H  # HF "head_dim" (may differ from C / H)
         # the C++ engine reads eps and theta from JSON as float32 / double; eps is used as float32 there
         self.eps = float(np.float32(cfg.get("rms_norm_eps", 1e-6)))
         self.theta = float(cfg.get("rope_theta", 10000.0))
