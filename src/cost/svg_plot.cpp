@@ -129,7 +129,7 @@ std::vector<double> nice_ticks(double lo, double hi, int max_ticks) {
   if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
   if (hi < lo) std::swap(lo, hi);
   if (hi == lo) hi = lo + 1;
-  max_ticks = std::max(max_ticks, 2);
+  max_ticks = std::max(max_ticks, 3);  // a range across zero needs three
   const double base = std::pow(10.0, std::floor(std::log10((hi - lo) / max_ticks)));
   double step = base;
   for (double m : {1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0}) {

@@ -36,7 +36,8 @@ std::string bar_chart_svg(const BarChart& c);
 bool spans_decades(const std::vector<Series>& s, double decades = 2.0);
 // Ticks of a linear axis covering [lo, hi]: the multiples of the smallest step of 1, 2 or 5 times a power of ten
 // that gives at most max_ticks ticks, from floor(lo / step) * step to ceil(hi / step) * step. lo == hi is
-// widened to [lo, lo + 1]; non-finite bounds give {0, 1}.
+// widened to [lo, lo + 1]; non-finite bounds give [0, 1]. max_ticks below 3 counts as 3 (a range across zero
+// needs three).
 std::vector<double> nice_ticks(double lo, double hi, int max_ticks = 8);
 // At most max_points points of s: consecutive runs of points averaged (x and y; non-finite y values skipped),
 // the first and last point kept as they are, so a long training curve plots small and smoothed. A series of

@@ -34,17 +34,24 @@ Series curve(const std::string& name, const Json& pts, double x_offset = 0) {
   return downsample_mean(s, kCurvePoints);
 }
 
+// j[key], or null when j is no object or lacks the key (operator[] of a const JSON must not miss).
+const Json& member(const Json& j, const char* key) {
+  static const Json none;
+  return j.is_object() && j.contains(key) ? j[key] : none;
+}
+
 std::string str(const Json& j, const char* key, const std::string& fallback) {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
+  const Json& v = member(j, key);
+  return v.is_string() ? v.get<std::string>() : fallback;
 }
 
 // "byte" for a byte-level run, else "token".
 std::string token_unit(const Json& r) {
-  return str(r["data"], "tokenization", "bytes") == "bytes" ? "byte" : "token";
+  return str(member(r, "data"), "tokenization", "bytes") == "bytes" ? "byte" : "token";
 }
 
 std::string title(const Json& r) {
-  return "gaincell reproduce: gain-cell attention on " + str(r["model"], "label", "a model") + " (" +
+  return "gaincell reproduce: gain-cell attention on " + str(member(r, "model"), "label", "a model") + " (" +
          str(r, "profile_name", "?") + ")";
 }
 
