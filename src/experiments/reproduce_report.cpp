@@ -71,13 +71,13 @@ std::string loss_curves(const Json& r) {
     c.series.push_back(curve("pre-training (softmax)", k["pretrain"]));
   double n1 = 0;
   if (k.contains("linear") && !k["linear"].empty()) {
-    c.series.push_back(curve("adapt stage 1 (gaincell-linear)", k["linear"]));
+    c.series.push_back(curve("adapt 1: linear cells", k["linear"]));
     n1 = k["linear"].back()[0].get<double>();
   }
   if (k.contains("finetune") && !k["finetune"].empty())
-    c.series.push_back(curve("adapt stage 3 (gaincell)", k["finetune"], n1));
+    c.series.push_back(curve("adapt 3: gaincell", k["finetune"], n1));
   if (k.contains("control") && !k["control"].empty())
-    c.series.push_back(curve("control: gaincell from scratch", k["control"]));
+    c.series.push_back(curve("control (from scratch)", k["control"]));
   return line_chart_svg(c);
 }
 
