@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "analog/hw_toml.h"
+#include "cost/report.h"
 #include "cost/svg_plot.h"
 #include "experiments/reproduce.h"
 #include "experiments/reproduce_report.h"
@@ -191,6 +193,26 @@ TEST(Provenance, CommandLineVersionCommitAndFields) {
   EXPECT_EQ(j["threads"], 3);
   EXPECT_EQ(j["seeds"]["seed"], 3);
   EXPECT_EQ(j["hardware"]["array.rows"], 64);
+}
+
+// The provenance's "hardware": every field of the hardware TOML under its "section.key" name, with its value.
+TEST(Provenance, HardwareJsonListsEveryTomlField) {
+  HardwareConfig hw;
+  hw.array.window_tokens = 77;
+  hw.noise.cell_gain_sigma = 0.3;
+  hw.device.characteristic = "sigmoid";
+  const Json j = hardware_json(hw);
+  size_t fields = 0;
+  for_each_hw_field(hw, [&](const std::string& path, const auto&, const auto&) {
+    ++fields;
+    EXPECT_TRUE(j.contains(path)) << path;
+  });
+  EXPECT_EQ(j.size(), fields);
+  EXPECT_EQ(j["array.window_tokens"], 77);
+  EXPECT_EQ(j["noise.cell_gain_sigma"], 0.3);
+  EXPECT_EQ(j["device.characteristic"], "sigmoid");
+  EXPECT_EQ(j["device.coeffs_ua"].size(), hw.device.coeffs_ua.size());
+  EXPECT_EQ(j["converters.adc.levels"], hw.converters.adc.levels);
 }
 
 }  // namespace
