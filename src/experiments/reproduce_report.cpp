@@ -76,8 +76,7 @@ std::string loss_curves(const Json& r) {
   }
   if (k.contains("finetune") && !k["finetune"].empty())
     c.series.push_back(curve("adapt 3: gaincell", k["finetune"], n1));
-  if (k.contains("control") && !k["control"].empty())
-    c.series.push_back(curve("control (from scratch)", k["control"]));
+  if (k.contains("control") && !k["control"].empty()) c.series.push_back(curve("control (from scratch)", k["control"]));
   return line_chart_svg(c);
 }
 
