@@ -388,6 +388,7 @@ Json run_reproduce(const ReproduceOptions& o, const ReproduceProfile& profile_in
   Json r;
   r["profile"] = o.quick ? "quick" : "full";
   r["profile_name"] = profile.name;
+  r["title"] = profile.title;
   r["seed"] = o.seed;
   // The last digits of every loss depend on the GEMM kernel OpenBLAS picks for the CPU (README, docs/reproduce.md).
   r["machine"] = {{"gemm", gemm_backend_name()}, {"threads", num_threads()}};

@@ -51,8 +51,7 @@ std::string token_unit(const Json& r) {
 }
 
 std::string title(const Json& r) {
-  return "gaincell reproduce: gain-cell attention on " + str(member(r, "model"), "label", "a model") + " (" +
-         str(r, "profile_name", "?") + ")";
+  return "gaincell reproduce: gain-cell attention on " + str(r, "title", str(member(r, "model"), "label", "a model"));
 }
 
 Series flat(const std::string& name, const std::vector<double>& x, double y) {

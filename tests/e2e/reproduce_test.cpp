@@ -113,6 +113,7 @@ void check_reports(const nlohmann::json& r, const std::string& dir) {
   EXPECT_FALSE(gemm.empty());
   EXPECT_NE(md.find("GEMM: " + gemm), std::string::npos);
   EXPECT_NE(html.find("GEMM: " + gemm), std::string::npos);
+  EXPECT_EQ(md.rfind("# gaincell reproduce: gain-cell attention on " + r["title"].get<std::string>() + "\n", 0), 0u);
   // What produced the numbers (provenance_test.cpp checks the other commands): the command line, version and
   // commit, CPU, the GEMM kernel that ran, the seeds and the adapted model's hardware configuration.
   const auto& p = r["provenance"];
