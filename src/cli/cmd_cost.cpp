@@ -10,8 +10,11 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/parallel.h"
 #include "cost/report.h"
 #include "cost/sweep.h"
+#include "io/provenance.h"
+#include "kernels/threads.h"
 #include "model/config.h"
 
 namespace gaincell::cli {
@@ -106,10 +109,15 @@ void register_cost(CLI::App& app) {
     SweepBase b = base_of(o->cost);
     CostSummary s =
         summarize(b.model, b.shape, b.vocab, b.hw, b.window, b.table, b.gpus, b.retention_s, b.gpu_baseline);
-    if (o->json)
-      std::printf("%s\n", summary_json(s).dump(2).c_str());
-    else
+    if (o->json) {
+      nlohmann::ordered_json j = summary_json(s);
+      HardwareConfig hw = b.hw;
+      if (b.retention_s > 0) hw.set_retention(b.retention_s, token_period_s(s.token));
+      j["provenance"] = hardware_provenance(hw);
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
       std::fputs(summary_text(s).c_str(), stdout);
+    }
   });
   register_sweep(app);
 }
@@ -118,6 +126,30 @@ double model_token_period_s(const ModelOptions& o, const Gpt2Config& c) {
   HardwareConfig hw = hardware(o.hw_path);
   int window = o.window > 0 ? o.window : hw.array.window_tokens;
   return token_period_s(token_cost({c.n_layer, c.n_head, c.head_dim(), c.kv_heads()}, hw, window, CostTable{}));
+}
+
+HardwareConfig resolved_hardware(const ModelOptions& o, const ModelConfig& c) {
+  HardwareConfig hw = hardware(o.hw_path);
+  hw.array.window_tokens = o.window > 0 ? o.window : hw.array.window_tokens;
+  if (o.retention_s > 0) hw.set_retention(o.retention_s, model_token_period_s(o, c));
+  if (o.read_snr_db > 0) hw.noise.read_snr_s_db = hw.noise.read_snr_a_db = o.read_snr_db;
+  return hw;
+}
+
+nlohmann::ordered_json hardware_provenance(const HardwareConfig& hw) {
+  RunProvenance p;
+  p.gemm = gemm_backend_name();
+  p.threads = num_threads();
+  p.seeds = {{"chip_seed", hw.noise.chip_seed}};
+  p.hardware = hardware_json(hw);
+  return provenance_json(p);
+}
+
+nlohmann::ordered_json model_provenance(const ModelOptions& o, const ModelConfig& c) {
+  const HardwareConfig hw = resolved_hardware(o, c);
+  nlohmann::ordered_json j = hardware_provenance(hw);
+  j["seeds"] = {{"seed", o.seed}, {"chip_seed", hw.noise.chip_seed}};
+  return j;
 }
 
 void write_report_if_requested(const ModelOptions& o, const Gpt2Config& c, const Attention& attention,
@@ -130,6 +162,7 @@ void write_report_if_requested(const ModelOptions& o, const Gpt2Config& c, const
   nlohmann::ordered_json j = run_report_json(attention.activity(), {c.n_layer, c.n_head, c.head_dim(), c.kv_heads()},
                                              hw, CostTable{}, attention.name(), &hist);
   if (!run.is_null()) j["run"] = run;
+  j["provenance"] = model_provenance(o, c);
   write_file_atomic(o.report_path, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
   std::fprintf(stderr, "wrote %s\n", o.report_path.c_str());
 }

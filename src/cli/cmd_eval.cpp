@@ -143,6 +143,7 @@ void register_eval(CLI::App& app) {
     j.update(r);
     write_report_if_requested(o->model, lm, j);
     if (o->json) {
+      j["provenance"] = model_provenance(o->model, lm.model->config());
       std::printf("%s\n", j.dump(2).c_str());
     } else {
       print_text(j);

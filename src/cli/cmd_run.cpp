@@ -123,6 +123,7 @@ void register_perplexity(CLI::App& app) {
       j["mean_nll"] = mean;
       j["perplexity"] = ppl;
       j["bits_per_byte"] = bpb;
+      j["provenance"] = model_provenance(o->model, c);
       std::printf("%s\n", j.dump(2).c_str());
     } else {
       std::printf("tokens:        %lld (scored %lld)\nmean NLL:      %.6f\nperplexity:    %.4f\nbits per byte: %.6f\n",

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "analog/hw_config.h"
 #include "model/attention.h"
 #include "model/gpt2.h"
 
@@ -57,6 +58,15 @@ inline void write_report_if_requested(const ModelOptions& o, const LoadedModel& 
                                       const nlohmann::ordered_json& run = nullptr) {
   write_report_if_requested(o, m.model->config(), *m.attention, run);
 }
+
+// The hardware configuration the model flags resolve to: --hw (or the paper's), with --window, --retention-s
+// (token period of config c's latency model) and --read-snr-db applied. cmd_cost.cpp.
+HardwareConfig resolved_hardware(const ModelOptions& o, const ModelConfig& c);
+// The "provenance" object (io/provenance.h) of a command run with the model flags: command line, version and
+// commit, CPU, GEMM kernel, threads, seeds (--seed and the hardware's chip seed) and resolved_hardware.
+nlohmann::ordered_json model_provenance(const ModelOptions& o, const ModelConfig& c);
+// The same for a run without a model (cost): the given hardware configuration, no --seed.
+nlohmann::ordered_json hardware_provenance(const HardwareConfig& hw);
 
 // Parses "1,2,3" into ids; throws Error("cli", ...) on anything else.
 std::vector<int32_t> parse_token_list(const std::string& s);

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "io/provenance.h"
 
 int main(int argc, char** argv) {
   // libgomp reads OMP_WAIT_POLICY once, before main(). Its default (spin before sleeping) makes 2-thread runs
@@ -20,7 +21,9 @@ int main(int argc, char** argv) {
     execv("/proc/self/exe", argv);
   CLI::App app{"gaincell: analog gain-cell attention simulator and native GPT-2 engine"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "gaincell 0.1.0");
+  gaincell::set_command_line(argc, argv);  // the "provenance" of every JSON the commands write
+  app.set_version_flag("--version", std::string("gaincell ") + gaincell::gaincell_version() + " (commit " +
+                                        gaincell::gaincell_git_commit() + ")");
   gaincell::cli::register_init(app);
   gaincell::cli::register_info(app);
   gaincell::cli::register_tokenize(app);

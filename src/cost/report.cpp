@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "analog/hw_toml.h"
+
 namespace gaincell {
 namespace {
 
@@ -132,6 +134,12 @@ CostSummary summarize(const std::string& model, const ModelShape& shape, int voc
   s.decay_per_token = leak.lambda_per_token();
   for (const GpuSpec& g : gpus) s.gpus.push_back(compare(g, s));
   return s;
+}
+
+nlohmann::ordered_json hardware_json(const HardwareConfig& hw) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for_each_hw_field(hw, [&](const std::string& path, const auto& field, const auto&) { j[path] = field; });
+  return j;
 }
 
 nlohmann::ordered_json summary_json(const CostSummary& s) {

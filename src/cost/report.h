@@ -52,4 +52,8 @@ nlohmann::ordered_json run_report_json(const std::vector<AttentionActivity>& lay
                                        const HardwareConfig& hw, const CostTable& table, const std::string& attention,
                                        const std::vector<QuantHistograms>* hist = nullptr);
 
+// Every field of a hardware configuration as a flat JSON object keyed "section.key" (the hardware TOML's
+// names, analog/hw_toml.h): the "hardware" of a result's provenance (io/provenance.h).
+nlohmann::ordered_json hardware_json(const HardwareConfig& hw);
+
 }  // namespace gaincell

@@ -18,9 +18,10 @@ std::string num(double v) {
   return b;
 }
 
+// Whole numbers below a million in full ("2000", not "2e+03"), others with 3 significant digits.
 std::string tick_label(double v) {
   char b[32];
-  std::snprintf(b, sizeof(b), "%.3g", v);
+  std::snprintf(b, sizeof(b), std::fabs(v) < 1e6 && v == std::round(v) ? "%.0f" : "%.3g", v);
   return b;
 }
 
@@ -39,12 +40,9 @@ struct Axis {
       for (double t = lo; t <= hi * 1.0001; t *= 10) ticks.push_back(t);
       return;
     }
-    lo = std::min(0.0, mn);
-    hi = mx > lo ? mx : lo + 1;
-    double step = std::pow(10.0, std::floor(std::log10((hi - lo) / 5)));
-    while ((hi - lo) / step > 8) step *= 2;
-    hi = std::ceil(hi / step) * step;
-    for (double t = lo; t <= hi + step * 1e-6; t += step) ticks.push_back(t);
+    ticks = nice_ticks(std::min(0.0, mn), mx);
+    lo = ticks.front();
+    hi = ticks.back();
   }
   double frac(double v) const {
     if (log) return (std::log10(std::max(v, lo * 1e-3)) - std::log10(lo)) / (std::log10(hi) - std::log10(lo));
@@ -127,6 +125,41 @@ std::string xml_escape(const std::string& s) {
   return o;
 }
 
+std::vector<double> nice_ticks(double lo, double hi, int max_ticks) {
+  if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
+  if (hi < lo) std::swap(lo, hi);
+  if (hi == lo) hi = lo + 1;
+  max_ticks = std::max(max_ticks, 3);  // a range across zero needs three
+  const double base = std::pow(10.0, std::floor(std::log10((hi - lo) / max_ticks)));
+  double step = base;
+  for (double m : {1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0}) {
+    step = m * base;
+    if (std::ceil(hi / step - 1e-9) - std::floor(lo / step + 1e-9) + 1 <= max_ticks) break;
+  }
+  std::vector<double> t;
+  const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
+  for (double k = first; k <= last; k += 1) t.push_back(k * step == 0 ? 0.0 : k * step);  // no "-0"
+  return t;
+}
+
+Series downsample_mean(const Series& s, size_t max_points) {
+  const size_t n = std::min(s.x.size(), s.y.size());
+  if (n <= max_points || max_points < 3) return s;
+  Series o{s.name, {s.x[0]}, {s.y[0]}};
+  const size_t inner = n - 2, buckets = max_points - 2;
+  for (size_t b = 0; b < buckets; ++b) {
+    const size_t from = 1 + inner * b / buckets, to = 1 + inner * (b + 1) / buckets;
+    double sx = 0, sy = 0;
+    size_t k = 0;
+    for (size_t i = from; i < to; ++i)
+      if (std::isfinite(s.y[i])) sx += s.x[i], sy += s.y[i], ++k;
+    if (k > 0) o.x.push_back(sx / k), o.y.push_back(sy / k);
+  }
+  o.x.push_back(s.x[n - 1]);
+  o.y.push_back(s.y[n - 1]);
+  return o;
+}
+
 bool spans_decades(const std::vector<Series>& s, double decades) {
   double mn = std::numeric_limits<double>::infinity(), mx = -mn;
   for (auto& x : s) min_max(x.y, mn, mx);
@@ -142,8 +175,8 @@ std::string line_chart_svg(const LineChart& c) {
   std::string s = header(c.title, c.x_label, c.y_label) + y_axis(ay);
   s += "<g class=\"x-axis\">\n<line x1=\"" + num(px(0)) + "\" y1=\"" + num(py(0)) + "\" x2=\"" + num(px(1)) +
        "\" y2=\"" + num(py(0)) + "\" stroke=\"black\"/>\n";
-  std::vector<double> xt = c.series.empty() ? std::vector<double>{} : c.series[0].x;
-  for (double t : xt)
+  const bool data_ticks = !c.series.empty() && c.series[0].x.size() <= kMaxDataTicks;
+  for (double t : data_ticks ? c.series[0].x : ax.ticks)
     s += "<text x=\"" + num(px(ax.frac(t))) + "\" y=\"" + num(py(0) + 18) + "\" text-anchor=\"middle\">" +
          tick_label(t) + "</text>\n";
   s += "</g>\n";
@@ -158,7 +191,7 @@ std::string line_chart_svg(const LineChart& c) {
       s += num(py(ay.frac(sr.y[k])));
     }
     s += "\"/>\n";
-    for (size_t k = 0; k < sr.x.size() && k < sr.y.size(); ++k)
+    for (size_t k = 0; sr.x.size() <= kMaxMarkers && k < sr.x.size() && k < sr.y.size(); ++k)
       s += "<circle cx=\"" + num(px(ax.frac(sr.x[k]))) + "\" cy=\"" + num(py(ay.frac(sr.y[k]))) + "\" r=\"3\" fill=\"" +
            kColors[i % 10] + "\"/>\n";
     s += "</g>\n";

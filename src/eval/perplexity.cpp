@@ -42,6 +42,28 @@ PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_
   return r;
 }
 
+double fixed_windows_nll(Gpt2Engine& engine, const std::vector<int32_t>& ids, int context, int windows) {
+  const auto n = static_cast<int64_t>(ids.size());
+  const int T = context;
+  if (windows < 1 || T < 1 || n < T + 1)
+    fail_expected("eval",
+                  "at least " + std::to_string(int64_t{T} + 1) + " tokens for windows of " + std::to_string(T) +
+                      " (and windows >= 1)",
+                  std::to_string(n) + " tokens, " + std::to_string(windows) + " windows");
+  const int V = engine.model().config().vocab_size;
+  std::vector<int32_t> x(static_cast<size_t>(windows) * T);  // [windows, T]
+  std::vector<int64_t> starts(windows);
+  for (int w = 0; w < windows; ++w) {
+    starts[w] = windows == 1 ? 0 : (n - T - 1) * w / (windows - 1);
+    std::copy(ids.begin() + starts[w], ids.begin() + starts[w] + T, x.begin() + int64_t{w} * T);
+  }
+  const float* logits = engine.forward(x.data(), windows, T);  // [windows, T, V]
+  double nll = 0;
+  for (int w = 0; w < windows; ++w)
+    for (int t = 0; t < T; ++t) nll += token_nll(logits + (int64_t{w} * T + t) * V, V, ids[starts[w] + t + 1]);
+  return nll / (double(windows) * T);
+}
+
 double bits_per_byte(double nll_sum, int64_t n_bytes) {
   return n_bytes > 0 ? nll_sum / std::log(2.0) / static_cast<double>(n_bytes) : 0.0;
 }

@@ -31,6 +31,12 @@ PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_
                                     const PerplexityOptions& options,
                                     const std::function<void(int64_t, double)>& on_progress = {});
 
+// Mean next-token cross-entropy (nats) over `windows` windows of context + 1 tokens spread evenly through `ids`
+// (the first at the start, the last at the end), scored in one batched forward: every position of a window
+// predicts its next token. The same windows for every model of a stream, so their losses compare (`gaincell
+// reproduce`). Throws Error("eval", ...) when ids holds fewer than context + 1 tokens or a size is < 1.
+double fixed_windows_nll(Gpt2Engine& engine, const std::vector<int32_t>& ids, int context, int windows);
+
 // Bits per byte of a text of n_bytes bytes whose tokens have a total NLL of nll_sum nats.
 double bits_per_byte(double nll_sum, int64_t n_bytes);
 

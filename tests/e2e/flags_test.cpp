@@ -11,7 +11,9 @@
 //              be seen in the files of one run; the row says where it is tested);
 //   kShown:    the base run, which uses the flag, shows its effect: its outcome contains the row's text (only
 //              where the run without the flag takes minutes: reproduce without --quick).
-// Timing fields ("seconds", "tokens_per_second") are removed from the files before they are compared.
+// Timing fields ("seconds", "tokens_per_second") are removed from the files before they are compared, and so is
+// the "provenance" object of every JSON file and JSON print (it holds the command line, which differs by design;
+// provenance_test.cpp checks it).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -88,14 +91,23 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+// A JSON object's text without its "provenance" member; any other text as it is.
+std::string without_provenance(const std::string& text) {
+  if (text.find("\"provenance\"") == std::string::npos) return text;
+  auto j = nlohmann::ordered_json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("provenance")) return text;
+  j.erase("provenance");
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
 // Exit status, stdout and the files under `out` whose relative path matches `files` (sorted by path), with
 // `out` itself, timing fields and reproduce's thread count masked.
 std::string outcome(const Result& r, const std::string& out, const std::regex& files) {
   static const std::regex timing(
       R"re("(seconds|tokens_per_second)"\s*:\s*[-0-9.eE+]+|"timings_s"\s*:\s*\{[^}]*\}|"threads"\s*:\s*[0-9]+)re");
   static const std::regex wall(R"(\([0-9.]+ s\))");  // reproduce's "wrote ... (12 s)"
-  std::string s =
-      "rc " + std::to_string(r.rc) + "\n" + std::regex_replace(replace_all(r.out, out, "{out}"), wall, "(_ s)");
+  std::string s = "rc " + std::to_string(r.rc) + "\n" +
+                  std::regex_replace(without_provenance(replace_all(r.out, out, "{out}")), wall, "(_ s)");
   std::vector<fs::path> paths;
   if (fs::exists(out))
     for (const auto& e : fs::recursive_directory_iterator(out))
@@ -106,7 +118,7 @@ std::string outcome(const Result& r, const std::string& out, const std::regex& f
     std::string content = replace_all(slurp(f), out, "{out}");
     const std::string ext = f.extension().string();
     if (ext == ".json" || ext == ".jsonl")  // std::regex is slow: only the files that hold timings
-      content = std::regex_replace(content, timing, "\"$1\":_");
+      content = std::regex_replace(without_provenance(content), timing, "\"$1\":_");
     s += "\n== " + fs::relative(f, out).string() + "\n" + content;
   }
   return s;

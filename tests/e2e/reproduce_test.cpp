@@ -113,6 +113,20 @@ void check_reports(const nlohmann::json& r, const std::string& dir) {
   EXPECT_FALSE(gemm.empty());
   EXPECT_NE(md.find("GEMM: " + gemm), std::string::npos);
   EXPECT_NE(html.find("GEMM: " + gemm), std::string::npos);
+  EXPECT_EQ(md.rfind("# gaincell reproduce: gain-cell attention on " + r["title"].get<std::string>() + "\n", 0), 0u);
+  // What produced the numbers (provenance_test.cpp checks the other commands): the command line, version and
+  // commit, CPU, the GEMM kernel that ran, the seeds and the adapted model's hardware configuration.
+  const auto& p = r["provenance"];
+  EXPECT_EQ(p["gemm"], gemm);
+  EXPECT_EQ(p["argv"][1], "reproduce");
+  EXPECT_NE(p["command_line"].get<std::string>().find("reproduce --quick --out "), std::string::npos);
+  EXPECT_EQ(p["seeds"]["seed"], r["seed"]);
+  EXPECT_EQ(p["hardware"]["array.rows"], 64);
+  EXPECT_FALSE(p["cpu"].get<std::string>().empty());
+  EXPECT_FALSE(p["git_commit"].get<std::string>().empty());
+  EXPECT_NE(md.find("commit " + p["git_commit"].get<std::string>()), std::string::npos);
+  // Figures stay small: the loss curves of every run are averaged down to a few hundred points.
+  EXPECT_LT(fs::file_size(dir + "/loss_curves.svg"), 100u * 1024);
   EXPECT_EQ(html.find("src="), std::string::npos);  // self-contained: no external images or scripts
   EXPECT_EQ(html.find("href="), std::string::npos);
 }

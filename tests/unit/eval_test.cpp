@@ -130,6 +130,26 @@ TEST_F(EvalModel, ContinuationLongerThanTheWindowScoresTheTargetsThatRemain) {
   EXPECT_EQ(got.greedy, greedy);
 }
 
+TEST_F(EvalModel, FixedWindowsNllIsTheMeanOverEvenlySpacedWindows) {
+  const std::vector<int32_t> ids = random_tokens(30, 8);
+  const int T = 6;
+  // Windows of T + 1 tokens starting at 0, (30 - 7) / 2 = 11 and 23; each scored alone by strided_perplexity
+  // (one window of T + 1 tokens: every position given all before it).
+  double want = 0;
+  for (int start : {0, 11, 23})
+    want +=
+        strided_perplexity(*engine_, std::vector<int32_t>(ids.begin() + start, ids.begin() + start + T + 1), {T + 1, 0})
+            .nll_sum;
+  want /= 3.0 * T;
+  EXPECT_NEAR(fixed_windows_nll(*engine_, ids, T, 3), want, 1e-6 * want);
+  const double first =
+      strided_perplexity(*engine_, std::vector<int32_t>(ids.begin(), ids.begin() + T + 1), {T + 1, 0}).mean_nll;
+  EXPECT_NEAR(fixed_windows_nll(*engine_, ids, T, 1), first, 1e-6 * first);
+  expect_error([&] { fixed_windows_nll(*engine_, std::vector<int32_t>(ids.begin(), ids.begin() + T), T, 2); },
+               "at least 7 tokens");
+  expect_error([&] { fixed_windows_nll(*engine_, ids, T, 0); }, "0 windows");
+}
+
 TEST_F(EvalModel, StridedPerplexityWithStrideOneIsASlidingWindow) {
   const std::vector<int32_t> ids = random_tokens(30, 8);
   const int L = 6;

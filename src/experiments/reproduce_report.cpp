@@ -1,12 +1,15 @@
 // report.md and report.html of `gaincell reproduce`, both rendered from the results JSON through one list of
 // blocks (so they say the same), with the figures as SVG (inline in the HTML, files next to the Markdown).
+#include "experiments/reproduce_report.h"
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "cli/reproduce.h"
+#include "core/file.h"
 #include "cost/svg_plot.h"
 
-namespace gaincell::cli {
+namespace gaincell {
 namespace {
 
 using Json = nlohmann::ordered_json;
@@ -21,14 +24,34 @@ double num(const Json& j, const char* key) {
   return j.contains(key) ? j[key].get<double>() : NAN;
 }
 
-// [[step, loss], ...] -> a series.
+// [[step, loss], ...] -> a series of at most kCurvePoints points.
 Series curve(const std::string& name, const Json& pts, double x_offset = 0) {
   Series s{name, {}, {}};
   for (const auto& p : pts) {
     s.x.push_back(p[0].get<double>() + x_offset);
-    s.y.push_back(p[1].get<double>());
+    s.y.push_back(p[1].is_number() ? p[1].get<double>() : NAN);
   }
-  return s;
+  return downsample_mean(s, kCurvePoints);
+}
+
+// j[key], or null when j is no object or lacks the key (operator[] of a const JSON must not miss).
+const Json& member(const Json& j, const char* key) {
+  static const Json none;
+  return j.is_object() && j.contains(key) ? j[key] : none;
+}
+
+std::string str(const Json& j, const char* key, const std::string& fallback) {
+  const Json& v = member(j, key);
+  return v.is_string() ? v.get<std::string>() : fallback;
+}
+
+// "byte" for a byte-level run, else "token".
+std::string token_unit(const Json& r) {
+  return str(member(r, "data"), "tokenization", "bytes") == "bytes" ? "byte" : "token";
+}
+
+std::string title(const Json& r) {
+  return "gaincell reproduce: gain-cell attention on " + str(r, "title", str(member(r, "model"), "label", "a model"));
 }
 
 Series flat(const std::string& name, const std::vector<double>& x, double y) {
@@ -36,24 +59,28 @@ Series flat(const std::string& name, const std::vector<double>& x, double y) {
 }
 
 std::string loss_curves(const Json& r) {
-  LineChart c{"Training loss of every run", "optimizer step", "training loss (nats per byte)", false, false, {}};
+  LineChart c{"Training loss of every run (means over runs of steps)",
+              "optimizer step",
+              "training loss (nats per " + token_unit(r) + ")",
+              false,
+              false,
+              {}};
   const Json& k = r["curves"];
   if (k.contains("pretrain") && !k["pretrain"].empty())
     c.series.push_back(curve("pre-training (softmax)", k["pretrain"]));
   double n1 = 0;
   if (k.contains("linear") && !k["linear"].empty()) {
-    c.series.push_back(curve("adapt stage 1 (gaincell-linear)", k["linear"]));
+    c.series.push_back(curve("adapt 1: linear cells", k["linear"]));
     n1 = k["linear"].back()[0].get<double>();
   }
   if (k.contains("finetune") && !k["finetune"].empty())
-    c.series.push_back(curve("adapt stage 3 (gaincell)", k["finetune"], n1));
-  if (k.contains("control") && !k["control"].empty())
-    c.series.push_back(curve("control: gaincell from scratch", k["control"]));
+    c.series.push_back(curve("adapt 3: gaincell", k["finetune"], n1));
+  if (k.contains("control") && !k["control"].empty()) c.series.push_back(curve("control (from scratch)", k["control"]));
   return line_chart_svg(c);
 }
 
 std::string calibration_trace(const Json& r) {
-  LineChart c{"Calibration trace (stage 2)", "iteration", "loss (nats per byte)", false, false, {}};
+  LineChart c{"Calibration trace (stage 2)", "iteration", "loss (nats per " + token_unit(r) + ")", false, false, {}};
   Series loss{"calibration batch", {}, {}}, val{"validation batch", {}, {}};
   for (const auto& t : r["calibration_trace"]) {
     loss.x.push_back(t["iteration"].get<double>());
@@ -98,7 +125,7 @@ std::string ratio_bars(const Json& r, const char* key, const std::string& what) 
 
 std::string robustness(const Json& r, const char* list, const char* key, const std::string& title,
                        const std::string& x_label, bool log_x) {
-  LineChart c{title, x_label, "validation loss (nats per byte)", log_x, false, {}};
+  LineChart c{title, x_label, "validation loss (nats per " + token_unit(r) + ")", log_x, false, {}};
   Series s{"adapted gaincell", {}, {}};
   for (const auto& p : r["robustness"][list]) {
     s.x.push_back(p[key].get<double>());
@@ -133,37 +160,48 @@ std::vector<Block> blocks(const Json& r) {
   auto p = [&](const std::string& t) { b.push_back({Block::kPara, t, {}}); };
   auto fig = [&](const std::string& id) { b.push_back({Block::kFigure, id, {}}); };
   const Json& m = r["model"];
-  p("Profile `" + r["profile"].get<std::string>() + "`, seed " + std::to_string(r["seed"].get<uint64_t>()) + ", " +
-    fmt("%.0f", num(r, "seconds")) + " s" + phase_times(r) + ". Model: byte-level GPT-2, " +
-    std::to_string(m["n_layer"].get<int>()) + " layers x " + std::to_string(m["n_head"].get<int>()) +
-    " heads x head dim " + std::to_string(m["head_dim"].get<int>()) + " (one head fills a 64x64 array), " +
-    std::to_string(m["parameters"].get<int64_t>()) + " parameters, context " +
-    std::to_string(m["n_positions"].get<int>()) + ". Losses: mean next-byte cross-entropy on " +
+  const Json& d = r["data"];
+  const std::string unit = token_unit(r);
+  p("Profile `" + r["profile"].get<std::string>() + "` of `" + str(r, "profile_name", "?") + "`, seed " +
+    std::to_string(r["seed"].get<uint64_t>()) + ", " + fmt("%.0f", num(r, "seconds")) + " s" + phase_times(r) +
+    ". Model: " + str(m, "label", "?") + ", " + std::to_string(m["n_layer"].get<int>()) + " layers x " +
+    std::to_string(m["n_head"].get<int>()) + " heads x head dim " + std::to_string(m["head_dim"].get<int>()) +
+    " (one head fills a 64x64 array), " + std::to_string(m["parameters"].get<int64_t>()) + " parameters, context " +
+    std::to_string(m["n_positions"].get<int>()) + ". Losses: mean next-" + unit + " cross-entropy on " +
     std::to_string(r["eval"]["windows"].get<int>()) + " fixed windows of " +
-    std::to_string(r["eval"]["context"].get<int>()) + " bytes of the validation split (last 10% of TinyShakespeare).");
+    std::to_string(r["eval"]["context"].get<int>()) + " " + unit + "s of the held-out split of " +
+    str(d, "name", "the corpus") + " (" + str(d, "split", "?") + ").");
   if (r.contains("machine") && r["machine"].is_object())
     p("GEMM: " + r["machine"].value("gemm", std::string("?")) + ", " +
       std::to_string(r["machine"].value("threads", 0)) +
       " threads. The losses repeat to the last digit on a machine with the same GEMM kernel; another kernel (another "
       "CPU) changes their last digits, not the comparisons (docs/reproduce.md).");
+  if (r.contains("provenance") && r["provenance"].is_object()) {
+    const Json& v = r["provenance"];
+    p("Produced by gaincell " + str(v, "gaincell_version", "?") + " (commit " + str(v, "git_commit", "?") + ") on " +
+      str(v, "cpu", "?") + ", command: " + str(v, "command_line", "?") + ".");
+  }
   h("Accuracy: softmax, direct mapping, adaptation, control");
-  Block t{Block::kTable, "", {{"model", "attention", "val loss (nats/byte)", "perplexity"}}};
+  Block t{Block::kTable, "", {{"model", "attention", "val loss (nats/" + unit + ")", "perplexity"}}};
   auto row = [&](const std::string& name, const Json& j, const std::string& att) {
     t.rows.push_back({name, att, fmt("%.4f", num(j, "val_loss")), fmt("%.3f", num(j, "perplexity"))});
   };
-  row("baseline (bundled model)", r["baseline"], "softmax");
+  row("baseline (pre-trained model)", r["baseline"], "softmax");
   row("direct mapping, no adaptation", r["direct_mapping"], "gaincell");
   row("adapted: linear fine-tune, calibration, nonlinear fine-tune", r["adaptation"], "gaincell");
   row("control: trained from scratch, " + std::to_string(r["control"]["steps"].get<int64_t>()) + " steps", r["control"],
       "gaincell");
   b.push_back(t);
-  p("Random guessing over 256 bytes costs ln 256 = 5.545 nats. The adaptation closes " +
+  const double vocab = m.value("vocab_size", 0.0);
+  p("Random guessing over " + fmt("%.0f", vocab) + " " + unit + "s costs ln " + fmt("%.0f", vocab) + " = " +
+    fmt("%.3f", std::log(vocab)) + " nats. The adaptation closes " +
     fmt("%.0f", 100.0 * (num(r["direct_mapping"], "val_loss") - num(r["adaptation"], "val_loss")) /
                     std::max(1e-9, num(r["direct_mapping"], "val_loss") - num(r["baseline"], "val_loss"))) +
     "% of the gap between direct mapping and the softmax baseline.");
   fig("loss_curves");
   fig("calibration_trace");
-  h("Generated text (prompt \"ROMEO:\\n\", temperature 0.8)");
+  h("Generated text (prompt " + Json(str(r["generation"], "prompt", "")).dump() + ", temperature " +
+    fmt("%g", num(r["generation"], "temperature")) + ")");
   b.push_back({Block::kTable,
                "",
                {{"softmax baseline", "adapted gaincell (streaming decoder)"},
@@ -235,7 +273,7 @@ std::string reproduce_figure_svg(const Json& r, const std::string& f) {
 }
 
 std::string reproduce_markdown(const Json& r) {
-  std::string o = "# gaincell reproduce: gain-cell attention on a byte-level Shakespeare GPT-2\n\n";
+  std::string o = "# " + title(r) + "\n\n";
   for (const Block& b : blocks(r)) {
     if (b.kind == Block::kHeading) o += "## " + b.text + "\n\n";
     if (b.kind == Block::kPara) o += b.text + "\n\n";
@@ -267,7 +305,8 @@ std::string reproduce_html(const Json& r) {
       "body{font-family:sans-serif;max-width:980px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;"
       "margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;vertical-align:top}td{white-space:pre-wrap}"
       "figure{margin:1em 0}</style></head><body>\n"
-      "<h1>gaincell reproduce: gain-cell attention on a byte-level Shakespeare GPT-2</h1>\n";
+      "<h1>" +
+      html_escape(title(r)) + "</h1>\n";
   for (const Block& b : blocks(r)) {
     if (b.kind == Block::kHeading) o += "<h2>" + html_escape(b.text) + "</h2>\n";
     if (b.kind == Block::kPara) o += "<p>" + html_escape(b.text) + "</p>\n";
@@ -287,4 +326,18 @@ std::string reproduce_html(const Json& r) {
   return o + "</body></html>\n";
 }
 
-}  // namespace gaincell::cli
+}  // namespace gaincell
+
+namespace gaincell {
+
+void write_reproduce_outputs(const std::string& dir, const Json& r) {
+  // Text sampled from a byte-level model need not be UTF-8 (an untrained one emits any byte): such bytes are
+  // written as U+FFFD instead of failing the whole run at its last step.
+  write_file_atomic(dir + "/results.json", r.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
+  for (const std::string& f : reproduce_figures())
+    write_file_atomic(dir + "/" + f + ".svg", reproduce_figure_svg(r, f));
+  write_file_atomic(dir + "/report.md", reproduce_markdown(r));
+  write_file_atomic(dir + "/report.html", reproduce_html(r));
+}
+
+}  // namespace gaincell

@@ -1,0 +1,25 @@
+// report.md, report.html and the figures of `gaincell reproduce`: pure functions of the results JSON
+// (experiments/reproduce.h), so the reports and results.json always agree.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace gaincell {
+
+// The figures every report holds, in order (ids of the <figure> elements and keys of results["figures"]).
+const std::vector<std::string>& reproduce_figures();
+
+// Most points a training curve keeps in a figure: longer curves are averaged over runs of consecutive steps
+// (cost/svg_plot.h downsample_mean), so loss_curves.svg stays under 100 KB at any step budget.
+constexpr size_t kCurvePoints = 200;
+
+// SVG of one figure from the results JSON.
+std::string reproduce_figure_svg(const nlohmann::ordered_json& r, const std::string& figure);
+std::string reproduce_markdown(const nlohmann::ordered_json& r);
+std::string reproduce_html(const nlohmann::ordered_json& r);
+
+// Writes dir/results.json, dir/<figure>.svg, dir/report.md and dir/report.html (each atomically).
+void write_reproduce_outputs(const std::string& dir, const nlohmann::ordered_json& r);
+
+}  // namespace gaincell
