@@ -22,6 +22,7 @@
 #include "kernels/threads.h"
 #include "model/config.h"
 #include "model/engine.h"
+#include "model/llama2c.h"
 #include "model/model.h"
 #include "model/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -55,9 +56,15 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
+// The cost model's view of a model: layers, query heads, head size and KV heads (the arrays, shared by the
+// query heads of a group on a grouped-query model).
+ModelShape cost_shape(const ModelConfig& c) {
+  return {c.n_layer, c.n_head, c.head_dim(), c.kv_heads()};
+}
+
 // Token period (s) of the latency model for a model on a hardware configuration (its own window).
 double token_period(const ModelConfig& c, const HardwareConfig& hw) {
-  return token_period_s(token_cost({c.n_layer, c.n_head, c.head_dim()}, hw, hw.array.window_tokens, CostTable{}));
+  return token_period_s(token_cost(cost_shape(c), hw, hw.array.window_tokens, CostTable{}));
 }
 
 HardwareConfig hardware_at(const std::string& hw_path) {
@@ -91,30 +98,93 @@ Json loss_json(double loss) {
   return Json{{"val_loss", loss}, {"perplexity", std::exp(loss)}};
 }
 
-// The corpus as token ids, split by profile.train_fraction (train first), written as token files under dir.
-// Returns the held-out ids.
-std::vector<int32_t> prepare_data(const ReproduceProfile& p, const std::string& dir, Json& out) {
-  const std::string text = read_file(p.text_path);
-  std::vector<int32_t> ids(text.begin(), text.end());  // tokenization "bytes" (validate() admits no other yet)
-  for (auto& v : ids) v &= 0xff;
+// The text the profile uses: the whole corpus, or its prefix up to the last newline within text_bytes.
+std::string corpus_text(const ReproduceProfile& p) {
+  std::string text = read_file(p.text_path);
+  if (p.text_bytes > 0 && static_cast<int64_t>(text.size()) > p.text_bytes) {
+    const size_t cut = text.rfind('\n', static_cast<size_t>(p.text_bytes) - 1);
+    text.resize(cut == std::string::npos ? static_cast<size_t>(p.text_bytes) : cut + 1);
+  }
+  return text;
+}
+
+// The corpus as token ids: bytes, or one encode() call of the model's tokenizer (with BOS where the tokenizer
+// adds one, as `gaincell perplexity --text` encodes).
+std::vector<int32_t> tokenize(const ReproduceProfile& p, const std::string& text, const Tokenizer& tok, int vocab) {
+  std::vector<int32_t> ids;
+  if (p.tokenization == "bytes") {
+    ids.assign(text.begin(), text.end());
+    for (auto& v : ids) v &= 0xff;
+  } else {
+    ids = tok.encode(text, tok.specials());
+  }
+  for (int32_t v : ids)
+    if (v < 0 || v >= vocab)
+      fail_expected("reproduce", "token ids below the model's vocab_size " + std::to_string(vocab),
+                    "id " + std::to_string(v), "tokenizing '" + p.text_path + "' (" + p.tokenization + ")");
+  return ids;
+}
+
+// The corpus as token ids, split in order into train (train_fraction), monitor (monitor_fraction) and held
+// out (the rest), written as token files under dir: train.bin and val.bin are what the adaptation and the
+// control read (val.bin = the monitor part, or the held-out part when monitor_fraction is 0), heldout.bin what
+// every reported loss reads. Returns the held-out ids.
+std::vector<int32_t> prepare_data(const ReproduceProfile& p, const Tokenizer& tok, int vocab, const std::string& dir,
+                                  Json& out) {
+  const std::string text = corpus_text(p);
+  const std::vector<int32_t> ids = tokenize(p, text, tok, vocab);
   const auto n = static_cast<int64_t>(ids.size());
   const auto n_train = static_cast<int64_t>(static_cast<double>(n) * p.train_fraction);
-  if (n_train < 1024 || n - n_train < 1024)
-    fail_expected("reproduce", "a corpus with at least 1024 tokens on each side of the split",
-                  std::to_string(n) + " tokens (" + std::to_string(n_train) + " train)", "in '" + p.text_path + "'");
+  const auto n_monitor = static_cast<int64_t>(static_cast<double>(n) * p.monitor_fraction);
+  const int64_t n_held = n - n_train - n_monitor;
+  if (n_train < 1024 || n_held < 1024 || (p.monitor_fraction > 0 && n_monitor < 1024))
+    fail_expected("reproduce", "a corpus with at least 1024 tokens in each part of the split",
+                  std::to_string(n) + " tokens (" + std::to_string(n_train) + " train, " + std::to_string(n_monitor) +
+                      " monitor, " + std::to_string(n_held) + " held out)",
+                  "in '" + p.text_path + "'");
   make_dirs(dir);
-  std::vector<int32_t> train(ids.begin(), ids.begin() + n_train), val(ids.begin() + n_train, ids.end());
-  write_token_file(dir + "/train.bin", train, 256);
-  write_token_file(dir + "/val.bin", val, 256);
-  const double pct = 100.0 * p.train_fraction;
+  const auto at = [&](int64_t i) { return ids.begin() + i; };
+  std::vector<int32_t> train(at(0), at(n_train)), monitor(at(n_train), at(n_train + n_monitor));
+  std::vector<int32_t> held(at(n_train + n_monitor), ids.end());
+  write_token_file(dir + "/train.bin", train, vocab);
+  write_token_file(dir + "/val.bin", n_monitor > 0 ? monitor : held, vocab);
+  write_token_file(dir + "/heldout.bin", held, vocab);
+  const double pt = 100.0 * p.train_fraction, pm = 100.0 * p.monitor_fraction;
+  const std::string split =
+      n_monitor > 0 ? "first " + fmt("%g", pt) + "% of the tokens adapt (train.bin), the next " + fmt("%g", pm) +
+                          "% are the adaptation's own validation (val.bin), the last " + fmt("%g", 100.0 - pt - pm) +
+                          "% are held out (heldout.bin): no stage reads them"
+                    : "first " + fmt("%g", pt) + "% train, last " + fmt("%g", 100.0 - pt) + "% val (nanoGPT)";
   out = {{"name", p.data_label},
          {"text", p.text_path},
          {"tokenization", p.tokenization},
-         {"bytes", n},
+         {"bytes", static_cast<int64_t>(text.size())},
+         {"tokens", n},
          {"train_tokens", n_train},
-         {"val_tokens", n - n_train},
-         {"split", "first " + fmt("%g", pct) + "% train, last " + fmt("%g", 100.0 - pct) + "% val (nanoGPT)"}};
-  return val;
+         {"monitor_tokens", n_monitor},
+         {"val_tokens", n_held},
+         // [begin, end) token indices of each part in the tokenized text
+         {"ranges",
+          {{"train", {0, n_train}}, {"monitor", {n_train, n_train + n_monitor}}, {"heldout", {n_train + n_monitor, n}}}},
+         {"split", split}};
+  return held;
+}
+
+// The tokenizer files of a model folder (Tokenizer::from_dir reads one of these sets) copied into another.
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  static const char* kFiles[] = {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "tokenizer.bin",
+                                 "vocab.json",     "merges.txt",            "encoder.json",    "vocab.bpe",
+                                 "special_tokens_map.json"};
+  for (const char* f : kFiles)
+    if (file_exists(from + "/" + f)) write_file_atomic(to + "/" + f, read_file(from + "/" + f));
+}
+
+// The tokenizer of a derived model folder (adapted, control): the byte tokenizer, or the base model's files.
+void write_tokenizer(const ReproduceProfile& p, const std::string& base_dir, const std::string& dir) {
+  if (p.tokenization == "bytes")
+    Tokenizer::write_bytes_tokenizer(dir);
+  else
+    copy_tokenizer_files(base_dir, dir);
 }
 
 // Pre-training loss curve of the model (its train_log.jsonl, when present).
@@ -131,9 +201,12 @@ Json pretrain_curve(const std::string& model_dir) {
   return curve;
 }
 
-// The control: a gain-cell model from GPT-2 initialisation, trained for `steps` steps.
-Json run_control(const ReproduceBudget& b, const ModelConfig& cfg, const std::string& data_dir, const std::string& work,
-                 int64_t steps, uint64_t seed, Json& curve, const Report& report) {
+// The control: a gain-cell model of the same configuration from random initialisation (Model::random: GPT-2's
+// rules), trained for `steps` steps.
+Json run_control(const ReproduceProfile& p, const std::string& base_dir, const ModelConfig& cfg,
+                 const std::string& data_dir, const std::string& work, int64_t steps, uint64_t seed, Json& curve,
+                 const Report& report) {
+  const ReproduceBudget& b = p.budget;
   Model init = Model::random(cfg, seed);
   AttentionOptions opts;
   opts.seed = seed;
@@ -158,13 +231,14 @@ Json run_control(const ReproduceBudget& b, const ModelConfig& cfg, const std::st
   });
   report.progress("control", -1, steps);
   model.snapshot().save(work + "/model");
-  Tokenizer::write_bytes_tokenizer(work + "/model");
-  return Json{{"attention", "gaincell"}, {"init", "GPT-2 initialisation (scratch)"}, {"steps", steps}};
+  write_tokenizer(p, base_dir, work + "/model");
+  return Json{{"attention", "gaincell"}, {"init", "random initialisation (scratch)"}, {"steps", steps}};
 }
 
 // Stages 1-3 of the paper (run_adaptation) from the pre-trained model into out_model.
-Json run_adapt(const ReproduceBudget& b, const std::string& model_dir, const std::string& data_dir,
+Json run_adapt(const ReproduceProfile& p, const std::string& model_dir, const std::string& data_dir,
                const std::string& out_model, uint64_t seed, Json& curves, Json& trace, const Report& report) {
+  const ReproduceBudget& b = p.budget;
   AdaptOptions o;
   o.model_dir = model_dir;
   o.data_dir = data_dir;
@@ -190,7 +264,7 @@ Json run_adapt(const ReproduceBudget& b, const std::string& model_dir, const std
     report.progress("adapt", ++done, total);
   });
   report.progress("adapt", -1, total);
-  Tokenizer::write_bytes_tokenizer(out_model);
+  write_tokenizer(p, model_dir, out_model);
   return Json{{"pipeline", "run_adaptation"},
               {"linear_steps", b.linear_steps},
               {"calibration_iterations", res.calib_iterations},
@@ -206,9 +280,9 @@ std::string adapted_hw(const std::string& model_dir) {
 
 // n_new tokens after `prompt` through the streaming decoder (decode_prefill, then decode_step), sampled at
 // `temperature` by the library's Sampler with a fixed seed. Returns the continuation only.
-std::string stream_generate(Engine& engine, const Tokenizer& tok, const std::string& prompt, int n_new,
-                            double temperature, uint64_t seed) {
-  std::vector<int32_t> ids = tok.encode(prompt);
+std::string stream_generate(Engine& engine, const Tokenizer& tok, const std::string& prompt, bool bos, int n_new,
+                            double temperature, uint64_t seed, int* n_generated) {
+  std::vector<int32_t> ids = tok.encode(prompt, {bos && tok.add_bos(), false});
   if (ids.empty()) ids.push_back(tok.start_id());
   const ModelConfig& c = engine.model().config();
   n_new = std::max(0, std::min<int>(n_new, c.n_positions - static_cast<int>(ids.size())));
@@ -223,6 +297,7 @@ std::string stream_generate(Engine& engine, const Tokenizer& tok, const std::str
     out.push_back(next);
     if (i + 1 < n_new) logits = engine.decode_step(&next);
   }
+  *n_generated = static_cast<int>(out.size());
   return tok.decode(out);
 }
 
@@ -230,7 +305,7 @@ std::string stream_generate(Engine& engine, const Tokenizer& tok, const std::str
 Json cost_row(const std::string& name, const ModelConfig& c) {
   HardwareConfig hw;
   const int window = hw.array.window_tokens;
-  CostSummary s = summarize(name, {c.n_layer, c.n_head, c.head_dim()}, c.vocab_size, hw, window, CostTable{},
+  CostSummary s = summarize(name, cost_shape(c), c.vocab_size, hw, window, CostTable{},
                             parse_gpu_list("h100,a100,rtx4090,jetson-nano"), 0.0, GpuBaseline::kMeasuredScaled);
   const EnergyBreakdown& e = s.token.per_model;
   Json gpus = Json::array();
@@ -245,6 +320,7 @@ Json cost_row(const std::string& name, const ModelConfig& c) {
       {"model", name},
       {"n_layer", c.n_layer},
       {"n_head", c.n_head},
+      {"n_kv_head", c.kv_heads()},
       {"head_dim", c.head_dim()},
       {"window", window},
       {"energy_pj_per_token",
@@ -298,74 +374,6 @@ void check(const std::vector<std::string>& problems, const std::string& what) {
 
 }  // namespace
 
-std::vector<std::string> ReproduceBudget::validate() const {
-  std::vector<std::string> p;
-  auto positive = [&](const char* name, int64_t v) {
-    if (v < 1) p.push_back(std::string(name) + ": expected >= 1, got " + std::to_string(v));
-  };
-  positive("context_tokens", context_tokens);
-  positive("eval_windows", eval_windows);
-  positive("batch_sequences", batch_sequences);
-  positive("calib_batch_sequences", calib_batch_sequences);
-  positive("adapt_eval_batches", adapt_eval_batches);
-  positive("lr_decay_steps", lr_decay_steps);
-  if (linear_steps < 50)
-    p.push_back("linear_steps: expected >= 50 (stage 1 records the targets), got " + std::to_string(linear_steps));
-  if (calib_iterations < 1) p.push_back("calib_iterations: expected >= 1, got " + std::to_string(calib_iterations));
-  if (finetune_steps < 0) p.push_back("finetune_steps: expected >= 0, got " + std::to_string(finetune_steps));
-  if (gen_tokens < 0) p.push_back("gen_tokens: expected >= 0, got " + std::to_string(gen_tokens));
-  if (!(lr > 0) || !(min_lr >= 0) || !(min_lr <= lr))
-    p.push_back("lr, min_lr: expected 0 <= min_lr <= lr, lr > 0, got " + fmt("%g", lr) + ", " + fmt("%g", min_lr));
-  if (!(temperature > 0) || !std::isfinite(temperature))
-    p.push_back("temperature: expected > 0, got " + fmt("%g", temperature));
-  for (double s : cell_gain_sigmas)
-    if (!(s >= 0) || !std::isfinite(s)) p.push_back("cell_gain_sigmas: expected values >= 0, got " + fmt("%g", s));
-  for (double t : retention_s)
-    if (!(t > 0) || !std::isfinite(t)) p.push_back("retention_s: expected values > 0, got " + fmt("%g", t));
-  return p;
-}
-
-ReproduceBudget full_budget() {
-  return ReproduceBudget{};
-}
-
-ReproduceBudget quick_budget() {
-  ReproduceBudget b;
-  b.eval_windows = 8;
-  b.batch_sequences = 4;
-  b.linear_steps = 50;
-  b.calib_iterations = 25;
-  b.finetune_steps = 30;
-  b.gen_tokens = 64;
-  b.cell_gain_sigmas = {0.0, 0.2};
-  b.retention_s = {5e-3, 1e-6};
-  return b;
-}
-
-std::vector<std::string> ReproduceProfile::validate() const {
-  std::vector<std::string> p = budget.validate();
-  if (name.empty()) p.push_back("name: expected a profile name, got an empty one");
-  if (model_dir.empty()) p.push_back("model_dir: expected a model folder, got an empty path");
-  if (text_path.empty()) p.push_back("text_path: expected a corpus file, got an empty path");
-  if (tokenization != "bytes") p.push_back("tokenization: expected \"bytes\", got \"" + tokenization + "\"");
-  if (!(train_fraction > 0 && train_fraction < 1))
-    p.push_back("train_fraction: expected a value in (0, 1), got " + fmt("%g", train_fraction));
-  return p;
-}
-
-ReproduceProfile shakespeare_profile(bool quick) {
-  ReproduceProfile p;
-  p.name = "shakespeare-bytes";
-  p.title = "a byte-level Shakespeare GPT-2";
-  p.model_dir = data_dir() + "/../models/shakespeare-bytes";
-  p.model_label = "byte-level GPT-2";
-  p.text_path = data_dir() + "/tinyshakespeare.txt";
-  p.data_label = "TinyShakespeare";
-  p.prompt = "ROMEO:\n";
-  p.budget = quick ? quick_budget() : full_budget();
-  return p;
-}
-
 std::vector<std::string> ReproduceOptions::validate() const {
   std::vector<std::string> p;
   if (out_dir.empty()) p.push_back("out_dir: expected an output folder, got an empty path");
@@ -392,17 +400,42 @@ Json run_reproduce(const ReproduceOptions& o, const ReproduceProfile& profile_in
   r["seed"] = o.seed;
   // The last digits of every loss depend on the GEMM kernel OpenBLAS picks for the CPU (README, docs/reproduce.md).
   r["machine"] = {{"gemm", gemm_backend_name()}, {"threads", num_threads()}};
+  Json source;
+  if (!profile.llama2c_checkpoint.empty()) {  // converted into work/base (a fresh folder: the converter's rule)
+    const std::string base = work + "/base";
+    std::filesystem::remove_all(base);
+    Llama2cConvertOptions c;
+    c.checkpoint = profile.llama2c_checkpoint;
+    c.tokenizer = profile.llama2c_tokenizer;
+    c.out = base;
+    convert_llama2c(c);
+    source = {{"llama2c_checkpoint", c.checkpoint}, {"llama2c_tokenizer", c.tokenizer}, {"converted_to", base}};
+    profile.model_dir = base;
+  }
   const ModelConfig cfg = Model::load(profile.model_dir).config();
-  if (cfg.vocab_size != 256)
-    fail_expected("reproduce", "a byte-level model (vocab_size 256)", std::to_string(cfg.vocab_size),
+  if (profile.tokenization == "bytes" && cfg.vocab_size < 256)
+    fail_expected("reproduce", "a model with vocab_size >= 256 for byte tokens", std::to_string(cfg.vocab_size),
                   profile.model_dir);
-  r["model"] = {{"dir", profile.model_dir},       {"label", profile.model_label}, {"n_layer", cfg.n_layer},
-                {"n_head", cfg.n_head},           {"n_embd", cfg.n_embd},         {"head_dim", cfg.head_dim()},
-                {"n_positions", cfg.n_positions}, {"vocab_size", cfg.vocab_size}, {"parameters", cfg.num_parameters()}};
+  if (b.context_tokens > cfg.n_positions)
+    fail_expected("reproduce", "a context within the model's n_positions " + std::to_string(cfg.n_positions),
+                  std::to_string(b.context_tokens) + " tokens", "profile '" + profile.name + "'");
+  const Tokenizer tok = profile.tokenization == "bytes" ? Tokenizer::bytes() : Tokenizer::from_dir(profile.model_dir);
+  r["model"] = {{"dir", profile.model_dir},
+                {"label", profile.model_label},
+                {"family", cfg.family},
+                {"n_layer", cfg.n_layer},
+                {"n_head", cfg.n_head},
+                {"n_kv_head", cfg.kv_heads()},
+                {"n_embd", cfg.n_embd},
+                {"head_dim", cfg.head_dim()},
+                {"n_positions", cfg.n_positions},
+                {"vocab_size", cfg.vocab_size},
+                {"parameters", cfg.num_parameters()}};
+  if (!source.empty()) r["model"]["source"] = source;
   Json data;
-  const std::vector<int32_t> val = prepare_data(profile, work + "/data", data);
+  const std::vector<int32_t> val = prepare_data(profile, tok, cfg.vocab_size, work + "/data", data);
   r["data"] = data;
-  r["eval"] = {{"context", b.context_tokens}, {"windows", b.eval_windows}, {"split", "val"}};
+  r["eval"] = {{"context", b.context_tokens}, {"windows", b.eval_windows}, {"split", "heldout"}};
 
   // Wall seconds of each phase, so a user sees where the time goes ("data" includes loading the model).
   Json timings;
@@ -429,7 +462,7 @@ Json run_reproduce(const ReproduceOptions& o, const ReproduceProfile& profile_in
   lap("baseline_and_direct_mapping");
   const std::string adapted = work + "/adapted";
   Json trace = Json::array();
-  r["adaptation"] = run_adapt(b, profile.model_dir, work + "/data", adapted, o.seed, curves, trace, report);
+  r["adaptation"] = run_adapt(profile, profile.model_dir, work + "/data", adapted, o.seed, curves, trace, report);
   Runner ad = make_runner(adapted, "gaincell", adapted_hw(adapted), o.seed);
   const double adapted_loss = eval_loss(ad);
   r["adaptation"]["val_loss"] = adapted_loss;
@@ -439,7 +472,7 @@ Json run_reproduce(const ReproduceOptions& o, const ReproduceProfile& profile_in
 
   const int64_t budget = int64_t{b.linear_steps} + b.finetune_steps;
   curves["control"] = Json::array();
-  r["control"] = run_control(b, cfg, work + "/data", work + "/control", budget, o.seed, curves["control"], report);
+  r["control"] = run_control(profile, profile.model_dir, cfg, work + "/data", work + "/control", budget, o.seed, curves["control"], report);
   {
     Runner ctl = make_runner(work + "/control/model", "gaincell", "", o.seed);
     const double loss = eval_loss(ctl);
@@ -451,16 +484,21 @@ Json run_reproduce(const ReproduceOptions& o, const ReproduceProfile& profile_in
   r["curves"] = curves;
   r["calibration_trace"] = trace;
 
-  const Tokenizer tok = Tokenizer::bytes();
   Runner base = make_runner(profile.model_dir, "softmax", "", o.seed);
-  r["generation"] = {
-      {"prompt", profile.prompt},
-      {"tokens", b.gen_tokens},
-      {"temperature", b.temperature},
-      {"decoder", "streaming (decode_prefill, decode_step)"},
-      {"sampler", "model/sampler.h, top-k and top-p off"},
-      {"baseline", stream_generate(*base.engine, tok, profile.prompt, b.gen_tokens, b.temperature, o.seed)},
-      {"adapted", stream_generate(*ad.engine, tok, profile.prompt, b.gen_tokens, b.temperature, o.seed)}};
+  int n_base = 0, n_adapted = 0;
+  const std::string gen_base =
+      stream_generate(*base.engine, tok, profile.prompt, profile.prompt_bos, b.gen_tokens, b.temperature, o.seed, &n_base);
+  const std::string gen_adapted =
+      stream_generate(*ad.engine, tok, profile.prompt, profile.prompt_bos, b.gen_tokens, b.temperature, o.seed, &n_adapted);
+  r["generation"] = {{"prompt", profile.prompt},
+                     {"bos", profile.prompt_bos && tok.add_bos()},
+                     {"tokens", b.gen_tokens},
+                     {"generated_tokens", {{"baseline", n_base}, {"adapted", n_adapted}}},
+                     {"temperature", b.temperature},
+                     {"decoder", "streaming (decode_prefill, decode_step)"},
+                     {"sampler", "model/sampler.h, top-k and top-p off"},
+                     {"baseline", gen_base},
+                     {"adapted", gen_adapted}};
   lap("generation");
 
   r["cost"] = Json::array({cost_row("this model (" + profile.name + ")", cfg)});

@@ -40,13 +40,27 @@ struct ReproduceProfile {
   std::string name;         // "shakespeare-bytes"
   std::string title;        // the report's heading: "... on <title>"
   std::string model_dir;    // the pre-trained model (Hugging Face layout: config.json, model.safetensors)
+  // Or a llama2.c checkpoint and its tokenizer.bin: when llama2c_checkpoint is set, the run converts them
+  // (convert_llama2c, model/llama2c.h) into work/base/ and uses that folder as the model; model_dir is unused.
+  std::string llama2c_checkpoint;
+  std::string llama2c_tokenizer;
   std::string model_label;  // "byte-level GPT-2" (report text)
   std::string text_path;    // the corpus
   std::string data_label;   // "TinyShakespeare" (report text)
-  // How the corpus becomes token ids. "bytes": byte values (a model with vocab_size 256) is the one kind yet.
+  // How the corpus becomes token ids. "bytes": byte values (a model with vocab_size 256); "model": the
+  // model's own tokenizer (Tokenizer::from_dir of the model folder, ids below its vocab_size), whose files are
+  // copied into the adapted and control folders.
   std::string tokenization = "bytes";
-  double train_fraction = 0.9;  // split: the first fraction trains (adaptation, control), the rest is held out
+  // Corpus prefix used: 0 = the whole file; else the text up to the last newline within the first text_bytes.
+  int64_t text_bytes = 0;
+  // Split of the tokens, in order: the first train_fraction trains (adaptation stages, control); the next
+  // monitor_fraction is the adaptation's own validation file (val.bin: its logged evaluations and the
+  // calibration trace); the rest is held out and scores every loss of the report. monitor_fraction 0: the
+  // adaptation's logged evaluations read the held-out part too (they select nothing: no weight depends on them).
+  double train_fraction = 0.9;
+  double monitor_fraction = 0;
   std::string prompt;           // prompt of the generated text
+  bool prompt_bos = false;      // generation starts with the tokenizer's BOS before the prompt
   // Models priced by the cost section beside this one (config presets, model/config.h).
   std::vector<std::string> cost_presets{"gpt2", "gpt2-xl"};
   ReproduceBudget budget;
@@ -56,6 +70,19 @@ struct ReproduceProfile {
 // The bundled byte-level Shakespeare GPT-2 (models/shakespeare-bytes) on data/tinyshakespeare.txt, split 90/10
 // nanoGPT style, with the full or the quick budget.
 ReproduceProfile shakespeare_profile(bool quick);
+
+// stories260K (llama2.c's 260K-parameter Llama, GQA 8 query / 4 KV heads, 512-token vocabulary; under
+// shared/data/DaveBben__esp32-llm/) on the TinyStories validation text (shared/data/yuninxia__moe-routing-bench/
+// tinystories_val.txt), tokenized by the model's tokenizer: a prefix split into an adaptation part, a monitor
+// part and a held-out part (docs/reproduce.md, "stories260K"). Paths relative to shared_dir.
+ReproduceProfile stories260k_profile(bool quick, const std::string& shared_dir);
+
+// The profiles `gaincell reproduce --profile` knows: "shakespeare", "stories260k".
+const std::vector<std::string>& reproduce_profile_names();
+// The profile of that name; throws gaincell::Error naming the known ones otherwise.
+ReproduceProfile reproduce_profile(const std::string& name, bool quick, const std::string& shared_dir);
+// The shared data folder: $GAINCELL_SHARED_DIR, else /work/shared.
+std::string default_shared_dir();
 
 struct ReproduceOptions {
   std::string out_dir = "reproduce";  // results.json, report.md, report.html, <figure>.svg, work/
@@ -78,5 +105,12 @@ struct ReproduceHooks {
 // invalid options or inputs.
 nlohmann::ordered_json run_reproduce(const ReproduceOptions& options, const ReproduceProfile& profile,
                                      const ReproduceHooks& hooks = {});
+
+// Runs several profiles, each into options.out_dir/<profile name>/ (its own results.json, reports, figures,
+// work/), then writes options.out_dir/results.json ({"profiles": [each run's results], ...}), report.md and
+// report.html showing the models side by side (reproduce_report.h). Returns the combined JSON.
+nlohmann::ordered_json run_reproduce_all(const ReproduceOptions& options,
+                                         const std::vector<ReproduceProfile>& profiles,
+                                         const ReproduceHooks& hooks = {});
 
 }  // namespace gaincell
