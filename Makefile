@@ -63,8 +63,9 @@ fuzz: deps
 	  grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" build-fuzz/fuzz_$$t.log | sed 's/^/   /'; \
 	done; exit $$status
 
-# The main job: the paper's story end to end on the bundled model (docs/reproduce.md). REPRODUCE_FLAGS=--quick
-# for the two-minute version.
+# The main job: the paper's story end to end on both profiles, the bundled byte-level model and stories260K on
+# TinyStories, with a side-by-side report (docs/reproduce.md). REPRODUCE_FLAGS=--quick for the two-minute
+# version, REPRODUCE_FLAGS="--profile shakespeare" for one model.
 REPRODUCE_FLAGS ?=
 run: build
 	./$(BUILD)/gaincell reproduce $(REPRODUCE_FLAGS) --out $(BUILD)/reproduce

@@ -1,6 +1,7 @@
 // The run of `gaincell reproduce`: every phase fills one results JSON; reproduce_report.cpp renders it.
 #include "experiments/reproduce.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -155,26 +156,27 @@ std::vector<int32_t> prepare_data(const ReproduceProfile& p, const Tokenizer& to
                           "% are the adaptation's own validation (val.bin), the last " + fmt("%g", 100.0 - pt - pm) +
                           "% are held out (heldout.bin): no stage reads them"
                     : "first " + fmt("%g", pt) + "% train, last " + fmt("%g", 100.0 - pt) + "% val (nanoGPT)";
-  out = {{"name", p.data_label},
-         {"text", p.text_path},
-         {"tokenization", p.tokenization},
-         {"bytes", static_cast<int64_t>(text.size())},
-         {"tokens", n},
-         {"train_tokens", n_train},
-         {"monitor_tokens", n_monitor},
-         {"val_tokens", n_held},
-         // [begin, end) token indices of each part in the tokenized text
-         {"ranges",
-          {{"train", {0, n_train}}, {"monitor", {n_train, n_train + n_monitor}}, {"heldout", {n_train + n_monitor, n}}}},
-         {"split", split}};
+  out = {
+      {"name", p.data_label},
+      {"text", p.text_path},
+      {"tokenization", p.tokenization},
+      {"bytes", static_cast<int64_t>(text.size())},
+      {"tokens", n},
+      {"train_tokens", n_train},
+      {"monitor_tokens", n_monitor},
+      {"val_tokens", n_held},
+      // [begin, end) token indices of each part in the tokenized text
+      {"ranges",
+       {{"train", {0, n_train}}, {"monitor", {n_train, n_train + n_monitor}}, {"heldout", {n_train + n_monitor, n}}}},
+      {"split", split}};
   return held;
 }
 
 // The tokenizer files of a model folder (Tokenizer::from_dir reads one of these sets) copied into another.
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
-  static const char* kFiles[] = {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "tokenizer.bin",
-                                 "vocab.json",     "merges.txt",            "encoder.json",    "vocab.bpe",
-                                 "special_tokens_map.json"};
+  static const char* kFiles[] = {
+      "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "tokenizer.bin",          "vocab.json",
+      "merges.txt",     "encoder.json",          "vocab.bpe",       "special_tokens_map.json"};
   for (const char* f : kFiles)
     if (file_exists(from + "/" + f)) write_file_atomic(to + "/" + f, read_file(from + "/" + f));
 }
@@ -377,13 +379,78 @@ void check(const std::vector<std::string>& problems, const std::string& what) {
 std::vector<std::string> ReproduceOptions::validate() const {
   std::vector<std::string> p;
   if (out_dir.empty()) p.push_back("out_dir: expected an output folder, got an empty path");
+  const auto& names = reproduce_profile_names();
+  if (profile != "all" && std::find(names.begin(), names.end(), profile) == names.end()) {
+    std::string known;
+    for (const std::string& n : names) known += n + ", ";
+    p.push_back("profile: expected one of " + known + "all, got '" + profile + "'");
+  }
   return p;
+}
+
+std::vector<ReproduceProfile> selected_profiles(const ReproduceOptions& o) {
+  check(o.validate(), "options");
+  if (o.profile == "all" && (!o.model_dir.empty() || !o.text_path.empty()))
+    fail_expected("reproduce", "a named profile with a model or corpus override (--model, --text)", "profile 'all'");
+  const std::string shared = o.shared_dir.empty() ? default_shared_dir() : o.shared_dir;
+  std::vector<ReproduceProfile> out;
+  for (const std::string& n : reproduce_profile_names())
+    if (o.profile == "all" || o.profile == n) out.push_back(reproduce_profile(n, o.quick, shared));
+  return out;
+}
+
+Json run_reproduce_selected(const ReproduceOptions& o, const ReproduceHooks& hooks) {
+  const std::vector<ReproduceProfile> profiles = selected_profiles(o);
+  return profiles.size() == 1 ? run_reproduce(o, profiles[0], hooks) : run_reproduce_all(o, profiles, hooks);
+}
+
+Json run_reproduce_all(const ReproduceOptions& o, const std::vector<ReproduceProfile>& profiles,
+                       const ReproduceHooks& hooks) {
+  check(o.validate(), "options");
+  if (profiles.empty()) fail("reproduce", "run_reproduce_all: expected at least one profile, got none");
+  const double start = now_s();
+  Json all;
+  all["title"] = "gain-cell attention on " + std::to_string(profiles.size()) + " models side by side";
+  all["profile"] = o.quick ? "quick" : "full";
+  all["seed"] = o.seed;
+  all["profiles"] = Json::array();
+  std::string failed;
+  make_dirs(o.out_dir);
+  for (const ReproduceProfile& p : profiles) {
+    ReproduceOptions sub = o;
+    sub.out_dir = o.out_dir + "/" + p.name;
+    sub.profile = p.name;
+    ReproduceHooks h = hooks;
+    if (hooks.note) h.note = [&](const std::string& line) { hooks.note(p.name + ": " + line); };
+    // A profile that fails (bad input, a backend refusing the model) leaves the others' results: it is recorded
+    // with its error, the side-by-side report is written, and the run fails at the end naming it.
+    try {
+      all["profiles"].push_back(run_reproduce(sub, p, h));
+    } catch (const Error& e) {
+      if (hooks.note) hooks.note(p.name + ": FAILED: " + e.what());
+      all["profiles"].push_back({{"profile_name", p.name}, {"title", p.title}, {"error", e.what()}});
+      failed += (failed.empty() ? "" : "; ") + p.name + ": " + e.what();
+    }
+  }
+  all["seconds"] = now_s() - start;
+  RunProvenance prov;
+  prov.gemm = gemm_backend_name();
+  prov.threads = num_threads();
+  prov.seeds = {{"seed", o.seed}};
+  all["provenance"] = provenance_json(prov);
+  write_reproduce_combined_outputs(o.out_dir, all);
+  if (!failed.empty()) fail("reproduce", "profiles failed (the others' reports are written): " + failed);
+  return all;
 }
 
 Json run_reproduce(const ReproduceOptions& o, const ReproduceProfile& profile_in, const ReproduceHooks& hooks) {
   check(o.validate(), "options");
   ReproduceProfile profile = profile_in;
-  if (!o.model_dir.empty()) profile.model_dir = o.model_dir;
+  if (!o.model_dir.empty()) {  // a model folder replaces the profile's source, whatever its kind
+    profile.model_dir = o.model_dir;
+    profile.llama2c_checkpoint.clear();
+    profile.llama2c_tokenizer.clear();
+  }
   if (!o.text_path.empty()) profile.text_path = o.text_path;
   check(profile.validate(), "profile '" + profile.name + "'");
   const ReproduceBudget& b = profile.budget;
@@ -472,7 +539,8 @@ Json run_reproduce(const ReproduceOptions& o, const ReproduceProfile& profile_in
 
   const int64_t budget = int64_t{b.linear_steps} + b.finetune_steps;
   curves["control"] = Json::array();
-  r["control"] = run_control(profile, profile.model_dir, cfg, work + "/data", work + "/control", budget, o.seed, curves["control"], report);
+  r["control"] = run_control(profile, profile.model_dir, cfg, work + "/data", work + "/control", budget, o.seed,
+                             curves["control"], report);
   {
     Runner ctl = make_runner(work + "/control/model", "gaincell", "", o.seed);
     const double loss = eval_loss(ctl);
@@ -486,10 +554,10 @@ Json run_reproduce(const ReproduceOptions& o, const ReproduceProfile& profile_in
 
   Runner base = make_runner(profile.model_dir, "softmax", "", o.seed);
   int n_base = 0, n_adapted = 0;
-  const std::string gen_base =
-      stream_generate(*base.engine, tok, profile.prompt, profile.prompt_bos, b.gen_tokens, b.temperature, o.seed, &n_base);
-  const std::string gen_adapted =
-      stream_generate(*ad.engine, tok, profile.prompt, profile.prompt_bos, b.gen_tokens, b.temperature, o.seed, &n_adapted);
+  const std::string gen_base = stream_generate(*base.engine, tok, profile.prompt, profile.prompt_bos, b.gen_tokens,
+                                               b.temperature, o.seed, &n_base);
+  const std::string gen_adapted = stream_generate(*ad.engine, tok, profile.prompt, profile.prompt_bos, b.gen_tokens,
+                                                  b.temperature, o.seed, &n_adapted);
   r["generation"] = {{"prompt", profile.prompt},
                      {"bos", profile.prompt_bos && tok.add_bos()},
                      {"tokens", b.gen_tokens},

@@ -37,9 +37,9 @@ ReproduceBudget quick_budget();
 
 // What the experiment runs on: a model, a dataset, its split and the budgets.
 struct ReproduceProfile {
-  std::string name;         // "shakespeare-bytes"
-  std::string title;        // the report's heading: "... on <title>"
-  std::string model_dir;    // the pre-trained model (Hugging Face layout: config.json, model.safetensors)
+  std::string name;       // "shakespeare-bytes"
+  std::string title;      // the report's heading: "... on <title>"
+  std::string model_dir;  // the pre-trained model (Hugging Face layout: config.json, model.safetensors)
   // Or a llama2.c checkpoint and its tokenizer.bin: when llama2c_checkpoint is set, the run converts them
   // (convert_llama2c, model/llama2c.h) into work/base/ and uses that folder as the model; model_dir is unused.
   std::string llama2c_checkpoint;
@@ -59,8 +59,8 @@ struct ReproduceProfile {
   // adaptation's logged evaluations read the held-out part too (they select nothing: no weight depends on them).
   double train_fraction = 0.9;
   double monitor_fraction = 0;
-  std::string prompt;           // prompt of the generated text
-  bool prompt_bos = false;      // generation starts with the tokenizer's BOS before the prompt
+  std::string prompt;       // prompt of the generated text
+  bool prompt_bos = false;  // generation starts with the tokenizer's BOS before the prompt
   // Models priced by the cost section beside this one (config presets, model/config.h).
   std::vector<std::string> cost_presets{"gpt2", "gpt2-xl"};
   ReproduceBudget budget;
@@ -87,7 +87,10 @@ std::string default_shared_dir();
 struct ReproduceOptions {
   std::string out_dir = "reproduce";  // results.json, report.md, report.html, <figure>.svg, work/
   std::string model_dir;              // replaces the profile's model when not empty
-  std::string text_path;              // replaces the profile's corpus when not empty
+  std::string text_path;              // replaces the profile's corpus when not empty (model_dir and text_path
+                                      // need one named profile, not "all")
+  std::string profile = "all";        // a name of reproduce_profile_names(), or "all": every one
+  std::string shared_dir;             // the shared data folder of stories260k; empty = default_shared_dir()
   bool quick = false;                 // the profile's quick budget
   uint64_t seed = 1;                  // data windows, sampling, hardware draws, control initialisation
   std::vector<std::string> validate() const;
@@ -106,11 +109,16 @@ struct ReproduceHooks {
 nlohmann::ordered_json run_reproduce(const ReproduceOptions& options, const ReproduceProfile& profile,
                                      const ReproduceHooks& hooks = {});
 
+// The profiles options.profile names (every one for "all"), at options.quick's budget.
+std::vector<ReproduceProfile> selected_profiles(const ReproduceOptions& options);
+// What `gaincell reproduce` runs: run_reproduce on the one selected profile (outputs directly in out_dir), or
+// run_reproduce_all on several.
+nlohmann::ordered_json run_reproduce_selected(const ReproduceOptions& options, const ReproduceHooks& hooks = {});
+
 // Runs several profiles, each into options.out_dir/<profile name>/ (its own results.json, reports, figures,
 // work/), then writes options.out_dir/results.json ({"profiles": [each run's results], ...}), report.md and
 // report.html showing the models side by side (reproduce_report.h). Returns the combined JSON.
-nlohmann::ordered_json run_reproduce_all(const ReproduceOptions& options,
-                                         const std::vector<ReproduceProfile>& profiles,
+nlohmann::ordered_json run_reproduce_all(const ReproduceOptions& options, const std::vector<ReproduceProfile>& profiles,
                                          const ReproduceHooks& hooks = {});
 
 }  // namespace gaincell

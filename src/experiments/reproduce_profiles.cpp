@@ -10,7 +10,7 @@
 namespace gaincell {
 namespace {
 
-std::string fmt(const char* f, double v) {
+std::string profile_fmt(const char* f, double v) {
   char b[64];
   std::snprintf(b, sizeof b, f, v);
   return b;
@@ -35,13 +35,15 @@ std::vector<std::string> ReproduceBudget::validate() const {
   if (finetune_steps < 0) p.push_back("finetune_steps: expected >= 0, got " + std::to_string(finetune_steps));
   if (gen_tokens < 0) p.push_back("gen_tokens: expected >= 0, got " + std::to_string(gen_tokens));
   if (!(lr > 0) || !(min_lr >= 0) || !(min_lr <= lr))
-    p.push_back("lr, min_lr: expected 0 <= min_lr <= lr, lr > 0, got " + fmt("%g", lr) + ", " + fmt("%g", min_lr));
+    p.push_back("lr, min_lr: expected 0 <= min_lr <= lr, lr > 0, got " + profile_fmt("%g", lr) + ", " +
+                profile_fmt("%g", min_lr));
   if (!(temperature > 0) || !std::isfinite(temperature))
-    p.push_back("temperature: expected > 0, got " + fmt("%g", temperature));
+    p.push_back("temperature: expected > 0, got " + profile_fmt("%g", temperature));
   for (double s : cell_gain_sigmas)
-    if (!(s >= 0) || !std::isfinite(s)) p.push_back("cell_gain_sigmas: expected values >= 0, got " + fmt("%g", s));
+    if (!(s >= 0) || !std::isfinite(s))
+      p.push_back("cell_gain_sigmas: expected values >= 0, got " + profile_fmt("%g", s));
   for (double t : retention_s)
-    if (!(t > 0) || !std::isfinite(t)) p.push_back("retention_s: expected values > 0, got " + fmt("%g", t));
+    if (!(t > 0) || !std::isfinite(t)) p.push_back("retention_s: expected values > 0, got " + profile_fmt("%g", t));
   return p;
 }
 
@@ -74,10 +76,10 @@ std::vector<std::string> ReproduceProfile::validate() const {
     p.push_back("tokenization: expected \"bytes\" or \"model\", got \"" + tokenization + "\"");
   if (text_bytes < 0) p.push_back("text_bytes: expected >= 0 (0: the whole corpus), got " + std::to_string(text_bytes));
   if (!(train_fraction > 0 && train_fraction < 1))
-    p.push_back("train_fraction: expected a value in (0, 1), got " + fmt("%g", train_fraction));
+    p.push_back("train_fraction: expected a value in (0, 1), got " + profile_fmt("%g", train_fraction));
   if (!(monitor_fraction >= 0 && train_fraction + monitor_fraction < 1))
     p.push_back("monitor_fraction: expected >= 0 with train_fraction + monitor_fraction < 1, got " +
-                fmt("%g", monitor_fraction));
+                profile_fmt("%g", monitor_fraction));
   return p;
 }
 

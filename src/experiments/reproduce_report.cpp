@@ -165,8 +165,13 @@ std::vector<Block> blocks(const Json& r) {
   p("Profile `" + r["profile"].get<std::string>() + "` of `" + str(r, "profile_name", "?") + "`, seed " +
     std::to_string(r["seed"].get<uint64_t>()) + ", " + fmt("%.0f", num(r, "seconds")) + " s" + phase_times(r) +
     ". Model: " + str(m, "label", "?") + ", " + std::to_string(m["n_layer"].get<int>()) + " layers x " +
-    std::to_string(m["n_head"].get<int>()) + " heads x head dim " + std::to_string(m["head_dim"].get<int>()) +
-    " (one head fills a 64x64 array), " + std::to_string(m["parameters"].get<int64_t>()) + " parameters, context " +
+    std::to_string(m["n_head"].get<int>()) + " heads" +
+    (m.value("n_kv_head", m["n_head"].get<int>()) != m["n_head"].get<int>()
+         ? " (" + std::to_string(m["n_kv_head"].get<int>()) + " KV heads, each a pair of arrays shared by its group)"
+         : std::string()) +
+    " x head dim " + std::to_string(m["head_dim"].get<int>()) +
+    (m["head_dim"].get<int>() == 64 ? " (one head fills a 64x64 array), " : ", ") +
+    std::to_string(m["parameters"].get<int64_t>()) + " parameters, context " +
     std::to_string(m["n_positions"].get<int>()) + ". Losses: mean next-" + unit + " cross-entropy on " +
     std::to_string(r["eval"]["windows"].get<int>()) + " fixed windows of " +
     std::to_string(r["eval"]["context"].get<int>()) + " " + unit + "s of the held-out split of " +

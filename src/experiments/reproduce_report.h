@@ -22,4 +22,14 @@ std::string reproduce_html(const nlohmann::ordered_json& r);
 // Writes dir/results.json, dir/<figure>.svg, dir/report.md and dir/report.html (each atomically).
 void write_reproduce_outputs(const std::string& dir, const nlohmann::ordered_json& r);
 
+// The side-by-side report of several profiles (`--profile all`) from the combined JSON ({"profiles": [each
+// profile's results], "seconds", "provenance"}): one table (a row per quantity, a column per model) and one
+// figure, kCombinedFigure (the four losses of each model as grouped bars).
+inline constexpr const char* kCombinedFigure = "losses_by_model";
+std::string reproduce_combined_figure_svg(const nlohmann::ordered_json& all);
+std::string reproduce_combined_markdown(const nlohmann::ordered_json& all);
+std::string reproduce_combined_html(const nlohmann::ordered_json& all);
+// Writes dir/results.json, dir/<kCombinedFigure>.svg, dir/report.md and dir/report.html (each atomically).
+void write_reproduce_combined_outputs(const std::string& dir, const nlohmann::ordered_json& all);
+
 }  // namespace gaincell

@@ -567,11 +567,14 @@ TEST_F(Flags, Reproduce) {
                   std::string(seed) + " --out " + F + "/r" + seed);
     ASSERT_EQ(r.rc, 0) << r.err;
   }
-  const std::string b = "--quick --model {F}/r3 --text {F}/shake.txt --out {out} --seed 1";
+  // --profile stories260k with --model and --text: that profile's split (train, monitor, held out), model
+  // tokenization and budgets on the same small model and corpus.
+  const std::string b = "--quick --profile shakespeare --model {F}/r3 --text {F}/shake.txt --out {out} --seed 1";
   Command c{"reproduce",
             b,
             {{"--quick", b, Expect::kShown, "\"profile\": \"quick\""},
              {"--out", b, Expect::kShown, "\n== results.json\n"},
+             {"--profile", replace_all(b, "--profile shakespeare", "--profile stories260k")},
              {"--model", replace_all(b, "{F}/r3", "{F}/r4")},
              {"--text", replace_all(b, "shake.txt", "shake2.txt")},
              {"--seed", replace_all(b, "--seed 1", "--seed 2")},

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
+#include "io/token_file.h"
 #include "test_paths.h"
 
 namespace gaincell {
@@ -119,7 +120,8 @@ void check_reports(const nlohmann::json& r, const std::string& dir) {
   const auto& p = r["provenance"];
   EXPECT_EQ(p["gemm"], gemm);
   EXPECT_EQ(p["argv"][1], "reproduce");
-  EXPECT_NE(p["command_line"].get<std::string>().find("reproduce --quick --out "), std::string::npos);
+  EXPECT_NE(p["command_line"].get<std::string>().find("reproduce --quick --profile shakespeare --out "),
+            std::string::npos);
   EXPECT_EQ(p["seeds"]["seed"], r["seed"]);
   EXPECT_EQ(p["hardware"]["array.rows"], 64);
   EXPECT_FALSE(p["cpu"].get<std::string>().empty());
@@ -134,11 +136,86 @@ void check_reports(const nlohmann::json& r, const std::string& dir) {
 TEST(ReproduceQuick, ReportIsInternallyConsistent) {
   const std::string dir = test::scratch_dir("reproduce_quick_" + std::to_string(::getpid()));
   std::string err;
-  ASSERT_EQ(gc("reproduce --quick --out " + dir, &err), 0) << err;
+  ASSERT_EQ(gc("reproduce --quick --profile shakespeare --out " + dir, &err), 0) << err;
   const auto r = nlohmann::json::parse(read_file(dir + "/results.json"));
   check_losses(r);
   check_sections(r);
   check_reports(r, dir);
+}
+
+// Every value of a results JSON is present and finite (a NaN or an infinity is written as null by the JSON
+// writer, so null fails too).
+void check_finite(const nlohmann::json& j, const std::string& path, int* numbers) {
+  if (j.is_null()) ADD_FAILURE() << "null (NaN or inf) at " << path;
+  if (j.is_number()) {
+    ++*numbers;
+    EXPECT_TRUE(std::isfinite(j.get<double>())) << path;
+  }
+  if (j.is_object())
+    for (const auto& [k, v] : j.items()) check_finite(v, path + "/" + k, numbers);
+  if (j.is_array())
+    for (size_t i = 0; i < j.size(); ++i) check_finite(j[i], path + "/" + std::to_string(i), numbers);
+}
+
+const std::string kStoriesCheckpoint = "data/DaveBben__esp32-llm/stories260K.bin";
+const std::string kStoriesTokenizer = "data/DaveBben__esp32-llm/tok512.bin";
+const std::string kStoriesText = "data/yuninxia__moe-routing-bench/tinystories_val.txt";
+
+// The second profile (stories260K, GQA 8/4 heads, its own 512-token tokenizer, on TinyStories) at --quick: the
+// held-out tokens that score every loss are disjoint from what the adaptation read, the losses are ordered
+// as the experiment claims, every number is finite, and the derived model folders carry the tokenizer.
+TEST(ReproduceQuick, Stories260kHeldOutAndConsistent) {
+  for (const std::string& f : {kStoriesCheckpoint, kStoriesTokenizer, kStoriesText})
+    GAINCELL_REQUIRE_FILE(test::shared_path(f));
+  const std::string dir = test::scratch_dir("reproduce_stories_" + std::to_string(::getpid()));
+  std::string err;
+  ASSERT_EQ(gc("reproduce --quick --profile stories260k --out " + dir, &err), 0) << err;
+  const auto r = nlohmann::json::parse(read_file(dir + "/results.json"));
+  int numbers = 0;
+  check_finite(r, "", &numbers);
+  EXPECT_GT(numbers, 50);
+  EXPECT_EQ(r["profile_name"], "stories260k");
+  EXPECT_EQ(r["model"]["family"], "llama");
+  EXPECT_EQ(r["model"]["vocab_size"], 512);
+  EXPECT_EQ(r["model"]["n_kv_head"], 4);
+  EXPECT_EQ(r["data"]["tokenization"], "model");
+  // The split: train [0, a), monitor [a, b), held out [b, n), in order and non-empty; the token files hold
+  // exactly those counts, and every loss reads the held-out file.
+  const auto& rg = r["data"]["ranges"];
+  const int64_t a = rg["train"][1], b = rg["heldout"][0], n = rg["heldout"][1];
+  EXPECT_EQ(rg["train"][0], 0);
+  EXPECT_EQ(rg["monitor"][0], a);
+  EXPECT_EQ(rg["monitor"][1], b);
+  EXPECT_LT(0, a);
+  EXPECT_LT(a, b);  // a monitor part separates them: the adaptation's own evaluations never read held-out tokens
+  EXPECT_LT(b, n);
+  EXPECT_EQ(r["data"]["tokens"], n);
+  EXPECT_EQ(r["data"]["train_tokens"], a);
+  EXPECT_EQ(r["data"]["val_tokens"], n - b);
+  EXPECT_EQ(r["eval"]["split"], "heldout");
+  const std::string data = dir + "/work/data/";
+  EXPECT_EQ(TokenFile::load(data + "train.bin", 512).size(), a);
+  EXPECT_EQ(TokenFile::load(data + "val.bin", 512).size(), b - a);
+  EXPECT_EQ(TokenFile::load(data + "heldout.bin", 512).size(), n - b);
+  // The experiment's relations (never digits: README).
+  const double base = r["baseline"]["val_loss"], direct = r["direct_mapping"]["val_loss"];
+  const double adapted = r["adaptation"]["val_loss"];
+  EXPECT_LT(base, std::log(512.0));  // a trained model: below random guessing
+  EXPECT_LT(base, direct);           // direct mapping loses accuracy
+  EXPECT_LT(adapted, direct);        // adaptation recovers some
+  for (const char* k : {"baseline", "direct_mapping", "adaptation", "control"})
+    EXPECT_NEAR(r[k]["perplexity"].get<double>(), std::exp(r[k]["val_loss"].get<double>()), 1e-9) << k;
+  // The adapted and control folders are usable model folders with the model's tokenizer.
+  for (const char* m : {"/work/adapted", "/work/control/model"}) {
+    EXPECT_TRUE(fs::exists(dir + m + "/tokenizer.bin")) << m;
+    EXPECT_TRUE(fs::exists(dir + m + "/config.json")) << m;
+  }
+  EXPECT_GT(r["generation"]["generated_tokens"]["adapted"].get<int>(), 0);
+  EXPECT_FALSE(r["generation"]["adapted"].get<std::string>().empty());
+  EXPECT_EQ(r["cost"][0]["n_kv_head"], 4);
+  const std::string md = read_file(dir + "/report.md");
+  for (const char* k : {"baseline", "direct_mapping", "adaptation", "control"})
+    EXPECT_NE(md.find(fixed4(r[k]["val_loss"].get<double>())), std::string::npos) << k;
 }
 
 }  // namespace

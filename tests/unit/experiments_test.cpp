@@ -166,6 +166,65 @@ TEST(ReproduceProfile, BundledProfilesValidateAndBadOnesSayWhy) {
   ReproduceOptions o;
   o.out_dir = "";
   EXPECT_EQ(o.validate().size(), 1u);
+  o.out_dir = "x";
+  o.profile = "stories";  // not a profile name
+  ASSERT_EQ(o.validate().size(), 1u);
+  EXPECT_NE(o.validate()[0].find("stories260k"), std::string::npos) << o.validate()[0];
+}
+
+// The second profile: a llama2c checkpoint through the model's tokenizer, with a monitor part between the
+// adaptation's and the held-out tokens; "all" selects every profile, --model needs a named one.
+TEST(ReproduceProfile, Stories260kAndSelection) {
+  for (bool quick : {false, true}) {
+    const ReproduceProfile p = stories260k_profile(quick, "/shared");
+    EXPECT_TRUE(p.validate().empty()) << quick;
+    EXPECT_EQ(p.tokenization, "model");
+    EXPECT_EQ(p.llama2c_checkpoint, "/shared/data/DaveBben__esp32-llm/stories260K.bin");
+    EXPECT_GT(p.monitor_fraction, 0.0);
+    EXPECT_LT(p.train_fraction + p.monitor_fraction, 1.0);
+  }
+  ReproduceProfile p = stories260k_profile(true, "/shared");
+  p.monitor_fraction = 0.5;  // 0.6 + 0.5 leaves nothing held out
+  p.llama2c_tokenizer = "";
+  const std::vector<std::string> problems = p.validate();
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_NE(problems[0].find("llama2c_tokenizer"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[1].find("monitor_fraction"), std::string::npos) << problems[1];
+  ReproduceOptions o;
+  o.shared_dir = "/shared";
+  ASSERT_EQ(selected_profiles(o).size(), 2u);
+  EXPECT_EQ(selected_profiles(o)[1].name, "stories260k");
+  o.profile = "shakespeare";
+  ASSERT_EQ(selected_profiles(o).size(), 1u);
+  EXPECT_EQ(selected_profiles(o)[0].name, "shakespeare-bytes");
+  o.profile = "all";
+  o.model_dir = "m";
+  EXPECT_THROW(selected_profiles(o), Error);
+}
+
+// Two profiles' results (one failed) side by side: a column per model, the losses to four digits, the failure
+// named, the figure's bars.
+TEST(ReproduceCombined, SideBySideTableAndFigure) {
+  Json a;
+  a["profile"] = "quick";
+  a["profile_name"] = "alpha";
+  a["model"] = {{"label", "model A"}, {"n_layer", 2}, {"n_head", 8}, {"n_kv_head", 4}, {"head_dim", 8},
+                {"vocab_size", 512}, {"parameters", 1000}};
+  const double losses[] = {1.25, 3.5, 1.75, 2.5};
+  const char* keys[] = {"baseline", "direct_mapping", "adaptation", "control"};
+  for (int i = 0; i < 4; ++i) a[keys[i]] = {{"val_loss", losses[i]}};
+  a["generation"] = {{"baseline", "once | upon"}, {"adapted", "a time"}};
+  Json all;
+  all["profiles"] = Json::array({a, {{"profile_name", "beta"}, {"error", "reproduce: no arrays"}}});
+  const std::string md = reproduce_combined_markdown(all);
+  EXPECT_NE(md.find("| quantity | alpha (quick) | beta (?) |"), std::string::npos) << md;
+  for (const char* v : {"| 1.2500 |", "| 3.5000 |", "| 1.7500 |", "| 2.5000 |", "| 8 (4) x 8 |", "once \\| upon",
+                        "FAILED: reproduce: no arrays", "| 78% |"})
+    EXPECT_NE(md.find(v), std::string::npos) << v << "\n" << md;
+  const std::string html = reproduce_combined_html(all);
+  EXPECT_NE(html.find("<td>1.7500</td>"), std::string::npos);
+  EXPECT_NE(html.find(std::string("<figure id=\"") + kCombinedFigure + "\"><svg"), std::string::npos);
+  EXPECT_EQ(reproduce_combined_figure_svg(all).find("nan"), std::string::npos);
 }
 
 TEST(Provenance, CommandLineVersionCommitAndFields) {
