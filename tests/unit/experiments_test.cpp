@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "analog/hw_toml.h"
+#include "core/error.h"
 #include "cost/report.h"
 #include "cost/svg_plot.h"
 #include "experiments/reproduce.h"
@@ -208,8 +209,8 @@ TEST(ReproduceCombined, SideBySideTableAndFigure) {
   Json a;
   a["profile"] = "quick";
   a["profile_name"] = "alpha";
-  a["model"] = {{"label", "model A"}, {"n_layer", 2}, {"n_head", 8}, {"n_kv_head", 4}, {"head_dim", 8},
-                {"vocab_size", 512}, {"parameters", 1000}};
+  a["model"] = {{"label", "model A"}, {"n_layer", 2},      {"n_head", 8},       {"n_kv_head", 4},
+                {"head_dim", 8},      {"vocab_size", 512}, {"parameters", 1000}};
   const double losses[] = {1.25, 3.5, 1.75, 2.5};
   const char* keys[] = {"baseline", "direct_mapping", "adaptation", "control"};
   for (int i = 0; i < 4; ++i) a[keys[i]] = {{"val_loss", losses[i]}};
@@ -218,7 +219,7 @@ TEST(ReproduceCombined, SideBySideTableAndFigure) {
   all["profiles"] = Json::array({a, {{"profile_name", "beta"}, {"error", "reproduce: no arrays"}}});
   const std::string md = reproduce_combined_markdown(all);
   EXPECT_NE(md.find("| quantity | alpha (quick) | beta (?) |"), std::string::npos) << md;
-  for (const char* v : {"| 1.2500 |", "| 3.5000 |", "| 1.7500 |", "| 2.5000 |", "| 8 (4) x 8 |", "once \\| upon",
+  for (const char* v : {"| 1.2500 |", "| 3.5000 |", "| 1.7500 |", "| 2.5000 |", "| 2 x 8 (4) x 8 |", "once \\| upon",
                         "FAILED: reproduce: no arrays", "| 78% |"})
     EXPECT_NE(md.find(v), std::string::npos) << v << "\n" << md;
   const std::string html = reproduce_combined_html(all);
