@@ -419,7 +419,6 @@ Json run_reproduce_all(const ReproduceOptions& o, const std::vector<ReproducePro
   for (const ReproduceProfile& p : profiles) {
     ReproduceOptions sub = o;
     sub.out_dir = o.out_dir + "/" + p.name;
-    sub.profile = p.name;
     ReproduceHooks h = hooks;
     if (hooks.note) h.note = [&](const std::string& line) { hooks.note(p.name + ": " + line); };
     // A profile that fails (bad input, a backend refusing the model) leaves the others' results: it is recorded
@@ -428,7 +427,8 @@ Json run_reproduce_all(const ReproduceOptions& o, const std::vector<ReproducePro
       all["profiles"].push_back(run_reproduce(sub, p, h));
     } catch (const Error& e) {
       if (hooks.note) hooks.note(p.name + ": FAILED: " + e.what());
-      all["profiles"].push_back({{"profile_name", p.name}, {"title", p.title}, {"error", e.what()}});
+      all["profiles"].push_back(
+          {{"profile", o.quick ? "quick" : "full"}, {"profile_name", p.name}, {"title", p.title}, {"error", e.what()}});
       failed += (failed.empty() ? "" : "; ") + p.name + ": " + e.what();
     }
   }

@@ -15,7 +15,9 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+// v formatted, "?" when missing (NaN: a failed profile has no numbers).
 std::string combined_fmt(const char* f, double v) {
+  if (std::isnan(v)) return "?";
   char b[64];
   std::snprintf(b, sizeof b, f, v);
   return b;
