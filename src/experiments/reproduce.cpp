@@ -17,6 +17,7 @@
 #include "cost/report.h"
 #include "eval/perplexity.h"
 #include "experiments/reproduce_report.h"
+#include "experiments/text_format.h"
 #include "io/provenance.h"
 #include "io/token_file.h"
 #include "kernels/threads.h"
@@ -48,12 +49,6 @@ struct Report {
     if (hooks.progress) hooks.progress(stage, done, total);
   }
 };
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 // Token period (s) of the latency model for a model on a hardware configuration (its own window).
 double token_period(const ModelConfig& c, const HardwareConfig& hw) {
