@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "analog/gaincell_attention.h"
 #include "calibration/head_stats.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -97,6 +98,53 @@ TEST(CalibrationHeadStats, TapMeasuresQueryHeadsAndKvHeadsOnTheViews) {
   std::vector<float> direct(out.size());
   inner->forward(direct.data(), fused_qkv(qkv.data(), s), B, T, 1);
   EXPECT_TRUE(direct == out);
+}
+
+// The tap and the gain-cell backend's own capture (GainCellTrainState::observe, a separate implementation)
+// agree on one forward of the nonlinear backend over a grouped-query shape, whichever layout the backend uses
+// for k and v (per query head: each query head of a group holds its KV head's statistics).
+TEST(CalibrationHeadStats, TapAgreesWithTheGainCellBackendsCapture) {
+  AttentionContext ctx;
+  ctx.n_layer = 1;
+  ctx.n_head = H;
+  ctx.n_kv_head = Hkv;
+  ctx.head_dim = D;
+  ctx.n_positions = T;
+  GainCellAttention att(ctx, false);
+  StatsTap tap(att);
+  const AttentionShape s = tap.shape();
+  const int64_t N = int64_t(B) * T;
+  std::vector<float> qkv(size_t(N * s.fused_width())), out(size_t(N * s.width()));
+  Rng rng(5);
+  for (float& x : qkv) x = float(rng.uniform() * 1.6 - 0.8);
+  // The backend's current scalers (its defaults: k, v shifted to the zero-weight voltage), in calibration
+  // layout, so that both measure the same a x + b.
+  std::vector<ScalerCalibration> sc(4);
+  LayerScalers& ls = att.model().scalers(0);
+  const std::vector<float>* a[3] = {&ls.q_scale, &ls.k_scale, &ls.v_scale};
+  const std::vector<float>* b[3] = {&ls.q_shift, &ls.k_shift, &ls.v_shift};
+  for (int k = 0; k < 3; ++k) {
+    sc[size_t(k)].scale = to_calibration_layout(*a[k], s, k, "scale");
+    sc[size_t(k)].shift = to_calibration_layout(*b[k], s, k, "shift");
+  }
+  att.train_state().set_capture(true);
+  tap.capture(&sc);
+  tap.forward(out.data(), fused_qkv(qkv.data(), s), B, T, 0);
+  tap.capture(nullptr);
+  att.train_state().set_capture(false);
+  double worst = 0;
+  for (int k = 0; k < 4; ++k) {
+    const ScalerStats& own = att.train_state().current(0, k);
+    const size_t n = own.mean.size();
+    ASSERT_TRUE(n == size_t(H) || n == size_t(scaler_heads(s, k))) << k;
+    for (size_t h = 0; h < n; ++h) {
+      const size_t j = n == size_t(scaler_heads(s, k)) ? h : size_t(s.kv_of(int(h)));
+      worst = std::max({worst, double(std::fabs(own.mean[h] - sc[size_t(k)].mean[j])),
+                        double(std::fabs(own.std[h] - sc[size_t(k)].std[j]))});
+    }
+  }
+  EXPECT_TRUE(worst <= 1e-6) << worst;
+  EXPECT_TRUE(sc[3].std[0] > 0.0f) << sc[3].std[0];  // a live output, not an all-zero comparison
 }
 
 TEST(CalibrationHeadStats, LayoutConversions) {
