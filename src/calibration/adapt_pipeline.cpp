@@ -307,13 +307,15 @@ AdaptResult run_adaptation(const AdaptOptions& o, const OnStep& on_step) {
     AttentionContext ctx = make_context(source, o, false);
     nonlinear = std::make_unique<GainCellAttention>(ctx, false);
   }
+  // Stage 3's model is built before calibrating (it copies the weights; the scalers it trains are the
+  // backend's, which calibration updates in place), so that TrainModel's refusal of the gain-cell backends on
+  // grouped-query models comes before any work.
+  std::unique_ptr<TrainModel> stage3;
+  if (o.finetune_steps > 0) stage3 = std::make_unique<TrainModel>(source, *nonlinear);
   stages["calibration"] = calibration_stage(source, *nonlinear, o, T, on_step, result);
 
-  // Stage 3: fine-tune gaincell through its surrogate backward (TrainModel refuses the gain-cell backends on
-  // grouped-query models until their grouped-query backward lands).
-  std::unique_ptr<TrainModel> stage3;
-  if (o.finetune_steps > 0) {
-    stage3 = std::make_unique<TrainModel>(source, *nonlinear);
+  // Stage 3: fine-tune gaincell through its surrogate backward.
+  if (stage3) {
     stages["finetune"] =
         train_stage("finetune", *stage3, teacher.model.get(), nullptr, o, o.finetune_steps, T, on_step);
   } else {
