@@ -71,6 +71,7 @@ struct FdCase {
   float h;            // central-difference step
   int n_kv_head = 2;  // of 4 heads
   int head_size = 4;
+  int kinks = 0;  // entries allowed to sit next to a kink (see below)
 };
 
 // Ideal gain-cell arrays (no quantisers, no leakage): gaincell-linear is then piecewise smooth, like hardsigmoid,
@@ -90,7 +91,12 @@ class TrainLlamaGradients : public ::testing::TestWithParam<FdCase> {};
 // Every parameter tensor, three entries each, against central differences of the double-accumulated loss (as
 // train_test.cpp's GPT-2 check: steps 2e-3, 3e-4 + 2e-2 relative). hardsigmoid's clip(x, 0, 1) has kinks: a
 // difference that straddles one measures neither side's slope (at step 2e-3 two of the 105 entries do), so it
-// uses a 4x smaller step, which keeps this point's differences off them.
+// uses a 4x smaller step, which keeps this point's differences off them. The gain-cell charge-to-pulse clip
+// (S / s_sat in [0, 1]) is a kink at S = 0 for every (query, key) pair; a grouped-query Llama with heads of 8 and
+// a window has so many pairs near it that no step keeps every difference off them (at this point layer 1's
+// k_proj.bias[15] has one-sided slopes 0.0034 and 0.0068 at every step from 4e-3 down to 2.5e-4). There, up to
+// `kinks` entries whose central difference fails may pass as a kink instead: the analytic gradient equals the
+// one-sided difference of one side at steps h and h / 2, and the two sides' slopes differ.
 TEST_P(TrainLlamaGradients, MatchFiniteDifferences) {
   const FdCase& k = GetParam();
   const ModelConfig c = tiny_llama(k.pairs, k.n_kv_head, k.head_size);
@@ -109,6 +115,7 @@ TEST_P(TrainLlamaGradients, MatchFiniteDifferences) {
   loss();
   std::vector<float> grads(m.grads(), m.grads() + m.num_params());
   double largest = 0;
+  int kinks = 0;
   for (const TensorSpan& t : m.tensors()) {
     for (int64_t e : {int64_t{0}, t.numel / 2, t.numel - 1}) {
       float* p = m.params() + t.offset + e;
@@ -121,8 +128,28 @@ TEST_P(TrainLlamaGradients, MatchFiniteDifferences) {
       const double fd = (lp - lm) / (double(p0 + h) - double(p0 - h));
       const double g = grads[t.offset + e];
       largest = std::max(largest, std::fabs(g));
-      EXPECT_TRUE(std::fabs(g - fd) <= 3e-4 + 2e-2 * std::fabs(fd))
-          << t.name << "[" << e << "]: analytic " << g << ", finite difference " << fd;
+      auto near = [&](double want) { return std::fabs(g - want) <= 3e-4 + 2e-2 * std::fabs(want); };
+      if (!near(fd) && kinks < k.kinks) {  // one-sided differences at h and h / 2
+        double side[2][2];                 // [right, left][h, h / 2]
+        const double l0 = loss();
+        for (int s = 0; s < 2; ++s) {
+          const float hs = s == 0 ? h : h / 2;
+          *p = p0 + hs;
+          side[0][s] = (loss() - l0) / (double(p0 + hs) - double(p0));
+          *p = p0 - hs;
+          side[1][s] = (l0 - loss()) / (double(p0) - double(p0 - hs));
+          *p = p0;
+        }
+        const bool right = near(side[0][0]) && near(side[0][1]), left = near(side[1][0]) && near(side[1][1]);
+        const double gap = std::fabs(side[0][0] - side[1][0]);
+        if ((right || left) && gap > 3e-4 + 2e-2 * std::fabs(side[0][0])) {
+          ++kinks;
+          std::printf("kink: %s[%lld]: analytic %.6f, right %.6f, left %.6f\n", t.name.c_str(), (long long)e, g,
+                      side[0][0], side[1][0]);
+          continue;
+        }
+      }
+      EXPECT_TRUE(near(fd)) << t.name << "[" << e << "]: analytic " << g << ", finite difference " << fd;
     }
   }
   EXPECT_TRUE(largest > 1e-2) << "gradients too small for the check to mean anything: " << largest;
@@ -136,7 +163,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, TrainLlamaGradients,
                                            FdCase{"gaincell-linear", RopePairs::kHalfSplit, 0, 5e-4f, 4},
                                            FdCase{"gaincell-linear", RopePairs::kInterleaved, 4, 5e-4f, 4},
                                            FdCase{"gaincell-linear", RopePairs::kHalfSplit, 0, 5e-4f, 2, 8},
-                                           FdCase{"gaincell-linear", RopePairs::kInterleaved, 4, 5e-4f, 2, 8}),
+                                           FdCase{"gaincell-linear", RopePairs::kInterleaved, 4, 5e-4f, 2, 8, 2}),
                          [](const auto& info) {
                            std::string s =
                                std::string(info.param.backend) +
