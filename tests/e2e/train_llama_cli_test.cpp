@@ -97,8 +97,9 @@ std::vector<double> step_losses(const std::string& log_path) {
 }
 
 // The pre-trained softmax weights mapped directly onto gain-cell arrays (8 query heads over 4 KV heads of 8, the
-// paper's hardware) start far above the softmax loss; twelve steps of fine-tuning, scalers included, lower it,
-// and 6 steps + --resume to 12 write the same bytes as 12 straight.
+// paper's hardware) start far above the softmax loss; twelve steps of fine-tuning, scalers included, lower it
+// (measured, means of the first and last three: gaincell-linear 3.56 -> 2.45, gaincell 3.49 -> 2.39), and 6 steps +
+// --resume to 12 write the same bytes as 12 straight.
 TEST_F(TrainLlamaCli, GainCellBackendsTrainTheGroupedQueryModelAndResumeBitIdentical) {
   for (const std::string backend : {"gaincell-linear", "gaincell"}) {
     const std::string att = " --attention " + backend, a = "g_" + backend, b = "r_" + backend;
@@ -108,7 +109,8 @@ TEST_F(TrainLlamaCli, GainCellBackendsTrainTheGroupedQueryModelAndResumeBitIdent
     ASSERT_EQ(losses.size(), 12u) << backend;
     const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[9] + losses[10] + losses[11]) / 3;
     std::printf("stories260K, %s: train loss %.4f -> %.4f\n", backend.c_str(), first, last);
-    EXPECT_TRUE(last < first - 0.2) << backend << ": " << first << " -> " << last;
+    EXPECT_TRUE(last < first - 0.5) << backend << ": " << first << " -> " << last;
+    EXPECT_TRUE(first > 2.5) << backend << ": the mapped softmax weights start above the softmax loss, got " << first;
     r = gc("info --model " + dir_ + "/" + a + "/model");
     EXPECT_EQ(r.rc, 0) << r.err;
     // The trained scalers are saved with the model (in the safetensors header; k and v per KV head).
