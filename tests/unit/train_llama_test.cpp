@@ -5,6 +5,7 @@
 // backends on a grouped-query Llama); both gain-cell backends train a multi-head and a grouped-query Llama on the
 // paper's hardware, and the nonlinear backend's surrogate gradient on a linear cell is the linear backend's.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -79,7 +80,8 @@ struct FdCase {
 // "gaincell" backend trains through the linear model's gradient (the surrogate of §2.7), which differences do
 // not measure; TrainLlamaGainCell below trains it.
 std::string ideal_hw_toml() {
-  const std::string path = test::scratch_dir("train_llama_ideal_hw") + "/ideal.toml";
+  // One folder per process: ctest -j runs the gain-cell cases in parallel processes.
+  const std::string path = test::scratch_dir("train_llama_ideal_hw_" + std::to_string(::getpid())) + "/ideal.toml";
   write_file_atomic(path,
                     "[converters.query]\nenabled = false\n[converters.store]\nenabled = false\n"
                     "[converters.adc]\nenabled = false\n[leakage]\ndecay_per_token = 0.0\n");
@@ -209,6 +211,12 @@ void expect_trains(const char* name, int n_kv_head) {
     const bool kv = p.name.find(".k.") != std::string::npos || p.name.find(".v.") != std::string::npos;
     EXPECT_EQ(p.shape, std::vector<int64_t>{kv ? n_kv_head : c.n_head}) << p.name;
   }
+  const std::vector<ParamView> targets = att->buffers();  // the target statistics, saved with the model
+  ASSERT_EQ(targets.size(), size_t(c.n_layer) * 8);       // {q, k, v, out} x {target_mean, target_std}
+  for (const ParamView& p : targets) {
+    const bool kv = p.name.find(".k.") != std::string::npos || p.name.find(".v.") != std::string::npos;
+    EXPECT_EQ(p.shape, std::vector<int64_t>{kv ? n_kv_head : c.n_head}) << p.name;
+  }
   TrainOptions o;
   o.batch = 2;
   o.context = 8;
@@ -286,7 +294,8 @@ TEST_P(TrainLlamaGainCell, GroupedQuerySameBitsAtOneAndTwoThreads) {
 // grouped-query Llama on the paper's converters and leakage, the surrogate's logits, every weight gradient and
 // every scaler gradient equal gaincell-linear's.
 TEST(TrainLlamaGainCellSurrogate, EqualsTheLinearBackendOnALinearCell) {
-  const std::string hw = test::scratch_dir("train_llama_linear_cell") + "/linear_cell.toml";
+  const std::string hw =
+      test::scratch_dir("train_llama_linear_cell_" + std::to_string(::getpid())) + "/linear_cell.toml";
   write_file_atomic(hw, "[device]\ncoeffs_ua = [0.0, 19.3]\nlinear_gain_ua_per_v = 19.3\n");
   const ModelConfig c = tiny_llama(RopePairs::kInterleaved, 2, 8);
   Model init = Model::random(c, 5);
