@@ -165,7 +165,7 @@ std::vector<std::string> merge_hw_sweep(const std::vector<std::string>& dirs, co
     std::vector<double> gv;
     csv += std::to_string(p["point"].get<int64_t>());
     for (auto& k : keys) {
-      const double v = p["settings"].value(k, NAN);
+      const double v = p["settings"].value(k, std::nan(""));
       if (k != "seed") csv += "," + csv_num(v), gv.push_back(v);
     }
     const bool ok = p.value("status", "") == "ok";
