@@ -138,8 +138,9 @@ void register_sweep(CLI::App& app) {
         std::printf("wrote %s\n", path.c_str());
       return;
     }
-    if (o->sets.empty()) fail_expected("sweep", "--set KEY=V1,V2,...", "none");
-    if (o->out.empty()) fail_expected("sweep", "--out FOLDER", "none");
+    // Required unless `sweep merge` runs: a usage error (exit status 2), as CLI11 reports a missing option.
+    if (o->sets.empty()) throw CLI::RequiredError("--set");
+    if (o->out.empty()) throw CLI::RequiredError("--out");
     if (o->eval.eval_path.empty()) {
       for (const char* f : {"--task", "--attention", "--context", "--stride", "--limit", "--shard"})
         if (cmd->count(f)) fail_expected("sweep", std::string(f) + " only with --eval", f);
