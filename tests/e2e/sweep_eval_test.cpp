@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -169,6 +170,22 @@ TEST_F(SweepEval, PointPerplexityEqualsThePerplexityCommand) {
     EXPECT_EQ(j["perplexity"].get<double>(), p["metrics"]["perplexity"].get<double>()) << i;
     EXPECT_EQ(j["bits_per_byte"].get<double>(), p["metrics"]["bits_per_byte"].get<double>()) << i;
   }
+}
+
+TEST_F(SweepEval, ASlurmArrayTaskRunsItsShard) {
+  // Task ids 1..2 (--array=1-2): the second task runs shard 1/2, the points 1 and 3.
+  ::setenv("SLURM_ARRAY_TASK_ID", "2", 1);
+  ::setenv("SLURM_ARRAY_TASK_COUNT", "2", 1);
+  ::setenv("SLURM_ARRAY_TASK_MIN", "1", 1);
+  Result r = gc(sweep(path("slurm")));
+  ::unsetenv("SLURM_ARRAY_TASK_ID");
+  ::unsetenv("SLURM_ARRAY_TASK_COUNT");
+  ::unsetenv("SLURM_ARRAY_TASK_MIN");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("shard 1/2: 2 points, 2 run"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(path("slurm/points/point_00001.json")));
+  EXPECT_TRUE(fs::exists(path("slurm/points/point_00003.json")));
+  EXPECT_FALSE(fs::exists(path("slurm/points/point_00000.json")));
 }
 
 TEST_F(SweepEval, BadInputIsOneClearLine) {
