@@ -172,6 +172,23 @@ TEST_F(SweepEval, PointPerplexityEqualsThePerplexityCommand) {
   }
 }
 
+TEST_F(SweepEval, ATaskScoreIsTheAccuracyMetric) {
+  const std::string a = path("lambada");
+  Result r = gc("sweep --model " + model() + " --eval " + test::data_path("eval/lambada.jsonl") +
+                " --task lambada --limit 4 --set adc_bits=4,6 --out " + a);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string csv = read_file(a + "/points.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "point,adc_bits,seed,status,items,accuracy,mean_nll,perplexity,energy_per_token_nj,latency_per_token_ns,"
+            "area_mm2,decay_per_token,error");
+  const Json p = point(a, 0);
+  EXPECT_EQ(p["metrics"]["items"], 4);
+  const double acc = p["metrics"]["accuracy"];
+  EXPECT_TRUE(acc >= 0 && acc <= 1) << acc;
+  EXPECT_TRUE(fs::exists(a + "/accuracy_vs_adc_bits.svg"));
+  EXPECT_NE(read_file(a + "/pareto.svg").find("accuracy (higher is better)"), std::string::npos);
+}
+
 TEST_F(SweepEval, ASlurmArrayTaskRunsItsShard) {
   // Task ids 1..2 (--array=1-2): the second task runs shard 1/2, the points 1 and 3.
   ::setenv("SLURM_ARRAY_TASK_ID", "2", 1);
