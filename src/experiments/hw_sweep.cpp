@@ -3,6 +3,7 @@
 #include "experiments/hw_sweep.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -317,6 +318,7 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
     j["settings"] = settings;
     uint64_t seed = 0;
     HardwareConfig hw;
+    const auto t0 = std::chrono::steady_clock::now();
     try {
       hw = point_hardware(base, o.axes, p, shape, seed);
       j["seed"] = seed;
@@ -334,6 +336,7 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
     j["task"] = o.task;
     j["eval"] = o.eval_path;
     j["limit"] = o.limit;
+    j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // wall time
     RunProvenance prov;
     prov.gemm = gemm_backend_name();
     prov.threads = num_threads();
