@@ -210,7 +210,10 @@ class Model:
     """
 
     def __init__(self, path, attention="softmax", hw=None, window=None, threads=0, seed=0):
-        self._m = _C._Model(_os.fspath(path), attention, _hw_arg(hw), window, threads, seed)
+        if hw is not None and not isinstance(hw, (_C._HardwareConfig, str, _os.PathLike)):
+            raise TypeError(f"hw: expected None, a gaincell.HardwareConfig or a path to a hardware TOML, got "
+                            f"{type(hw).__name__}")
+        self._m = _C._Model(_os.fspath(path), attention, hw, window, threads, seed)
 
     @property
     def config(self):

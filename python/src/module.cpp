@@ -93,6 +93,9 @@ PYBIND11_MODULE(_gaincell, m) {
   // the library's one line "[component] expected X, got Y".
   auto error = pybind11::register_exception<gaincell::Error>(m, "Error", PyExc_ValueError);
   error.attr("__module__") = "gaincell";
+  error.attr("__doc__") =
+      "An error of the gaincell library (bad input, bad file, invalid configuration): a ValueError whose text "
+      "is gaincell's one line, \"[component] expected X, got Y\".";
   gaincell::register_digital_attention();
   gaincell::register_analog_attention();
   m.def(
