@@ -113,3 +113,30 @@ def test_array_read_before_write_raises():
     with pytest.raises(gaincell.Error, match="write before the first read"):
         arr.read(np.zeros(8, np.float32))
     assert (arr.age == -1).all()
+
+
+def test_gil_is_released_while_computing():
+    """Another Python thread runs while a call computes in C++ (the GIL is released)."""
+    import threading
+    import time
+    rng = np.random.default_rng(5)
+    q, k, v = [rng.uniform(-0.3, 0.9, (4, 400, 64)).astype(np.float32) for _ in range(3)]
+    done = threading.Event()
+    result = {}
+
+    def work():
+        t0 = time.perf_counter()
+        result["out"] = gaincell.gaincell_attention(q, k, v, window=400)
+        result["seconds"] = time.perf_counter() - t0
+        done.set()
+
+    count = 0
+    th = threading.Thread(target=work)
+    th.start()
+    while not done.is_set():
+        count += 1
+        time.sleep(0.0005)
+    th.join()
+    assert result["out"].shape == q.shape and np.isfinite(result["out"]).all()
+    # Held GIL: the loop could not run while the call computes (it would count ~0 iterations).
+    assert count >= 10, (count, result["seconds"])

@@ -118,6 +118,8 @@ def test_tiny_gpt2_fine_tunes_through_gaincell_attention():
         losses.append(loss.item())
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < 0.5 * losses[0], losses  # NaN-aware: a NaN loss fails
+    # The gradient reaches the q/k/v projection through the gain-cell op (dq, dk, dv), not only the scalers.
+    assert model.blocks[0].c_attn.weight.grad.abs().sum().item() > 0
     scalers = model.blocks[0].core.scalers()
     assert scalers["q.scale"].grad is not None and torch.isfinite(scalers["q.scale"].grad).all()
     assert not torch.equal(scalers["q.scale"].detach(), torch.ones(H))  # the scalers train too
