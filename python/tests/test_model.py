@@ -99,3 +99,23 @@ def test_activity_counts_the_last_run(model_dir):
     m.logits(list(range(10)))
     assert [x["tokens"] for x in m.activity()] == [10] * 4  # the last call only
     assert gaincell.Model(model_dir).logits([1, 2]).shape == (2, 256)
+
+
+@pytest.mark.parametrize("folder", ["gc_default", "gc_scalers"])
+@pytest.mark.parametrize("attention,golden,ring", [("gaincell", "logits_gaincell.npy", False),
+                                                   ("gaincell-linear", "logits_gaincell_linear.npy", False),
+                                                   ("gaincell", "logits_gaincell_ring.npy", True),
+                                                   ("hardsigmoid", "logits_hardsigmoid.npy", False)])
+def test_model_logits_equal_model_goldens(folder, attention, golden, ring):
+    """The float64 PyTorch reference's logits of tests/data/parity_gaincell (stored scalers in gc_scalers)."""
+    from conftest import data_path, require
+    d = data_path("parity_gaincell/" + folder)
+    require(os.path.isfile(os.path.join(d, golden)), os.path.join(d, golden))
+    tokens = json.load(open(os.path.join(d, "tokens.json")))[0]
+    hw = gaincell.HardwareConfig.paper()
+    if ring:
+        hw.array.tile_mapping = "ring"
+    got = gaincell.Model(d, attention=attention, hw=hw, window=128).logits(tokens)
+    ref = np.load(os.path.join(d, golden)).reshape(got.shape)
+    err = np.abs(got - ref).max()
+    assert err <= 1e-4, err
