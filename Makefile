@@ -3,14 +3,15 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEBS := cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev \
-        libgtest-dev libgmock-dev libbenchmark-dev python3-numpy libsentencepiece-dev
+        libgtest-dev libgmock-dev libbenchmark-dev python3-numpy libsentencepiece-dev \
+        python3-dev pybind11-dev python3-pybind11 python3-pytest python3-torch python3-setuptools python3-wheel
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := safetensors npy config vocab_json merges hw_toml cost_toml device_csv task_jsonl token_file hf_tokenizer_json llama2c_tokenizer llama2c shard_index
 FUZZ_DEBS := clang-14 libclang-rt-14-dev libomp-14-dev
 
-.PHONY: all deps build test test-asan fuzz run bench clean format format-check
+.PHONY: all deps build python test test-asan fuzz run bench clean format format-check
 all: build
 
 deps:
@@ -23,6 +24,12 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j$(JOBS)
+
+# The Python package (docs/python.md): the extension and python/gaincell/*.py in $(BUILD)/python, so that
+# PYTHONPATH=$(BUILD)/python python3 -c "import gaincell" works (`make build` builds it too).
+python: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS) --target python
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -76,7 +83,7 @@ bench: deps
 	cmake --build $(BUILD)-bench -j$(JOBS)
 
 # Generated tables (*_tables.cpp, written by tools/gen_*_tables.py) are left as their generators write them.
-FORMAT_FILES = find src tests bench \( -name '*.h' -o -name '*.cpp' \) ! -name '*_tables.cpp' -print0
+FORMAT_FILES = find src tests bench python/src \( -name '*.h' -o -name '*.cpp' \) ! -name '*_tables.cpp' -print0
 format:
 	$(FORMAT_FILES) | xargs -0 clang-format -i
 

@@ -7,10 +7,12 @@
 
 #include "analog/gaincell_attention.h"
 #include "analog/hw_toml.h"
+#include "calibration/head_stats.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/rng.h"
 #include "io/token_file.h"
+#include "model/engine.h"
 #include "model/gpt2.h"
 
 namespace gaincell {
@@ -107,18 +109,44 @@ void draw_batch(std::vector<int32_t>& x, std::vector<int32_t>& y, const std::str
   }
 }
 
-// Scalers of every layer as calibration inputs (§3.3 step 2: a = 1, b = 0), targets from the backend.
+// Mean cross-entropy of logits [n, V] against targets [n], in double (log-sum-exp).
+double mean_cross_entropy(const float* logits, const int32_t* y, int64_t n, int64_t V) {
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* z = logits + i * V;
+    const double mx = *std::max_element(z, z + V);
+    double se = 0;
+    for (int64_t j = 0; j < V; ++j) se += std::exp(double(z[j]) - mx);
+    total += mx + std::log(se) - double(z[y[i]]);
+  }
+  return total / double(n);
+}
+
+// The backend's vector of scaler `kind` (scale or shift): [n_head], or [n_kv_head] for k and v when the
+// backend stores them per KV head.
+std::vector<float>& backend_scaler(LayerScalers& s, int kind, bool shift) {
+  std::vector<float>* scale[kNumScalers] = {&s.q_scale, &s.k_scale, &s.v_scale, &s.out_scale};
+  std::vector<float>* sh[kNumScalers] = {&s.q_shift, &s.k_shift, &s.v_shift, &s.out_shift};
+  return shift ? *sh[kind] : *scale[kind];
+}
+
+// Scalers of every layer as calibration inputs (§3.3 step 2: a = 1, b = 0) in the calibration layout (q, out
+// per query head; k, v per KV head: head_stats.h), targets from the backend.
 std::vector<ScalerCalibration> calibration_inputs(GainCellAttention& att) {
   GainCellTrainState& ts = att.train_state();
+  const AttentionShape& sh = att.shape();
   std::vector<ScalerCalibration> s;
   for (int l = 0; l < ts.n_layer(); ++l)
     for (int k = 0; k < kNumScalers; ++k) {
       ScalerCalibration c;
       c.name = "h." + std::to_string(l) + ".attn.gaincell." + scaler_name(k);
-      c.scale.assign(ts.heads_of(k), 1.0f);  // k and v per KV head
-      c.shift.assign(ts.heads_of(k), 0.0f);
-      c.target_mean = ts.target(l, k).mean;
-      c.target_std = ts.target(l, k).std;
+      const size_t n = size_t(scaler_heads(sh, k));
+      c.scale.assign(n, 1.0f);
+      c.shift.assign(n, 0.0f);
+      c.mean.assign(n, 0.0f);
+      c.std.assign(n, 0.0f);
+      c.target_mean = to_calibration_layout(ts.target(l, k).mean, sh, k, c.name + ".target_mean");
+      c.target_std = to_calibration_layout(ts.target(l, k).std, sh, k, c.name + ".target_std");
       s.push_back(std::move(c));
     }
   return s;
@@ -127,8 +155,11 @@ std::vector<ScalerCalibration> calibration_inputs(GainCellAttention& att) {
 void apply_scalers(GainCellAttention& att, const std::vector<ScalerCalibration>& s) {
   for (size_t i = 0; i < s.size(); ++i) {
     LayerScalers& ls = att.model().scalers(int(i / kNumScalers));
-    std::copy(s[i].scale.begin(), s[i].scale.end(), scaler_scale(ls, int(i % kNumScalers)));
-    std::copy(s[i].shift.begin(), s[i].shift.end(), scaler_shift(ls, int(i % kNumScalers)));
+    const int k = int(i % kNumScalers);
+    std::vector<float>& a = backend_scaler(ls, k, false);
+    std::vector<float>& b = backend_scaler(ls, k, true);
+    to_backend_layout(a.data(), int64_t(a.size()), s[i].scale, att.shape(), k, s[i].name + ".scale");
+    to_backend_layout(b.data(), int64_t(b.size()), s[i].shift, att.shape(), k, s[i].name + ".shift");
   }
 }
 
@@ -144,7 +175,9 @@ Json mismatch(const std::vector<ScalerCalibration>& s) {
 }
 
 // Stage 2 on one fixed training batch; every iteration also logs the loss of one fixed validation batch.
-Json calibration_stage(TrainModel& model, GainCellAttention& att, const AdaptOptions& o, int T, const OnStep& on_step,
+// The forwards run in the inference engine (no training state, so grouped-query models calibrate too) with a
+// StatsTap measuring the statistics on the views the model hands to the backend (rotary applied).
+Json calibration_stage(const Gpt2& model, GainCellAttention& att, const AdaptOptions& o, int T, const OnStep& on_step,
                        AdaptResult& result) {
   const int B = o.calib_batch;
   const int64_t V = model.config().vocab_size;
@@ -153,23 +186,19 @@ Json calibration_stage(TrainModel& model, GainCellAttention& att, const AdaptOpt
   draw_batch(vx, vy, o.data_dir + "/val.bin", B, T, V, Rng(o.seed).split(kCalibValStream));
   std::vector<ScalerCalibration> scalers = calibration_inputs(att);
   std::vector<double> val_losses;
-  GainCellTrainState& ts = att.train_state();
+  StatsTap tap(att);
+  Engine engine(model, tap);
+  const int64_t n = int64_t(B) * T;
   auto measure = [&](std::vector<ScalerCalibration>& s, int it) {
     apply_scalers(att, s);
-    ts.set_capture(true);
-    model.forward(x.data(), B, T);
-    ts.set_capture(false);
+    tap.capture(&s);
+    const float* logits = engine.forward(x.data(), B, T);
+    tap.capture(nullptr);
     StepRecord r;
     r.step = it + 1;
-    r.loss = model.loss(y.data());
-    for (size_t i = 0; i < s.size(); ++i) {
-      const ScalerStats& st = ts.current(int(i / kNumScalers), int(i % kNumScalers));
-      s[i].mean = st.mean;
-      s[i].std = st.std;
-    }
-    model.forward(vx.data(), B, T);
+    r.loss = mean_cross_entropy(logits, y.data(), n, V);
     r.has_eval = true;
-    r.val_loss = model.loss(vy.data());
+    r.val_loss = mean_cross_entropy(engine.forward(vx.data(), B, T), vy.data(), n, V);
     val_losses.push_back(r.val_loss);
     if (on_step) on_step("calibration", r);
     return r.loss;
@@ -270,25 +299,28 @@ AdaptResult run_adaptation(const AdaptOptions& o, const OnStep& on_step) {
     stages["linear"] = {{"steps", 0}, {"skipped", true}};
   }
 
-  // Stage 2: gaincell with the linear model's weights and targets, scalers reset and calibrated.
+  // Stage 2: gaincell with the linear model's weights and targets, scalers reset and calibrated. `source` views
+  // stage 1's parameters (snapshot: weights, scalers, targets), so stage 1 stays alive while it is used.
+  Gpt2 source = stage1 ? stage1->snapshot() : std::move(input);
   std::unique_ptr<GainCellAttention> nonlinear;
-  std::unique_ptr<TrainModel> stage3;
   {
-    Gpt2 source = stage1 ? stage1->snapshot() : std::move(input);  // snapshot: weights, scalers, targets
     AttentionContext ctx = make_context(source, o, false);
     nonlinear = std::make_unique<GainCellAttention>(ctx, false);
-    stage3 = std::make_unique<TrainModel>(source, *nonlinear);
   }
-  stage1.reset();
-  linear.reset();
-  stages["calibration"] = calibration_stage(*stage3, *nonlinear, o, T, on_step, result);
+  // Stage 3's model is built before calibrating (it copies the weights; the scalers it trains are the
+  // backend's, which calibration updates in place), so that TrainModel's refusal of the gain-cell backends on
+  // grouped-query models comes before any work.
+  std::unique_ptr<TrainModel> stage3;
+  if (o.finetune_steps > 0) stage3 = std::make_unique<TrainModel>(source, *nonlinear);
+  stages["calibration"] = calibration_stage(source, *nonlinear, o, T, on_step, result);
 
   // Stage 3: fine-tune gaincell through its surrogate backward.
-  if (o.finetune_steps > 0)
+  if (stage3) {
     stages["finetune"] =
         train_stage("finetune", *stage3, teacher.model.get(), nullptr, o, o.finetune_steps, T, on_step);
-  else
+  } else {
     stages["finetune"] = {{"steps", 0}, {"skipped", true}};
+  }
 
   Json& j = result.summary;
   j["model"] = o.model_dir;
@@ -302,7 +334,13 @@ AdaptResult run_adaptation(const AdaptOptions& o, const OnStep& on_step) {
   if (o.distill > 0.0) j["teacher"] = o.teacher_dir.empty() ? o.model_dir : o.teacher_dir;
   j["stages"] = std::move(stages);
   j["warnings"] = result.warnings;
-  write_output(stage3->snapshot(), *nonlinear, o, j);
+  if (stage3) {
+    write_output(stage3->snapshot(), *nonlinear, o, j);
+  } else {  // the calibrated scalers and the targets as extras, as TrainModel::snapshot() writes them
+    for (const ParamView& p : nonlinear->parameters()) source.set_extra(p.name, p.shape, p.value);
+    for (const ParamView& b : nonlinear->buffers()) source.set_extra(b.name, b.shape, b.value);
+    write_output(source, *nonlinear, o, j);
+  }
   return result;
 }
 

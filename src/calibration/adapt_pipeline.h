@@ -3,6 +3,9 @@
 // switches to gaincell, resets its scalers to a = 1, b = 0 and calibrates them on one fixed batch (§3.3),
 // stage 3 fine-tunes gaincell through its surrogate backward (§2.7). Writes a model folder (weights,
 // scalers, target statistics, hardware.toml, tokenizer files) plus adapt_summary.json. See docs/adaptation.md.
+// Any family: the calibration statistics are per query head for q/out and per KV head for k/v
+// (calibration/head_stats.h), measured in the inference engine; stages 1 and 3 train through TrainModel,
+// which refuses the gain-cell backends on grouped-query models for now.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -15,7 +18,7 @@
 namespace gaincell {
 
 struct AdaptOptions {
-  std::string model_dir;   // input model (GPT-2 weights; with --linear-steps 0 it must hold target statistics)
+  std::string model_dir;   // input model (GPT-2 or Llama family; with --linear-steps 0 it must hold targets)
   std::string data_dir;    // train.bin and val.bin (gaincell data prepare)
   std::string out_dir;     // output model folder
   std::string hw_path;     // hardware TOML; empty = paper values

@@ -26,16 +26,17 @@ double calibration_alpha(const CalibrationConfig& c, int it);
 
 // One scaler (one layer, one of q/k/v/out) across its heads. scale/shift are updated in place.
 struct ScalerCalibration {
-  std::string name;                            // e.g. "h.3.attn.gaincell.k" (for reports)
-  std::vector<float> scale, shift;             // a, b [n_head]
-  std::vector<float> mean, std;                // statistics measured with the current a, b [n_head]
-  std::vector<float> target_mean, target_std;  // targets recorded in the linear model [n_head]
+  std::string name;  // e.g. "h.3.attn.gaincell.k" (for reports)
+  // [heads]: n_head for q and out, n_kv_head for k and v (calibration/head_stats.h); any size works here.
+  std::vector<float> scale, shift;             // a, b
+  std::vector<float> mean, std;                // statistics measured with the current a, b
+  std::vector<float> target_mean, target_std;  // targets recorded in the linear model
 };
 
 struct CalibrationStep {
   int iteration = 0;
   double alpha = 0;
-  int64_t criteria = 0;       // 2 per head and scaler (1152 for GPT-2: 2 x 4 x 12 x 12)
+  int64_t criteria = 0;       // 2 per head and scaler (1152 for GPT-2: 2 x 4 x 12 x 12; GQA: 2 x (2H + 2H_kv) x L)
   int64_t criteria_met = 0;   // measured before this step's update
   double max_std_error = 0;   // max |std - target_std|
   double max_mean_error = 0;  // max |mean - target_mean|

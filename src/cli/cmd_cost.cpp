@@ -1,6 +1,7 @@
 // Subcommands of the cost model: cost (one configuration against GPUs) and sweep (a design-space grid to
 // CSV + SVG); plus the --report and --retention-s plumbing of the model commands.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
@@ -13,6 +14,7 @@
 #include "core/parallel.h"
 #include "cost/report.h"
 #include "cost/sweep.h"
+#include "experiments/hw_sweep.h"
 #include "io/provenance.h"
 #include "kernels/threads.h"
 #include "model/config.h"
@@ -73,24 +75,100 @@ SweepBase base_of(const CostOptions& o) {
   return b;
 }
 
+// The shard of a sweep: --shard I/N, else a Slurm job array's task (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of
+// SLURM_ARRAY_TASK_COUNT), else the whole grid.
+void resolve_shard(const std::string& flag, HwSweepOptions& s) {
+  if (!flag.empty()) return parse_shard(flag, s.shard_index, s.shard_count);
+  const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+  const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+  if (!id || !count) return;
+  const char* min = std::getenv("SLURM_ARRAY_TASK_MIN");
+  const std::string i = std::to_string(std::atoll(id) - (min ? std::atoll(min) : 0));
+  const std::string spec = i + "/" + count;
+  parse_shard(spec, s.shard_index, s.shard_count);
+}
+
 void register_sweep(CLI::App& app) {
   struct Opts {
     CostOptions cost;
     std::vector<std::string> sets;
-    std::string out;
+    std::string out, shard;
+    HwSweepOptions eval;
+    ThreadOptions threads;
+    std::vector<std::string> merge_dirs;
+    std::string merge_out;
   };
   auto o = std::make_shared<Opts>();
-  CLI::App* cmd =
-      app.add_subcommand("sweep", "Sweep a design-space grid: CSV and SVG plots of energy, latency, ratios");
+  CLI::App* cmd = app.add_subcommand(
+      "sweep",
+      "Sweep a design-space grid: energy, latency, ratios (CSV, SVG); with --eval also the model's accuracy on the "
+      "simulated hardware at every point (docs/scaling.md)");
   add_cost_options(cmd, o->cost);
-  cmd->add_option("--set", o->sets, "KEY=V1,V2,... (window, adc_bits, query_bits, store_bits, array_cols, ...)")
-      ->required();
-  cmd->add_option("--out", o->out, "Output folder")->required();
-  cmd->callback([o] {
-    std::vector<SweepParam> params;
-    for (auto& s : o->sets) params.push_back(parse_sweep_param(s));
-    std::vector<SweepPoint> points = run_sweep(base_of(o->cost), params);
-    for (auto& path : write_sweep(o->out, params, points)) std::printf("wrote %s\n", path.c_str());
+  cmd->add_option("--set", o->sets,
+                  "KEY=V1,V2,... (window, adc_bits, query_bits, store_bits, array_cols, ...; with --eval also every "
+                  "numeric hardware TOML path, retention_s, cell_gain_sigma, read_noise, seed, ...)");
+  cmd->add_option("--out", o->out, "Output folder");
+  cmd->add_option("--eval", o->eval.eval_path,
+                  "Evaluate the model (--model: a model folder) at every point on this text (--task perplexity) or "
+                  "task file (--task lambada|mc)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--task", o->eval.task, "With --eval: perplexity|lambada|mc")
+      ->check(CLI::IsMember({"perplexity", "lambada", "mc"}))
+      ->capture_default_str();
+  cmd->add_option("--attention", o->eval.attention, "With --eval: the analog attention backend")->capture_default_str();
+  cmd->add_option("--context", o->eval.context,
+                  "With --eval, perplexity: window length in tokens (default n_positions)")
+      ->check(CLI::Range(2, 1 << 20));
+  cmd->add_option("--stride", o->eval.stride,
+                  "With --eval, perplexity: tokens advanced per window (default context / 2)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--limit", o->eval.limit, "With --eval: the first N tokens (perplexity) or items (tasks)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option(
+      "--shard", o->shard,
+      "With --eval: run shard I/N of the points (i mod N == I; default SLURM_ARRAY_TASK_ID/COUNT when set)");
+  add_thread_options(cmd, o->threads);
+  CLI::App* merge =
+      cmd->add_subcommand("merge", "Build the CSV files and plots of an --eval sweep from its point files");
+  merge->add_option("dirs", o->merge_dirs, "Sweep folders (their points/*.json)")->required();
+  merge->add_option("--out", o->merge_out, "Folder for the CSV files and plots (default: the first folder)");
+  cmd->callback([o, cmd, merge] {
+    if (merge->parsed()) {
+      for (auto& path : merge_hw_sweep(o->merge_dirs, o->merge_out.empty() ? o->merge_dirs[0] : o->merge_out))
+        std::printf("wrote %s\n", path.c_str());
+      return;
+    }
+    // Required unless `sweep merge` runs: a usage error (exit status 2), as CLI11 reports a missing option.
+    if (o->sets.empty()) throw CLI::RequiredError("--set");
+    if (o->out.empty()) throw CLI::RequiredError("--out");
+    if (o->eval.eval_path.empty()) {
+      for (const char* f : {"--task", "--attention", "--context", "--stride", "--limit", "--shard"})
+        if (cmd->count(f)) fail_expected("sweep", std::string(f) + " only with --eval", f);
+      apply_thread_options(o->threads);
+      std::vector<SweepParam> params;
+      for (auto& s : o->sets) params.push_back(parse_sweep_param(s));
+      std::vector<SweepPoint> points = run_sweep(base_of(o->cost), params);
+      for (auto& path : write_sweep(o->out, params, points)) std::printf("wrote %s\n", path.c_str());
+      return;
+    }
+    for (const char* f : {"--table", "--gpu", "--window", "--retention-s", "--gpu-baseline"})
+      if (cmd->count(f))
+        fail_expected("sweep", std::string("no ") + f + " with --eval (sweep its hardware key with --set)", f);
+    apply_thread_options(o->threads);
+    HwSweepOptions s = o->eval;
+    s.model_dir = o->cost.model;
+    s.hw_path = o->cost.hw_path;
+    s.out_dir = o->out;
+    for (auto& spec : o->sets) s.axes.push_back(parse_hw_sweep_axis(spec));
+    resolve_shard(o->shard, s);
+    HwSweepSummary r = run_hw_sweep(s, {[](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }});
+    std::printf("shard %d/%d: %lld points, %lld run, %lld skipped (done before), %lld failed\n", s.shard_index,
+                s.shard_count, static_cast<long long>(r.points), static_cast<long long>(r.ran),
+                static_cast<long long>(r.skipped), static_cast<long long>(r.failed));
+    if (s.shard_count == 1)
+      for (auto& path : merge_hw_sweep({s.out_dir}, s.out_dir)) std::printf("wrote %s\n", path.c_str());
+    else
+      std::printf("after every shard: gaincell sweep merge %s\n", s.out_dir.c_str());
   });
 }
 

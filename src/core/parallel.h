@@ -4,6 +4,7 @@
 #pragma once
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace gaincell {
@@ -21,6 +22,18 @@ template <typename F>
 void parallel_for(int64_t begin, int64_t end, F&& fn, int64_t work = INT64_MAX) {
 #pragma omp parallel for schedule(static) if (work >= kParallelMinWork && end - begin > 1)
   for (int64_t i = begin; i < end; ++i) fn(i);
+}
+
+// f(i) for i in [0, n) of an elementwise kernel (~20 operations each), in blocks of 4096 spread over the threads.
+template <typename F>
+void parallel_elementwise(int64_t n, const F& f) {
+  parallel_for(
+      0, (n + 4095) / 4096,
+      [&](int64_t blk) {
+        const int64_t end = std::min<int64_t>(n, (blk + 1) * 4096);
+        for (int64_t i = blk * 4096; i < end; ++i) f(i);
+      },
+      n * 20);
 }
 
 }  // namespace gaincell

@@ -183,7 +183,7 @@ std::string line_chart_svg(const LineChart& c) {
   for (size_t i = 0; i < c.series.size(); ++i) {
     const Series& sr = c.series[i];
     s += "<g class=\"series\" data-name=\"" + xml_escape(sr.name) + "\">\n<polyline fill=\"none\" stroke=\"" +
-         kColors[i % 10] + "\" stroke-width=\"2\" points=\"";
+         (sr.markers_only ? std::string("none") : std::string(kColors[i % 10])) + "\" stroke-width=\"2\" points=\"";
     for (size_t k = 0; k < sr.x.size() && k < sr.y.size(); ++k) {
       if (k) s += ' ';
       s += num(px(ax.frac(sr.x[k])));
@@ -191,7 +191,7 @@ std::string line_chart_svg(const LineChart& c) {
       s += num(py(ay.frac(sr.y[k])));
     }
     s += "\"/>\n";
-    for (size_t k = 0; sr.x.size() <= kMaxMarkers && k < sr.x.size() && k < sr.y.size(); ++k)
+    for (size_t k = 0; (sr.markers_only || sr.x.size() <= kMaxMarkers) && k < sr.x.size() && k < sr.y.size(); ++k)
       s += "<circle cx=\"" + num(px(ax.frac(sr.x[k]))) + "\" cy=\"" + num(py(ay.frac(sr.y[k]))) + "\" r=\"3\" fill=\"" +
            kColors[i % 10] + "\"/>\n";
     s += "</g>\n";

@@ -11,6 +11,7 @@ struct Series {
   std::string name;
   std::vector<double> x;  // unused by bar charts
   std::vector<double> y;
+  bool markers_only = false;  // line charts: a scatter (markers at every point, no line)
 };
 
 struct LineChart {

@@ -18,6 +18,7 @@
 #include "cost/report.h"
 #include "eval/perplexity.h"
 #include "experiments/reproduce_report.h"
+#include "experiments/text_format.h"
 #include "io/provenance.h"
 #include "io/token_file.h"
 #include "kernels/threads.h"
@@ -50,12 +51,6 @@ struct Report {
     if (hooks.progress) hooks.progress(stage, done, total);
   }
 };
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 // The cost model's view of a model: layers, query heads, head size and KV heads (the arrays, shared by the
 // query heads of a group on a grouped-query model).

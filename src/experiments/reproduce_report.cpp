@@ -8,17 +8,12 @@
 
 #include "core/file.h"
 #include "cost/svg_plot.h"
+#include "experiments/text_format.h"
 
 namespace gaincell {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 double num(const Json& j, const char* key) {
   return j.contains(key) ? j[key].get<double>() : NAN;

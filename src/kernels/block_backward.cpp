@@ -7,21 +7,6 @@
 #include "kernels/backward.h"
 
 namespace gaincell {
-namespace {
-
-template <typename F>
-void elementwise(int64_t n, const F& f) {
-  parallel_for(
-      0, (n + 4095) / 4096,
-      [&](int64_t blk) {
-        const int64_t end = std::min<int64_t>(n, (blk + 1) * 4096);
-        for (int64_t i = blk * 4096; i < end; ++i) f(i);
-      },
-      n * 20);
-}
-
-}  // namespace
-
 // y_c = w_c x_c s, s = (mean(x^2) + eps)^(-1/2), ds/dx_c = -s^3 x_c / C:
 //   dx_c = s w_c g_c - x_c s^3 / C * sum_j w_j g_j x_j,   dw_c = sum_n g_c x_c s.
 void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
@@ -82,7 +67,7 @@ void rope_backward(float* dx, int64_t row_stride, int64_t head_stride, int64_t n
 
 // silu(g) = g sig(g), silu'(g) = sig(g) (1 + g (1 - sig(g))).
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n) {
-  elementwise(n, [&](int64_t i) {
+  parallel_elementwise(n, [&](int64_t i) {
     const float g = gate[i], u = up[i], d = dout[i];
     const float sig = 1.0f / (1.0f + std::exp(-g));
     dgate[i] = d * u * sig * (1.0f + g * (1.0f - sig));
@@ -93,7 +78,7 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 // d/dx 0.5 x (1 + erf(x / sqrt 2)) = 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi).
 void gelu_erf_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
   const float inv_sqrt2 = 0.70710678118654752f, inv_sqrt_2pi = 0.39894228040143268f;
-  elementwise(n, [&](int64_t i) {
+  parallel_elementwise(n, [&](int64_t i) {
     const float x = inp[i];
     const float cdf = 0.5f * (1.0f + std::erf(x * inv_sqrt2));
     dinp[i] = dout[i] * (cdf + x * inv_sqrt_2pi * std::exp(-0.5f * x * x));

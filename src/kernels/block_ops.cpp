@@ -6,22 +6,6 @@
 #include "core/parallel.h"
 
 namespace gaincell {
-namespace {
-
-// f(i) for i in [0, n), in blocks of 4096 spread over the threads.
-template <typename F>
-void elementwise(int64_t n, const F& f) {
-  parallel_for(
-      0, (n + 4095) / 4096,
-      [&](int64_t blk) {
-        const int64_t end = std::min<int64_t>(n, (blk + 1) * 4096);
-        for (int64_t i = blk * 4096; i < end; ++i) f(i);
-      },
-      n * 20);
-}
-
-}  // namespace
-
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C, float eps) {
   parallel_for(
       0, N,
@@ -101,7 +85,7 @@ void rope_reference(float* x, int64_t row_stride, int64_t head_stride, int64_t n
 }
 
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
-  elementwise(n, [&](int64_t i) {
+  parallel_elementwise(n, [&](int64_t i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
   });
@@ -116,7 +100,7 @@ void swiglu_reference(float* out, const float* gate, const float* up, int64_t n)
 
 void gelu_erf_forward(float* out, const float* inp, int64_t n) {
   const float inv_sqrt2 = 0.70710678118654752f;
-  elementwise(n, [&](int64_t i) {
+  parallel_elementwise(n, [&](int64_t i) {
     const float x = inp[i];
     out[i] = 0.5f * x * (1.0f + std::erf(x * inv_sqrt2));
   });

@@ -29,11 +29,6 @@ TrainModel::TrainModel(const Gpt2& init, Attention& attention)
                       std::to_string(config_.kv_heads()) + " KV) of " + std::to_string(config_.head_dim()),
                   std::to_string(sh.n_head) + " heads (" + std::to_string(sh.n_kv_head) + " KV) of " +
                       std::to_string(sh.head_dim));
-  if (sh.n_kv_head != sh.n_head && attention.name().rfind("gaincell", 0) == 0)
-    fail_expected("train",
-                  "n_kv_head == n_head for the '" + attention.name() +
-                      "' backend (gain-cell training with grouped-query attention is not supported yet)",
-                  "n_kv_head " + std::to_string(sh.n_kv_head) + " of n_head " + std::to_string(sh.n_head));
   int64_t offset = 0;
   for (const WeightSpec& s : weight_table(config_)) {
     tensors_.push_back({s.name, s.shape, offset, s.numel()});

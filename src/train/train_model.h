@@ -28,8 +28,7 @@ struct TensorSpan {
 
 class TrainModel {
  public:
-  // Copies the weights of `init`. `attention` (built for init's config) must outlive the model. The gain-cell
-  // backends train only models with n_kv_head == n_head (their grouped-query backward is not settled yet).
+  // Copies the weights of `init`. `attention` (built for init's config) must outlive the model.
   TrainModel(const Gpt2& init, Attention& attention);
 
   const Gpt2Config& config() const { return config_; }

@@ -273,14 +273,15 @@ std::set<std::string> listed_subcommands(const std::string& parent) {
 TEST(FlagsTable, CoversEverySubcommand) {
   std::set<std::string> listed;
   for (const std::string& name : listed_subcommands("")) {
-    const std::set<std::string> nested =
-        name == "data" || name == "device" || name == "convert" ? listed_subcommands(name) : std::set<std::string>{};
-    if (nested.empty()) listed.insert(name);
+    const std::set<std::string> nested = name == "data" || name == "device" || name == "convert" || name == "sweep"
+                                             ? listed_subcommands(name)
+                                             : std::set<std::string>{};
+    if (nested.empty() || name == "sweep") listed.insert(name);  // sweep runs itself and has `sweep merge`
     listed.insert(nested.begin(), nested.end());
   }
-  const std::set<std::string> tested = {"init", "info",  "tokenize", "data prepare", "device fit",
-                                        "cost", "sweep", "generate", "perplexity",   "logits",
-                                        "eval", "train", "adapt",    "reproduce",    "convert llama2c"};
+  const std::set<std::string> tested = {"init",  "info",      "tokenize",        "data prepare", "device fit", "cost",
+                                        "sweep", "generate",  "perplexity",      "logits",       "eval",       "train",
+                                        "adapt", "reproduce", "convert llama2c", "sweep merge"};
   EXPECT_EQ(listed, tested);
   EXPECT_EQ(listed_flags(""), (std::set<std::string>{"--version"}));
   Result v = gc("--version");
@@ -440,9 +441,29 @@ TEST_F(Flags, CostAndSweep) {
   const std::string b = "--model tiny";
   check_command({"cost", b, cost_rows(b) + std::vector<Row>{{"--json", b + " --json"}}});
   const std::string s = "--model tiny --set adc_bits=4,5 --out {out}";
+  // --eval: accuracy + cost per point (docs/scaling.md) on the small byte-level model.
+  const std::string e = "--model {F}/m --eval {F}/text.txt --set adc_bits=4,5 --context 16 --out {out}";
+  const std::string l = replace_all(e, "{F}/text.txt", "{F}/lambada.jsonl");
   check_command({"sweep", s,
-                 cost_rows(s) + std::vector<Row>{{"--set", replace_all(s, "adc_bits=4,5", "window=256,512")},
-                                                 {"--out", "--model tiny --set adc_bits=4,5", Expect::kRequired}}});
+                 cost_rows(s) + std::vector<Row>{
+                                    {"--set", replace_all(s, "adc_bits=4,5", "window=256,512")},
+                                    {"--out", "--model tiny --set adc_bits=4,5", Expect::kRequired},
+                                    {"--eval", e, Expect::kChanges, replace_all(e, "text.txt", "text2.txt")},
+                                    {"--task", l + " --task lambada", Expect::kChanges, l},
+                                    {"--attention", e + " --attention gaincell-linear", Expect::kChanges, e},
+                                    {"--context", replace_all(e, "--context 16", "--context 24"), Expect::kChanges, e},
+                                    {"--stride", e + " --stride 4", Expect::kChanges, e},
+                                    {"--limit", e + " --limit 40", Expect::kChanges, e},
+                                    {"--shard", e + " --shard 1/2", Expect::kChanges, e},
+                                    {"--threads", s + " --threads 2", Expect::kSame}}});
+}
+
+TEST_F(Flags, SweepMerge) {
+  const std::string F = fixtures();
+  Result r =
+      gc("sweep --model " + F + "/m --eval " + F + "/text.txt --set adc_bits=4,5 --context 16 --out " + F + "/swp");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  check_command({"sweep merge", "{F}/swp", {{"--out", "{F}/swp --out {out}"}}});
 }
 
 TEST_F(Flags, GeneratePerplexityLogits) {

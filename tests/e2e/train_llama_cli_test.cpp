@@ -1,7 +1,8 @@
 // `gaincell train` on a Llama-family model that someone else pre-trained: stories260K (../shared, converted
 // with `gaincell convert llama2c`; 5 layers, 8 heads over 4 KV heads of 8, RoPE, SwiGLU) fine-tuned on the
 // TinyStories validation prefix. Twelve steps lower the training loss, a run checkpointed and resumed ends with the
-// same bits as a straight one, and a gain-cell backend on this grouped-query model is refused with one line.
+// same bits as a straight one; the same for both gain-cell backends on this grouped-query model (a KV head's
+// arrays read by its two query heads).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -83,14 +84,46 @@ TEST_F(TrainLlamaCli, Stories260KLossFallsAndResumeIsBitIdentical) {
   EXPECT_TRUE(read_file(dir_ + "/a/model/model.safetensors") == read_file(dir_ + "/b/model/model.safetensors"));
 }
 
-TEST_F(TrainLlamaCli, GainCellOnGroupedQueryModelIsOneLineError) {
-  for (const char* backend : {"gaincell", "gaincell-linear"}) {
-    Result r = gc(train_args(std::string("g_") + backend, 2) + " --attention " + backend);
-    EXPECT_EQ(r.rc, 1) << backend;
-    EXPECT_NE(r.err.find("n_kv_head == n_head for the '" + std::string(backend) + "' backend"), std::string::npos)
-        << r.err;
-    EXPECT_NE(r.err.find("n_kv_head 4 of n_head 8"), std::string::npos) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+// Step losses of a run's log.jsonl.
+std::vector<double> step_losses(const std::string& log_path) {
+  std::istringstream log(read_file(log_path));
+  std::string line;
+  std::vector<double> losses;
+  while (std::getline(log, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "step") losses.push_back(j["loss"].get<double>());
+  }
+  return losses;
+}
+
+// The pre-trained softmax weights mapped directly onto gain-cell arrays (8 query heads over 4 KV heads of 8, the
+// paper's hardware) start far above the softmax loss; twelve steps of fine-tuning, scalers included, lower it
+// (measured, means of the first and last three: gaincell-linear 3.56 -> 2.45, gaincell 3.49 -> 2.39), and 6 steps +
+// --resume to 12 write the same bytes as 12 straight.
+TEST_F(TrainLlamaCli, GainCellBackendsTrainTheGroupedQueryModelAndResumeBitIdentical) {
+  for (const std::string backend : {"gaincell-linear", "gaincell"}) {
+    const std::string att = " --attention " + backend, a = "g_" + backend, b = "r_" + backend;
+    Result r = gc(train_args(a, 12) + att);
+    ASSERT_EQ(r.rc, 0) << backend << ": " << r.err;
+    const std::vector<double> losses = step_losses(dir_ + "/" + a + "/log.jsonl");
+    ASSERT_EQ(losses.size(), 12u) << backend;
+    const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[9] + losses[10] + losses[11]) / 3;
+    std::printf("stories260K, %s: train loss %.4f -> %.4f\n", backend.c_str(), first, last);
+    EXPECT_TRUE(last < first - 0.5) << backend << ": " << first << " -> " << last;
+    EXPECT_TRUE(first > 2.5) << backend << ": the mapped softmax weights start above the softmax loss, got " << first;
+    r = gc("info --model " + dir_ + "/" + a + "/model");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    // The trained scalers are saved with the model (in the safetensors header; k and v per KV head).
+    EXPECT_NE(read_file(dir_ + "/" + a + "/model/model.safetensors").find("h.4.attn.gaincell.k.scale"),
+              std::string::npos);
+
+    ASSERT_EQ(gc(train_args(b, 6) + att).rc, 0) << backend;
+    r = gc(train_args(b, 12) + att + " --resume");
+    ASSERT_EQ(r.rc, 0) << backend << ": " << r.err;
+    for (const char* f : {"model.safetensors", "training_state.safetensors"})
+      EXPECT_TRUE(read_file(dir_ + "/" + a + "/ckpt-00000012/" + f) ==
+                  read_file(dir_ + "/" + b + "/ckpt-00000012/" + f))
+          << backend << ": " << f;
   }
 }
 
