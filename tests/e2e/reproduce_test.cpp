@@ -169,12 +169,7 @@ TEST(ReproduceQuick, Stories260kHeldOutAndConsistent) {
     GAINCELL_REQUIRE_FILE(test::shared_path(f));
   const std::string dir = test::scratch_dir("reproduce_stories_" + std::to_string(::getpid()));
   std::string err;
-  const int rc = gc("reproduce --quick --profile stories260k --out " + dir, &err);
-  // Merge-order bridge: until gain-cell training accepts grouped-query models (TrainModel's refusal, removed on
-  // the `gqa` branch), the adaptation stops at that refusal. Delete this skip when that branch is merged.
-  if (rc != 0 && err.find("gain-cell training with grouped-query attention is not supported yet") != std::string::npos)
-    GTEST_SKIP() << "stories260k (GQA) adaptation needs gain-cell training on grouped-query models: " << err;
-  ASSERT_EQ(rc, 0) << err;
+  ASSERT_EQ(gc("reproduce --quick --profile stories260k --out " + dir, &err), 0) << err;
   const auto r = nlohmann::json::parse(read_file(dir + "/results.json"));
   int numbers = 0;
   check_finite(r, "", &numbers);
