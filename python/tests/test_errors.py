@@ -37,8 +37,8 @@ def test_wrong_shape_and_layout_raise_value_error():
         gaincell.gaincell_attention(q.transpose(1, 0, 2), k.transpose(1, 0, 2), v.transpose(1, 0, 2))
     with pytest.raises(ValueError, match="C-contiguous"):
         gaincell.gaincell_attention(q[:, ::2], k[:, ::2], v[:, ::2])
-    big = [np.zeros((1, 4, 128), np.float32)] * 3  # head_dim over the 64 array rows
-    with pytest.raises(gaincell.Error, match=r"\[gaincell\] expected head_dim <= array.rows \(64\), got 128"):
+    big = [np.zeros((1, 4, 4097), np.float32)] * 3  # head_dim over the bound of the stacked arrays
+    with pytest.raises(gaincell.Error, match=r"\[gaincell\] expected head_dim <= 4096, got 4097"):
         gaincell.gaincell_attention(*big)
     with pytest.raises(ValueError, match="mode"):
         gaincell.gaincell_attention(q, k, v, mode="cubic")

@@ -68,6 +68,7 @@ def test_toml_round_trip(tmp_path, cli):
 def test_cost_equals_cli(cli):
     ref = json.loads(cli("cost", "--model", "gpt2", "--gpu", "h100,a100", "--json").stdout)
     got = gaincell.cost("gpt2", gpus=("h100", "a100"))
+    assert ref.pop("provenance")["argv"][1] == "cost"  # the CLI's record of its own run
     assert got == ref
     # A shape tuple gives the same numbers as the preset of that shape.
     shaped = gaincell.cost((12, 12, 64, 50257), gpus=("h100", "a100"))

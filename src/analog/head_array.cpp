@@ -31,7 +31,7 @@ void GainCellHeadArray::read(float* out, const float* q) {
   rc.ring = true;  // the physical arrays, as the streaming decoder
   ColRange r{0, std::min<int64_t>(pos_, cells_.ld)};
   ReadStats st = read_cells(o, qp, now, &r, 1, cells_, rc, scratch_);
-  count_read(activity_, st, D);
+  count_read(activity_, st, D, model_.c2p_per_key());
   activity_.tokens += 1;
   model_.output(out, o, 0, 0);
 }

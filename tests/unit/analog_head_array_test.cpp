@@ -44,6 +44,9 @@ TEST(HeadArray, StepsEqualTheStreamingDecoder) {
   hw.leakage.decay_per_token = 2e-3;
   expect_steps_equal_decoder(hw, false, 64, 96, 150);  // the window slides, three arrays of 32 + ...
   expect_steps_equal_decoder(hw, true, 20, 40, 30);
+  expect_steps_equal_decoder(hw, false, 96, 40, 50);  // two stacked arrays on a shared line
+  hw.array.row_sum = "digital";
+  expect_steps_equal_decoder(hw, false, 96, 40, 50);  // two conversions per key, summed
 }
 
 TEST(HeadArray, StepsEqualTheDecoderWithNoise) {
@@ -61,7 +64,7 @@ TEST(HeadArray, ReadBeforeWriteAndBadSizesThrow) {
   EXPECT_THROW(arr.read(out.data(), q.data()), Error);
   EXPECT_EQ(arr.window(), 1024);
   EXPECT_EQ(arr.ages()[0], -1);
-  EXPECT_THROW(GainCellHeadArray(HardwareConfig{}, 65, false), Error);  // head_dim over array.rows
+  EXPECT_THROW(GainCellHeadArray(HardwareConfig{}, kMaxRows + 1, false), Error);  // over the stacked arrays' bound
 }
 
 }  // namespace
