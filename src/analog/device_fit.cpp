@@ -104,13 +104,14 @@ std::vector<DeviceFitCheck> run_checks(const DeviceFit& f, const HardwareConfig&
   const double y0 = st.lo - o.v_offset_v, y1 = st.hi - o.v_offset_v;
   // Fit quality (NaN-aware: a NaN figure fails).
   out.push_back({"fit quality", f.rel_rms <= o.max_rel_rms && f.r2 >= o.min_r2,
-                 "relative RMS " + fit_num(f.rel_rms, 4) + " (limit " + fit_num(o.max_rel_rms) + "), R^2 " + fit_num(f.r2, 6) +
-                     " (limit " + fit_num(o.min_r2) + ")"});
+                 "relative RMS " + fit_num(f.rel_rms, 4) + " (limit " + fit_num(o.max_rel_rms) + "), R^2 " +
+                     fit_num(f.r2, 6) + " (limit " + fit_num(o.min_r2) + ")"});
   // Coverage of the stored-voltage window by the data (no extrapolation beyond half a store step).
   const double half = 0.5 * quant_step(st);
   out.push_back({"data covers the store window", f.v_store_min <= st.lo + half && f.v_store_max >= st.hi - half,
-                 "v_store_V in [" + fit_num(f.v_store_min) + ", " + fit_num(f.v_store_max) + "] V, window [" + fit_num(st.lo) +
-                     ", " + fit_num(st.hi) + "] V (half a store step " + fit_num(half, 3) + " V allowed)"});
+                 "v_store_V in [" + fit_num(f.v_store_min) + ", " + fit_num(f.v_store_max) + "] V, window [" +
+                     fit_num(st.lo) + ", " + fit_num(st.hi) + "] V (half a store step " + fit_num(half, 3) +
+                     " V allowed)"});
   // Strictly increasing over the window: sampled slope > 0 (the model's signed multiply needs I'(y) > 0).
   constexpr int kSamples = 1001;
   double min_slope = INFINITY, at = y0, i_min = INFINITY, i_max = -INFINITY;
@@ -120,8 +121,8 @@ std::vector<DeviceFitCheck> run_checks(const DeviceFit& f, const HardwareConfig&
     i_min = std::min(i_min, i), i_max = std::max(i_max, i);
   }
   out.push_back({"increasing on the store window", min_slope > 0,
-                 "min dI/dy " + fit_num(min_slope, 4) + " uA/V at y = " + fit_num(at, 4) + " V, y in [" + fit_num(y0, 4) + ", " +
-                     fit_num(y1, 4) + "] V"});
+                 "min dI/dy " + fit_num(min_slope, 4) + " uA/V at y = " + fit_num(at, 4) + " V, y in [" +
+                     fit_num(y0, 4) + ", " + fit_num(y1, 4) + "] V"});
   out.push_back({"signed (zero crossing inside the window)", i_min < 0 && i_max > 0,
                  "I from " + fit_num(i_min, 4) + " to " + fit_num(i_max, 4) + " uA"});
   // Read currents against the charge-to-pulse saturation and the ADC full scale (uA x T_max, full pulses).
@@ -131,7 +132,8 @@ std::vector<DeviceFitCheck> run_checks(const DeviceFit& f, const HardwareConfig&
   out.push_back({"K column can reach S_sat", double(rows) * i_max >= s_sat,
                  std::to_string(rows) + " cells x I_max " + fit_num(i_max, 4) + " uA = " + fit_num(rows * i_max, 4) +
                      " >= S_sat " + fit_num(s_sat)});
-  out.push_back({"one cell stays below S_sat", i_abs < s_sat, "max |I| " + fit_num(i_abs, 4) + " < S_sat " + fit_num(s_sat)});
+  out.push_back(
+      {"one cell stays below S_sat", i_abs < s_sat, "max |I| " + fit_num(i_abs, 4) + " < S_sat " + fit_num(s_sat)});
   out.push_back({"V array can reach the ADC full scale", double(cols) * i_abs >= a_fs,
                  std::to_string(cols) + " cells x max |I| " + fit_num(i_abs, 4) + " uA = " + fit_num(cols * i_abs, 4) +
                      " >= A_fs " + fit_num(a_fs)});
@@ -202,7 +204,8 @@ DeviceFit fit_device_csv_text(const std::string& text, const std::string& where,
   DeviceFit fit;
   fit.opts = opts;
   const QuantizerConfig& st = hw.converters.store;
-  const std::string other_v_in = "v_in_V further than " + fit_num(opts.v_in_tol_v) + " V from " + fit_num(opts.v_in_v) + " V";
+  const std::string other_v_in =
+      "v_in_V further than " + fit_num(opts.v_in_tol_v) + " V from " + fit_num(opts.v_in_v) + " V";
   const std::string near_v_in = "v_in_V within 10x the tolerance of " + fit_num(opts.v_in_v) +
                                 " V but outside it (raise --v-in-tol if these are the same read voltage)";
   const std::string outside = "v_store_V outside the store window [" + fit_num(st.lo) + ", " + fit_num(st.hi) + "] V";
