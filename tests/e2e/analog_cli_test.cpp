@@ -120,7 +120,10 @@ TEST_F(AnalogCli, EveryAnalogBackendRunsGeneratePerplexityAndLogits) {
   for (int i = 0; i < 8; ++i) text += "The quick brown fox jumps over the lazy dog. ";
   write_file_atomic(path("text.txt"), text);
   std::string ids;
-  for (int i = 0; i < 24; ++i) ids += (i ? "," : "") + std::to_string(100 + 37 * i);
+  for (int i = 0; i < 24; ++i) {
+    if (i) ids += ',';
+    ids += std::to_string(100 + 37 * i);
+  }
   for (const char* kind : {"gaincell", "gaincell-linear", "hardsigmoid"}) {
     const std::string a = std::string(" --model ") + model() + " --attention " + kind + " --hw " + paper_toml();
     Result g = gc("generate" + a + " --window 32 --prompt 'To be' -n 4 --seed 1");
@@ -149,7 +152,10 @@ TEST_F(AnalogCli, EveryAnalogBackendRunsGeneratePerplexityAndLogits) {
 
 TEST_F(AnalogCli, ReadSnrFlagAddsSeededNoise) {
   std::string ids;
-  for (int i = 0; i < 12; ++i) ids += (i ? "," : "") + std::to_string(200 + 41 * i);
+  for (int i = 0; i < 12; ++i) {
+    if (i) ids += ',';
+    ids += std::to_string(200 + 41 * i);
+  }
   const std::string a = " --model " + model() + " --attention gaincell --window 16 --tokens " + ids + " --out ";
   ASSERT_EQ(gc("logits" + a + path("snr_off.npy")).rc, 0);
   Result r = gc("logits" + a + path("snr_a.npy") + " --read-snr-db 10 --seed 4");

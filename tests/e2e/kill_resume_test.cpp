@@ -86,7 +86,7 @@ TEST_F(KillResume, SigkillAtRandomMomentsThenResumeReproducesTheUninterruptedRun
   std::uniform_real_distribution<double> when(0.0, 1.1);
   int killed_mid_run = 0;
   for (int trial = 0; trial < kTrials; ++trial) {
-    const std::string out = "k" + std::to_string(trial);
+    const std::string out = std::string("k").append(std::to_string(trial));  // not "k" + string&&: GCC 12 bug 105651
     const pid_t pid = spawn(train_args(out));
     ASSERT_GT(pid, 0);
     std::this_thread::sleep_for(std::chrono::duration<double>(when(rng) * run_s));

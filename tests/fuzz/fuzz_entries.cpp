@@ -94,9 +94,16 @@ std::string small_vocab_json() {
   };
   std::string out = "{";
   int id = 0;
-  for (int b = 0; b < 256; ++b) out += "\"" + token(std::string(1, char(b))) + "\": " + std::to_string(id++) + ", ";
-  for (const char* t : {"he", " t", " the", "in", " a", "er", " th", "re", "<|endoftext|>"})
-    out += "\"" + token(t) + "\": " + std::to_string(id++) + ", ";
+  // Appended piece by piece: GCC 12 flags `"literal" + std::string&&` in libstdc++ (a false positive, bug 105651).
+  auto entry = [&](const std::string& key) {
+    out += '"';
+    out += token(key);
+    out += "\": ";
+    out += std::to_string(id++);
+    out += ", ";
+  };
+  for (int b = 0; b < 256; ++b) entry(std::string(1, char(b)));
+  for (const char* t : {"he", " t", " the", "in", " a", "er", " th", "re", "<|endoftext|>"}) entry(t);
   out.resize(out.size() - 2);
   return out + "}";
 }
