@@ -79,7 +79,9 @@ fuzz: deps
 # TinyStories, with a side-by-side report (docs/reproduce.md). REPRODUCE_FLAGS=--quick for the two-minute
 # version, REPRODUCE_FLAGS="--profile shakespeare" for one model.
 REPRODUCE_FLAGS ?=
-run: build
+run: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS) --target gaincell
 	./$(BUILD)/gaincell reproduce $(REPRODUCE_FLAGS) --out $(BUILD)/reproduce
 	@echo "report: $(BUILD)/reproduce/report.html (and report.md, results.json)"
 
