@@ -55,24 +55,47 @@ def affine(x, a, b):
     return a.clamp(min=1e-20).reshape(-1, 1, 1) * x + b.reshape(-1, 1, 1)
 
 
-def attention(qkv, params, model, trace=None, n_head=H, window=WINDOW, lam=LAMBDA):
-    """qkv [B, T, 3C] (requires grad) -> out [B, T, C]; params: name -> (a, b) tensors [H] (require grad).
+def heads(q, k, v, params, model, window=WINDOW, lam=LAMBDA, row_sum="shared_line", trace=None):
+    """Differentiable gain-cell attention of query heads q [B, H, T, D] over KV heads k, v [B, Hkv, T, D]
+    (grouped-query when Hkv < H; q and k already rotated for RoPE models) -> [B, H, T, D].
+
+    params: name -> (a, b) tensors (require grad): q and out [H], k and v [Hkv]. A KV head's k', v' use its own
+    scalers and are stored once; query head h reads KV head h // (H / Hkv) (repeat_interleave, so autograd sums
+    dK, dV and the k, v scaler gradients over the group). Heads of D > gaincell_ref.ROWS span stacked K arrays:
+    row_sum "shared_line" adds their charges before one charge-to-pulse conversion; "digital" converts each
+    block and sums the pulses, P = min(sum_blk clip(S_blk / 80, 0, 1), 1) (gaincell_ref.gaincell_heads).
+    model "linear": plain autograd with straight-through quantisers. "nonlinear": the cubic forward with the
+    surrogate backward of the module docstring (the linear model's P, from the linear S, below the ADC).
     trace: optional dict that receives the scaler outputs before the clip (uq, uk, uv), after it (q, k, v),
-    S / 80 of the linear model (and of the cubic one) as the list s, and the per-tile A / 40 as the list adc."""
-    T = qkv.shape[1]
-    q, k, v = G.split_heads(qkv, n_head)
+    the linear model's S / 80 per K block (list s; with "nonlinear" also s_nl), the K row blocks (blocks),
+    with a digital row sum the linear pulse sum before its clip to 1 (psum), and the per-tile A / 40 of the
+    forward model (list adc)."""
+    T, D = q.shape[2], q.shape[3]
+    rep = q.shape[1] // k.shape[1]
     uq, uk, uv = affine(q, *params["q"]), affine(k, *params["k"]), affine(v, *params["v"])
     qc, kc, vc = uq.clamp(*G.Q_RANGE), uk.clamp(*G.KV_RANGE), uv.clamp(*G.KV_RANGE)
     qq = ste(qc, G.Q_LEVELS, *G.Q_RANGE)
-    yk = ste(kc, G.KV_LEVELS, *G.KV_RANGE) - G.V_OFFSET
-    yv = ste(vc, G.KV_LEVELS, *G.KV_RANGE) - G.V_OFFSET
+    yk = (ste(kc, G.KV_LEVELS, *G.KV_RANGE) - G.V_OFFSET).repeat_interleave(rep, dim=1)
+    yv = (ste(vc, G.KV_LEVELS, *G.KV_RANGE) - G.V_OFFSET).repeat_interleave(rep, dim=1)
     mask = G.window_mask(T, window)
-    delta = G.decay_matrix(T, lam, mask, qkv.dtype)
-    S_lin = G.first_product(qq, yk, delta, "linear").masked_fill(~mask, 0.0)
-    P_lin = (S_lin / G.S_SAT).clamp(0.0, 1.0)
+    delta = G.decay_matrix(T, lam, mask, q.dtype)
+    digital = row_sum == "digital" and D > G.ROWS
+    blocks = [slice(r0, min(r0 + G.ROWS, D)) for r0 in range(0, D, G.ROWS)] if digital else [slice(0, D)]
+
+    def pulses(cell):
+        """S / 80 per block and the pulse P of the cell model `cell`."""
+        if not digital:
+            s = G.first_product(qq, yk, delta, cell).masked_fill(~mask, 0.0) / G.S_SAT
+            return [s], None, s.clamp(0.0, 1.0)
+        s = [G.first_product(qq[..., b], yk[..., b], delta, cell).masked_fill(~mask, 0.0) / G.S_SAT for b in blocks]
+        psum = s[0].clamp(0.0, 1.0)
+        for x in s[1:]:
+            psum = psum + x.clamp(0.0, 1.0)
+        return s, psum, psum.clamp(max=1.0)
+
+    s_lin, psum, P_lin = pulses("linear")
     if model == "nonlinear":
-        S_nl = G.first_product(qq, yk, delta, "nonlinear").masked_fill(~mask, 0.0)
-        P_nl = (S_nl / G.S_SAT).clamp(0.0, 1.0)
+        s_nl, _, P_nl = pulses("nonlinear")
     out = torch.zeros_like(qq)
     adc_in = []
     for t0 in range(0, T, G.TILE):
@@ -88,10 +111,19 @@ def attention(qkv, params, model, trace=None, n_head=H, window=WINDOW, lam=LAMBD
     out = affine(out, *params["out"])
     if trace is not None:
         trace.update(uq=uq.detach(), uk=uk.detach(), uv=uv.detach(), q=qc.detach(), k=kc.detach(), v=vc.detach(),
-                     s=[(S_lin / G.S_SAT).detach()], adc=adc_in)
+                     s=[x.detach() for x in s_lin], blocks=blocks, adc=adc_in)
+        if psum is not None:
+            trace["psum"] = psum.detach()
         if model == "nonlinear":
-            trace["s"].append((S_nl / G.S_SAT).detach())
-    return G.merge_heads(out)
+            trace["s_nl"] = [x.detach() for x in s_nl]
+    return out
+
+
+def attention(qkv, params, model, trace=None, n_head=H, window=WINDOW, lam=LAMBDA):
+    """qkv [B, T, 3C] (requires grad) -> out [B, T, C]: heads() with one KV head per query head; params: name ->
+    (a, b) tensors [H] (require grad)."""
+    q, k, v = G.split_heads(qkv, n_head)
+    return G.merge_heads(heads(q, k, v, params, model, window, lam, "shared_line", trace))
 
 
 def make_params(dtype):
@@ -122,7 +154,7 @@ def near_edges(qkv32):
     for model in ("linear", "nonlinear"):
         tr = {}
         attention(torch.tensor(qkv32, dtype=torch.float64), make_params(torch.float64), model, tr)
-        for s in tr["s"]:
+        for s in tr["s"] + tr.get("s_nl", []):
             live = G.quantize(tr["q"], G.Q_LEVELS, *G.Q_RANGE).abs().sum(-1, keepdim=True) > 0
             count += int((((s.abs() < GUARD) & live & G.window_mask(T, WINDOW)) | ((s - 1).abs() < GUARD)).sum())
         for a in tr["adc"]:
