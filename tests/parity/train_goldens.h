@@ -1,6 +1,7 @@
-// The whole-model training goldens of tools/train_reference/make_train_goldens.py (softmax) and
-// make_train_gaincell_goldens.py (gaincell-linear): a model folder, batches.json ([step][micro-batch][B][T + 1]
-// windows: inputs are the first T ids, targets the last T) and expected.safetensors (float32 tensors).
+// The whole-model training goldens of tools/train_reference/make_train_goldens.py (softmax),
+// make_train_gaincell_goldens.py (gaincell-linear) and their Llama counterparts: a model folder, batches.json
+// ([step][micro-batch][B][T + 1] windows: inputs are the first T ids, targets the last T) and expected.safetensors
+// (float32 tensors).
 #pragma once
 #include <gtest/gtest.h>
 
@@ -23,9 +24,10 @@ struct TrainGoldens {
   SafeTensorsFile expected;
   std::vector<int32_t> inputs, targets;  // [step][accum][B][T]
 
-  TrainGoldens(const std::string& dir, int T)
-      : model(Gpt2::load(data_path(dir))), expected(data_path(dir + "/expected.safetensors")) {
-    auto j = load_json_file(data_path(dir + "/batches.json"), "test");
+  // run: a subfolder of dir holding batches.json and expected.safetensors (several runs of one model).
+  TrainGoldens(const std::string& dir, int T, const std::string& run = "")
+      : model(Gpt2::load(data_path(dir))), expected(data_path(run_dir(dir, run) + "/expected.safetensors")) {
+    auto j = load_json_file(data_path(run_dir(dir, run) + "/batches.json"), "test");
     for (const auto& step : j)
       for (const auto& micro : step)
         for (const auto& row : micro)
@@ -33,6 +35,9 @@ struct TrainGoldens {
             inputs.push_back(row[t].get<int32_t>());
             targets.push_back(row[t + 1].get<int32_t>());
           }
+  }
+  static std::string run_dir(const std::string& dir, const std::string& run) {
+    return run.empty() ? dir : dir + "/" + run;
   }
   std::vector<float> tensor(const std::string& name) const {
     const TensorInfo* t = expected.find(name);

@@ -73,7 +73,8 @@ def rope_cos_sin(positions, head_dim, theta):
 
 
 def apply_rope(x, cos, sin):
-    """x [B, H, T, D]."""
+    """x [B, H, T, D]; cos and sin are used in x's dtype (float32 re-runs of the training goldens)."""
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return x * cos + rotate_half(x) * sin
 
 

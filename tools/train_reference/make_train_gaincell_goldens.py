@@ -228,10 +228,15 @@ def parameters(model):
     return names, [model.p[n] for n in names]
 
 
-def train(model, record, batches=None, rng=None):
+def train(model, record, batches=None, rng=None, branches=None, final_batch=False):
     """STEPS AdamW steps as make_train_goldens.py; returns the batches. batches None: chosen here with rng, each
     step's at that step's parameters (choose_row). record: dict that receives the expected tensors, the per-step
-    losses and every forward's decisions."""
+    losses and every forward's decisions. branches: an object with choose_row(model, rng), decisions(traces) and
+    coverage(traces) for another model (default: this module's functions). The final loss is that of step 0's
+    micro-batch 0 at the final parameters; with final_batch (and batches chosen here), of one more micro-batch
+    chosen at the final parameters, appended to the batches as entry STEPS ([[row, ...]]); given batches with
+    such an entry use it."""
+    branches = branches or sys.modules[__name__]
     names, tensors = parameters(model)
     for t in tensors:
         t.requires_grad_(True)
@@ -242,7 +247,7 @@ def train(model, record, batches=None, rng=None):
         if choose:
             micro = []
             for _ in range(ACCUM):
-                rows = [choose_row(model, rng) for _ in range(B)]
+                rows = [branches.choose_row(model, rng) for _ in range(B)]
                 micro.append([r for r, _ in rows])
                 redraws += sum(n for _, n in rows)
             batches.append(micro)
@@ -252,12 +257,12 @@ def train(model, record, batches=None, rng=None):
         for a in range(ACCUM):
             traces = []
             logits, loss = MT.ce(model, current[a], traces)
-            dec.append(decisions(traces))
+            dec.append(branches.decisions(traces))
             (loss / ACCUM).backward()
             total += loss.item()
             if step == 0 and a == 0:
                 record["logits"], record["loss0"] = logits.detach(), loss.detach().reshape(1)
-                record["coverage"] = coverage(traces)
+                record["coverage"] = branches.coverage(traces)
         step_loss.append(total / ACCUM)
         if step == 0:
             record["grads"] = [("grad." + n, t.grad.detach().clone()) for n, t in zip(names, tensors)]
@@ -265,10 +270,14 @@ def train(model, record, batches=None, rng=None):
         for g in opt.param_groups:
             g["lr"] = MT.lr_at(step)
         opt.step()
+    if choose and final_batch:
+        rows = [branches.choose_row(model, rng) for _ in range(B)]
+        batches.append([[r for r, _ in rows]])
+        redraws += sum(n for _, n in rows)
     traces = []
     with torch.no_grad():
-        _, final = MT.ce(model, batches[0][0], traces)
-    dec.append(decisions(traces))
+        _, final = MT.ce(model, batches[STEPS][0] if len(batches) > STEPS else batches[0][0], traces)
+    dec.append(branches.decisions(traces))
     record.update(step_loss=torch.tensor(step_loss), final_loss=final.reshape(1), decisions=dec, redraws=redraws)
     return batches
 
