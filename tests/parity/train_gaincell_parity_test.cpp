@@ -95,20 +95,7 @@ TEST(TrainGaincellParity, TenAdamWStepsTrainWeightsAndScalers) {
   EXPECT_LT(final_loss, g.tensor("loss0")[0] - 0.2);  // the steps really trained
 
   // Values after 10 steps: parameters move by up to lr = 1e-2 per step; float32 leaves them within 2.4e-7.
-  int checked = 0;
-  for (const TensorInfo& e : g.expected.tensors()) {
-    if (e.name.rfind("final.", 0) != 0) continue;
-    const std::string name = e.name.substr(6);
-    const float* got = nullptr;
-    for (const TensorSpan& s : m.tensors())
-      if (s.name == name) got = m.params() + s.offset;
-    for (const ParamView& p : m.attention_params())
-      if (p.name == name) got = p.value;
-    ASSERT_NE(got, nullptr) << name;
-    test::Deviation d = test::deviation(got, g.tensor(e.name));
-    EXPECT_LE(d.err, 5e-6) << name << " max |value| " << d.scale << ", " << d.worst.describe();
-    ++checked;
-  }
+  const int checked = test::expect_final_values(m, g, 5e-6);
   EXPECT_EQ(checked, kScalerTensors + 3);
 }
 

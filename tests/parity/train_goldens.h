@@ -63,6 +63,27 @@ inline Deviation deviation(const float* got, const std::vector<float>& want) {
   return d;
 }
 
+// Compares every "final.<name>" tensor of the goldens (values after the training steps) with the model's weight
+// tensor or attention parameter <name>: largest |got - want| <= tol. Returns how many tensors were compared.
+inline int expect_final_values(TrainModel& m, const TrainGoldens& g, double tol) {
+  int checked = 0;
+  for (const TensorInfo& e : g.expected.tensors()) {
+    if (e.name.rfind("final.", 0) != 0) continue;
+    const std::string name = e.name.substr(6);
+    const float* got = nullptr;
+    for (const TensorSpan& s : m.tensors())
+      if (s.name == name) got = m.params() + s.offset;
+    for (const ParamView& p : m.attention_params())
+      if (p.name == name) got = p.value;
+    EXPECT_NE(got, nullptr) << name;
+    if (!got) continue;
+    Deviation d = deviation(got, g.tensor(e.name));
+    EXPECT_LE(d.err, tol) << name << " max |value| " << d.scale << ", " << d.worst.describe();
+    ++checked;
+  }
+  return checked;
+}
+
 // The training run of both generators (make_train_goldens.py: LR, MIN_LR, WARMUP, CLIP, WD).
 inline TrainOptions parity_train_options(int B, int T, int accum, int steps) {
   TrainOptions o;

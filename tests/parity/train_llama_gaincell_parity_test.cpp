@@ -156,20 +156,7 @@ TEST_P(TrainLlamaGainCellParity, TenAdamWStepsTrainWeightsAndScalers) {
       EXPECT_GT(std::fabs(p.value[h] - initial_scalers[i][h]), 1e-4) << p.name << "[" << h << "]";
   }
 
-  int checked = 0;
-  for (const TensorInfo& e : g.expected.tensors()) {
-    if (e.name.rfind("final.", 0) != 0) continue;
-    const std::string name = e.name.substr(6);
-    const float* got = nullptr;
-    for (const TensorSpan& s : m.tensors())
-      if (s.name == name) got = m.params() + s.offset;
-    for (const ParamView& p : m.attention_params())
-      if (p.name == name) got = p.value;
-    ASSERT_NE(got, nullptr) << name;
-    test::Deviation d = test::deviation(got, g.tensor(e.name));
-    EXPECT_LE(d.err, 1e-4) << name << " max |value| " << d.scale << ", " << d.worst.describe();
-    ++checked;
-  }
+  const int checked = test::expect_final_values(m, g, 1e-4);
   EXPECT_EQ(checked, g.model.config().n_layer * 4 * 2 + 3);  // every scaler and the three weight tensors
 }
 
