@@ -36,9 +36,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "llama_reference"))
 sys.path.insert(0, HERE)
 import gpt2_ref  # noqa: E402
 import llama_ref  # noqa: E402
-import make_train_goldens as gpt2_goldens  # noqa: E402  (lr_at, adamw, STEPS, ACCUM, B, T, CLIP)
+import make_train_goldens as gpt2_goldens  # noqa: E402  (record_run, STEPS, ACCUM, B, T)
 
-B, T, ACCUM, STEPS, CLIP = gpt2_goldens.B, gpt2_goldens.T, gpt2_goldens.ACCUM, gpt2_goldens.STEPS, gpt2_goldens.CLIP
+B, T, ACCUM, STEPS = gpt2_goldens.B, gpt2_goldens.T, gpt2_goldens.ACCUM, gpt2_goldens.STEPS
 CASES = [
     dict(name="gqa", seed=5151, L=2, C=32, H=4, Hkv=2, I=32, V=48, P=32, tied=True, bias=False,
          rope_pairs="half_split", theta=10000.0, eps=1e-5),
@@ -134,12 +134,6 @@ class Ref:
         return llama_ref.rms_norm(x, p["model.norm.weight"], self.eps) @ head.t()
 
 
-def ce(model, window):
-    w = torch.as_tensor(window, dtype=torch.long)
-    logits = model.forward(w[:, :-1])
-    return logits, torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1))
-
-
 def make_case(c, root):
     out = os.path.join(root, c["name"])
     os.makedirs(out, exist_ok=True)
@@ -162,28 +156,7 @@ def make_case(c, root):
         if diff > 1e-12:
             raise RuntimeError("%s: reference differs from llama_ref.py by %g" % (c["name"], diff))
     tensors = [p[n] for n in names]
-    expected = []
-    logits, loss0 = ce(model, batches[0][0])
-    expected += [("logits", logits.detach()), ("loss0", loss0.detach().reshape(1))]
-    opt = gpt2_goldens.adamw(tensors)
-    step_loss = []
-    for step in range(STEPS):
-        opt.zero_grad()
-        total = 0.0
-        for a in range(ACCUM):
-            _, loss = ce(model, batches[step][a])
-            (loss / ACCUM).backward()
-            total += loss.item()
-        step_loss.append(total / ACCUM)
-        if step == 0:
-            expected += [("grad." + n, t.grad.detach().clone()) for n, t in zip(names, tensors)]
-        torch.nn.utils.clip_grad_norm_(tensors, CLIP)
-        for g in opt.param_groups:
-            g["lr"] = gpt2_goldens.lr_at(step)
-        opt.step()
-    with torch.no_grad():
-        _, final = ce(model, batches[0][0])
-    expected += [("step_loss", torch.tensor(step_loss)), ("final_loss", final.detach().reshape(1))]
+    expected, loss0, step_loss, final = gpt2_goldens.record_run(model, names, tensors, batches)
     gpt2_ref.write_safetensors(os.path.join(out, "expected.safetensors"), expected, "F32")
     print("%s: loss0 %.6f, step losses %s, final %.6f" % (c["name"], loss0.item(), ["%.4f" % x for x in step_loss],
                                                           final.item()))

@@ -80,30 +80,18 @@ def adamw(tensors):
 def ce(model, window, traces=None):
     """window [B, T + 1] ids -> logits [B, T, V] of the first T, mean cross-entropy against the last T."""
     w = torch.as_tensor(window, dtype=torch.long)
-    logits = model.forward(w[:, :-1], traces)
+    logits = model.forward(w[:, :-1]) if traces is None else model.forward(w[:, :-1], traces)
     return logits, torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1))
 
 
-def main(out):
-    rng = np.random.default_rng(SEED)
-    params = random_params(rng)
-    os.makedirs(out, exist_ok=True)
-    gpt2_ref.write_safetensors(os.path.join(out, "model.safetensors"), params, "F32", {"format": "pt"})
-    with open(os.path.join(out, "config.json"), "w") as f:
-        f.write(config(L, H, C, V, P))
-    batches = rng.integers(0, V, size=(STEPS, ACCUM, B, T + 1)).tolist()
-    with open(os.path.join(out, "batches.json"), "w") as f:
-        json.dump(batches, f)
-
-    model = gpt2_ref.Gpt2Ref(out)
-    names = [n for n, _ in params]
-    tensors = [model.p[n] for n in names]
-    for t in tensors:
-        t.requires_grad_(True)
+def record_run(model, names, tensors, batches):
+    """The run of the goldens on parameters `tensors` (named `names`, requiring grad) of `model`: logits and loss
+    of step 0's micro-batch 0, STEPS AdamW steps over batches[step][micro-batch] (warm-up and cosine lr_at,
+    ACCUM micro-batches, clip_grad_norm_(CLIP)) with every gradient of step 0, and the loss of step 0's
+    micro-batch 0 after them. Returns (expected tensors, loss0, step losses, final loss)."""
     expected = []
     logits, loss0 = ce(model, batches[0][0])
     expected += [("logits", logits.detach()), ("loss0", loss0.detach().reshape(1))]
-
     opt = adamw(tensors)
     step_loss = []
     for step in range(STEPS):
@@ -123,6 +111,26 @@ def main(out):
     with torch.no_grad():
         _, final = ce(model, batches[0][0])
     expected += [("step_loss", torch.tensor(step_loss)), ("final_loss", final.detach().reshape(1))]
+    return expected, loss0, step_loss, final
+
+
+def main(out):
+    rng = np.random.default_rng(SEED)
+    params = random_params(rng)
+    os.makedirs(out, exist_ok=True)
+    gpt2_ref.write_safetensors(os.path.join(out, "model.safetensors"), params, "F32", {"format": "pt"})
+    with open(os.path.join(out, "config.json"), "w") as f:
+        f.write(config(L, H, C, V, P))
+    batches = rng.integers(0, V, size=(STEPS, ACCUM, B, T + 1)).tolist()
+    with open(os.path.join(out, "batches.json"), "w") as f:
+        json.dump(batches, f)
+
+    model = gpt2_ref.Gpt2Ref(out)
+    names = [n for n, _ in params]
+    tensors = [model.p[n] for n in names]
+    for t in tensors:
+        t.requires_grad_(True)
+    expected, loss0, step_loss, final = record_run(model, names, tensors, batches)
     gpt2_ref.write_safetensors(os.path.join(out, "expected.safetensors"), expected, "F32")
     print("loss0 %.6f, step losses %s, final %.6f" % (loss0.item(), ["%.4f" % x for x in step_loss], final.item()))
     return 0
