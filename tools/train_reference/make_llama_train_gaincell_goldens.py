@@ -241,29 +241,11 @@ def run_backend(case, folder, index, backend, window, lam):
     final = final_values(model)
 
     f32 = LlamaGainCellTrainRef(folder, kind, row_sum, window, lam, torch.float32)
-    rerun = {}
-    TG.train(f32, rerun, batches=batches, branches=branches)
-    differing = sum(int((a != b).sum()) for a, b in zip(record["decisions"], rerun["decisions"]))
-    if differing:
-        raise RuntimeError("%s/%s: the float32 re-run takes %d branches differently; raise GUARD" % (
-            case["name"], name, differing))
-    grad32 = dict(rerun["grads"])
+    rerun = TG.float32_rerun(record, f32, batches, final, branches)
     report = {
         "kind": kind, "row_sum": row_sum, "batch_seed": seed, "token_redraws": record["redraws"],
         "final_forward_min_clearance": record["final_clearance"], "coverage_step0_micro0": record["coverage"],
-        "float32_rerun": {
-            "differing_decisions": differing,
-            "decisions_checked": sum(int(d.numel()) for d in record["decisions"]),
-            "logits_max_abs_diff": (rerun["logits"].double() - record["logits"]).abs().max().item(),
-            "grad_max_diff_over_tensor_max": max(
-                ((grad32[n].double() - g).abs().max() / max(g.abs().max().item(), 1e-30)).item()
-                for n, g in record["grads"]),
-            "step_loss_max_rel_diff": ((rerun["step_loss"] - record["step_loss"]).abs()
-                                       / record["step_loss"]).max().item(),
-            "final_loss_rel_diff": abs(rerun["final_loss"].item() / record["final_loss"].item() - 1),
-            "final_values_max_abs_diff": max((f32.p[n[len("final."):]].double() - t).abs().max().item()
-                                             for n, t in final),
-        },
+        "float32_rerun": rerun,
         "loss0": record["loss0"].item(), "step_loss": record["step_loss"].tolist(),
         "final_loss": record["final_loss"].item(),
     }

@@ -287,6 +287,29 @@ def final_values(model):
     return [("final." + n, model.p[n].detach().clone()) for n in names]
 
 
+def float32_rerun(ref, model32, batches, final, branches=None):
+    """Trains model32 (the model of the float64 run `ref`, a train() record, in float32) on the same batches;
+    raises unless it takes every branch as float64 did. Returns the float32 differences (report.json).
+    final: the ("final.<name>", float64 value) tensors of the float64 run."""
+    rerun = {}
+    train(model32, rerun, batches=batches, branches=branches)
+    differing = sum(int((a != b).sum()) for a, b in zip(ref["decisions"], rerun["decisions"]))
+    if differing:
+        raise RuntimeError("the float32 re-run takes %d branches differently; raise GUARD" % differing)
+    grad32 = dict(rerun["grads"])
+    return {
+        "differing_decisions": differing,
+        "decisions_checked": sum(int(d.numel()) for d in ref["decisions"]),
+        "logits_max_abs_diff": (rerun["logits"].double() - ref["logits"]).abs().max().item(),
+        "grad_max_diff_over_tensor_max": max(
+            ((grad32[n].double() - g).abs().max() / max(g.abs().max().item(), 1e-30)).item() for n, g in ref["grads"]),
+        "step_loss_max_rel_diff": ((rerun["step_loss"] - ref["step_loss"]).abs() / ref["step_loss"]).max().item(),
+        "final_loss_rel_diff": abs(rerun["final_loss"].item() / ref["final_loss"].item() - 1),
+        "final_values_max_abs_diff": max((model32.p[n[len("final."):]].double() - t).abs().max().item()
+                                         for n, t in final),
+    }
+
+
 def attempt(out, seed, window, lam):
     """Writes the model of `seed` and trains it; returns the record, or None when the final forward is not clear."""
     rng = np.random.default_rng(seed)
@@ -318,29 +341,12 @@ def main(out):
         json.dump(ref["batches"], f)
 
     # The same trajectory in float32: same branches, and the size of float32 effects.
-    f32 = GaincellTrainRef(out, window, lam, torch.float32)
-    rerun = {}
-    train(f32, rerun, batches=ref["batches"])
-    differing = sum(int((a != b).sum()) for a, b in zip(ref["decisions"], rerun["decisions"]))
-    if differing:
-        raise RuntimeError("the float32 re-run takes %d branches differently; raise GUARD" % differing)
-    grad32 = dict(rerun["grads"])
+    rerun = float32_rerun(ref, GaincellTrainRef(out, window, lam, torch.float32), ref["batches"], ref["final"])
     report = {
         "generator": "tools/train_reference/make_train_gaincell_goldens.py (float64 PyTorch autograd)",
         "seed": ref["seed"], "guard": GUARD, "window": window, "decay_per_token": lam, "token_redraws": ref["redraws"],
         "final_forward_min_clearance": ref["final_clearance"], "coverage_step0_micro0": ref["coverage"],
-        "float32_rerun": {
-            "differing_decisions": differing,
-            "decisions_checked": sum(int(d.numel()) for d in ref["decisions"]),
-            "logits_max_abs_diff": (rerun["logits"].double() - ref["logits"]).abs().max().item(),
-            "grad_max_diff_over_tensor_max": max(
-                ((grad32[n].double() - g).abs().max() / max(g.abs().max().item(), 1e-30)).item()
-                for n, g in ref["grads"]),
-            "step_loss_max_rel_diff": ((rerun["step_loss"] - ref["step_loss"]).abs() / ref["step_loss"]).max().item(),
-            "final_loss_rel_diff": abs(rerun["final_loss"].item() / ref["final_loss"].item() - 1),
-            "final_values_max_abs_diff": max((f32.p[n[len("final."):]].double() - t).abs().max().item()
-                                             for n, t in ref["final"]),
-        },
+        "float32_rerun": rerun,
     }
     expected = [("logits", ref["logits"]), ("loss0", ref["loss0"])] + ref["grads"]
     expected += [("step_loss", ref["step_loss"]), ("final_loss", ref["final_loss"])] + ref["final"]
