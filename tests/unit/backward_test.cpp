@@ -11,7 +11,7 @@
 #include <functional>
 #include <vector>
 
-#include "core/rng.h"
+#include "fd_check.h"
 #include "kernels/ops.h"
 #include "kernels/threads.h"
 #include "model/attention.h"
@@ -19,34 +19,9 @@
 namespace gaincell {
 namespace {
 
-std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
-  Rng r(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = scale * static_cast<float>(r.normal());
-  return v;
-}
-
-double dot(const std::vector<float>& a, const std::vector<float>& r) {
-  double s = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) s += double(a[i]) * r[i];
-  return s;
-}
-
-// Compares analytic[i] with the central difference of loss() in x[i], for every i.
-void fd_check(const char* what, const std::function<double()>& loss, std::vector<float>& x,
-              const std::vector<float>& analytic, float h = 1e-2f) {
-  ASSERT_EQ(x.size(), analytic.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float x0 = x[i];
-    x[i] = x0 + h;
-    const double lp = loss();
-    x[i] = x0 - h;
-    const double lm = loss();
-    x[i] = x0;
-    const double fd = (lp - lm) / (double(x0 + h) - double(x0 - h));
-    EXPECT_NEAR(analytic[i], fd, 2e-4 + 2e-3 * std::fabs(fd)) << what << " index " << i;
-  }
-}
+using test::dot;
+using test::fd_check;
+using test::randn;
 
 TEST(Backward, Matmul) {
   const int64_t N = 3, K = 4, M = 5;
