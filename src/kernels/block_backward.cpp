@@ -5,6 +5,7 @@
 
 #include "core/parallel.h"
 #include "kernels/backward.h"
+#include "kernels/block_ops.h"
 
 namespace gaincell {
 // y_c = w_c x_c s, s = (mean(x^2) + eps)^(-1/2), ds/dx_c = -s^3 x_c / C:
@@ -45,24 +46,7 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
 // gb c - ga s).
 void rope_backward(float* dx, int64_t row_stride, int64_t head_stride, int64_t n_heads, int64_t D, const float* cos,
                    const float* sin, int64_t N, bool half_split) {
-  const int64_t half = D / 2;
-  const int64_t stride = half_split ? 1 : 2, partner = half_split ? half : 1;
-  parallel_for(
-      0, N,
-      [&](int64_t n) {
-        const float* c = cos + n * half;
-        const float* s = sin + n * half;
-        for (int64_t h = 0; h < n_heads; ++h) {
-          float* v = dx + n * row_stride + h * head_stride;
-          for (int64_t i = 0; i < half; ++i) {
-            float* a = v + i * stride;
-            const float g0 = a[0], g1 = a[partner];
-            a[0] = g0 * c[i] + g1 * s[i];
-            a[partner] = g1 * c[i] - g0 * s[i];
-          }
-        }
-      },
-      N * n_heads * D * 4);
+  rope_rotate(dx, row_stride, head_stride, n_heads, D, cos, sin, N, half_split, -1.0f);  // the inverse rotation
 }
 
 // silu(g) = g sig(g), silu'(g) = sig(g) (1 + g (1 - sig(g))).

@@ -48,6 +48,12 @@ void rope_tables(float* cos, float* sin, const int64_t* pos, int64_t N, int64_t 
 
 void rope_forward(float* x, int64_t row_stride, int64_t head_stride, int64_t n_heads, int64_t D, const float* cos,
                   const float* sin, int64_t N, bool half_split) {
+  rope_rotate(x, row_stride, head_stride, n_heads, D, cos, sin, N, half_split, 1.0f);
+}
+
+// sin_sign is +-1: s * sin_sign is exact, so both directions keep the bits of their former separate loops.
+void rope_rotate(float* x, int64_t row_stride, int64_t head_stride, int64_t n_heads, int64_t D, const float* cos,
+                 const float* sin, int64_t N, bool half_split, float sin_sign) {
   const int64_t half = D / 2;
   const int64_t stride = half_split ? 1 : 2, partner = half_split ? half : 1;  // pair i: (i*stride, +partner)
   parallel_for(
@@ -59,9 +65,9 @@ void rope_forward(float* x, int64_t row_stride, int64_t head_stride, int64_t n_h
           float* v = x + n * row_stride + h * head_stride;
           for (int64_t i = 0; i < half; ++i) {
             float* a = v + i * stride;
-            const float x0 = a[0], x1 = a[partner];
-            a[0] = x0 * c[i] - x1 * s[i];
-            a[partner] = x1 * c[i] + x0 * s[i];
+            const float x0 = a[0], x1 = a[partner], si = s[i] * sin_sign;
+            a[0] = x0 * c[i] - x1 * si;
+            a[partner] = x1 * c[i] + x0 * si;
           }
         }
       },

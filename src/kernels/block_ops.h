@@ -17,6 +17,10 @@ void rope_tables(float* cos, float* sin, const int64_t* pos, int64_t N, int64_t 
 // interleaved (Meta: (2i, 2i + 1)); pair i turns by angle i: (a, b) -> (a cos - b sin, b cos + a sin).
 void rope_forward(float* x, int64_t row_stride, int64_t head_stride, int64_t n_heads, int64_t D, const float* cos,
                   const float* sin, int64_t N, bool half_split);
+// The rotation of rope_forward with sin scaled by sin_sign: +1 turns pair i by angle i (rope_forward), -1 by
+// -angle i (rope_backward, kernels/backward.h).
+void rope_rotate(float* x, int64_t row_stride, int64_t head_stride, int64_t n_heads, int64_t D, const float* cos,
+                 const float* sin, int64_t N, bool half_split, float sin_sign);
 // The same from the equations in double precision, positions pos[N].
 void rope_reference(float* x, int64_t row_stride, int64_t head_stride, int64_t n_heads, int64_t D, const int64_t* pos,
                     int64_t N, double theta, bool half_split);
