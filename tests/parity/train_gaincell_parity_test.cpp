@@ -57,11 +57,7 @@ TEST(TrainGaincellParity, LogitsLossAndEveryGradientIncludingScalersAtStepZero) 
   EXPECT_LT(d.err, 1e-5) << "max |logit| " << d.scale << ", " << d.worst.describe();  // seen: 6e-7
   EXPECT_NEAR(m.loss(g.targets.data()), g.tensor("loss0")[0], 1e-6);                  // seen: 3e-8
 
-  m.zero_grad();
-  for (int a = 0; a < kAccum; ++a) {
-    m.forward(g.inputs.data() + a * per, kB, kT);
-    m.backward(g.targets.data() + a * per, nullptr, 0.0f, 1.0f / kAccum);
-  }
+  test::step0_gradients(m, g, kB, kT, kAccum);
   // Each tensor within 2e-5 of its largest reference entry (seen: <= 2.6e-6; +1e-8 absolute for exact zeros).
   for (const TensorSpan& t : m.tensors()) {
     auto ref = g.tensor("grad." + t.name);

@@ -63,6 +63,17 @@ inline Deviation deviation(const float* got, const std::vector<float>& want) {
   return d;
 }
 
+// The gradient of step 0 of the goldens: zero_grad, then forward and backward of each of the first `accum`
+// micro-batches of B x T tokens, each scaled by 1 / accum (the generators' mean over micro-batches).
+inline void step0_gradients(TrainModel& m, const TrainGoldens& g, int B, int T, int accum) {
+  const int64_t per = int64_t{B} * T;
+  m.zero_grad();
+  for (int a = 0; a < accum; ++a) {
+    m.forward(g.inputs.data() + a * per, B, T);
+    m.backward(g.targets.data() + a * per, nullptr, 0.0f, 1.0f / accum);
+  }
+}
+
 // Compares every "final.<name>" tensor of the goldens (values after the training steps) with the model's weight
 // tensor or attention parameter <name>: largest |got - want| <= tol. Returns how many tensors were compared.
 inline int expect_final_values(TrainModel& m, const TrainGoldens& g, double tol) {

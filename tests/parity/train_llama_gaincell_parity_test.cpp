@@ -99,11 +99,7 @@ TEST_P(TrainLlamaGainCellParity, LogitsLossAndEveryGradientIncludingScalersAtSte
   const double loss0 = m.loss(g.targets.data());
   EXPECT_LE(std::fabs(loss0 - g.tensor("loss0")[0]), 1e-6) << loss0;
 
-  m.zero_grad();
-  for (int a = 0; a < kAccum; ++a) {
-    m.forward(g.inputs.data() + a * per, kB, c.T);
-    m.backward(g.targets.data() + a * per, nullptr, 0.0f, 1.0f / kAccum);
-  }
+  test::step0_gradients(m, g, kB, c.T, kAccum);
   size_t checked = 0;
   for (const TensorSpan& t : m.tensors()) {
     auto ref = g.tensor("grad." + t.name);

@@ -36,11 +36,7 @@ TEST(TrainParity, LogitsLossAndEveryGradientAtStepZero) {
   EXPECT_TRUE(test::all_within(logits, want.data(), int64_t(want.size()), 2e-5));
   EXPECT_NEAR(m.loss(g.targets.data()), g.tensor("loss0")[0], 1e-5);
 
-  m.zero_grad();
-  for (int a = 0; a < kAccum; ++a) {
-    m.forward(g.inputs.data() + a * per, kB, kT);
-    m.backward(g.targets.data() + a * per, nullptr, 0.0f, 1.0f / kAccum);
-  }
+  test::step0_gradients(m, g, kB, kT, kAccum);
   for (const TensorSpan& t : m.tensors()) {
     auto ref = g.tensor("grad." + t.name);
     ASSERT_EQ(ref.size(), static_cast<size_t>(t.numel)) << t.name;
