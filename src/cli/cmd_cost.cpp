@@ -127,6 +127,13 @@ void register_sweep(CLI::App& app) {
   cmd->add_option(
       "--shard", o->shard,
       "With --eval: run shard I/N of the points (i mod N == I; default SLURM_ARRAY_TASK_ID/COUNT when set)");
+  cmd->add_option("--adapt-steps", o->eval.adapt_steps,
+                  "With --eval: re-calibrate every point (gaincell adapt with N steps per training stage on the "
+                  "point's hardware and seed) before evaluating it")
+      ->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--adapt-data", o->eval.adapt_data_dir,
+                  "With --adapt-steps: token folder with train.bin and val.bin (gaincell data prepare)")
+      ->check(CLI::ExistingDirectory);
   add_thread_options(cmd, o->threads);
   CLI::App* merge =
       cmd->add_subcommand("merge", "Build the CSV files and plots of an --eval sweep from its point files");
@@ -142,7 +149,8 @@ void register_sweep(CLI::App& app) {
     if (o->sets.empty()) throw CLI::RequiredError("--set");
     if (o->out.empty()) throw CLI::RequiredError("--out");
     if (o->eval.eval_path.empty()) {
-      for (const char* f : {"--task", "--attention", "--context", "--stride", "--limit", "--shard"})
+      for (const char* f :
+           {"--task", "--attention", "--context", "--stride", "--limit", "--shard", "--adapt-steps", "--adapt-data"})
         if (cmd->count(f)) fail_expected("sweep", std::string(f) + " only with --eval", f);
       apply_thread_options(o->threads);
       std::vector<SweepParam> params;

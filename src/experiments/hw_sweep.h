@@ -45,6 +45,11 @@ struct HwSweepOptions {
   std::vector<HwSweepAxis> axes;       // the grid: the last axis varies fastest
   std::string out_dir;
   int shard_index = 0, shard_count = 1;
+  // Re-calibration per point (--adapt-steps): > 0 runs the adaptation pipeline (calibration/adapt_pipeline.h)
+  // on the point's hardware and seed, with adapt_steps steps in each training stage, on adapt_data_dir's
+  // train.bin/val.bin, before the evaluation; the point file records the adaptation and its losses.
+  int adapt_steps = 0;
+  std::string adapt_data_dir;
   std::vector<std::string> validate() const;  // one line per problem
 };
 
