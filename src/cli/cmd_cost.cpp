@@ -9,6 +9,7 @@
 #include "analog/hw_toml.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/parallel.h"
@@ -173,10 +174,12 @@ void register_sweep(CLI::App& app) {
     std::printf("shard %d/%d: %lld points, %lld run, %lld skipped (done before), %lld failed\n", s.shard_index,
                 s.shard_count, static_cast<long long>(r.points), static_cast<long long>(r.ran),
                 static_cast<long long>(r.skipped), static_cast<long long>(r.failed));
-    if (s.shard_count == 1)
-      for (auto& path : merge_hw_sweep({s.out_dir}, s.out_dir)) std::printf("wrote %s\n", path.c_str());
-    else
+    if (s.shard_count == 1) {
+      if (dist_root())  // under mpirun: rank 0, after every rank's points (run_hw_sweep's last all-reduce)
+        for (auto& path : merge_hw_sweep({s.out_dir}, s.out_dir)) std::printf("wrote %s\n", path.c_str());
+    } else {
       std::printf("after every shard: gaincell sweep merge %s\n", s.out_dir.c_str());
+    }
   });
 }
 

@@ -15,6 +15,7 @@
 #include "analog/hw_toml.h"
 #include "analog/register.h"
 #include "calibration/adapt_pipeline.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/parallel.h"
@@ -325,7 +326,9 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
   const std::string dir = o.out_dir + "/points";
   make_dirs(dir);
   HwSweepSummary sum;
-  for (int64_t i : shard_indices(grid_size(o.axes), o.shard_index, o.shard_count)) {
+  // Under mpirun, rank r of N takes every N-th point of the shard: shard I/S becomes (I + S r)/(S N).
+  const int rank = dist_rank(), ranks = dist_size();
+  for (int64_t i : shard_indices(grid_size(o.axes), o.shard_index + o.shard_count * rank, o.shard_count * ranks)) {
     ++sum.points;
     const HwSweepPoint p = grid_point(o.axes, i);
     const std::string stem = dir + "/" + point_stem(i);
@@ -392,6 +395,11 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
     if (hooks.note)
       hooks.note(point_stem(i) + " " + settings.dump() + ": " +
                  (j["status"] == "ok" ? j["metrics"].dump() : "error: " + j["error"].get<std::string>()));
+  }
+  if (ranks > 1) {  // the shard's totals over every rank (also: every rank's points are written on return)
+    double c[4] = {double(sum.points), double(sum.ran), double(sum.skipped), double(sum.failed)};
+    dist_allreduce_sum(c, 4);
+    sum = {int64_t(c[0]), int64_t(c[1]), int64_t(c[2]), int64_t(c[3])};
   }
   return sum;
 }

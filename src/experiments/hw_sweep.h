@@ -74,8 +74,10 @@ struct HwSweepHooks {
 struct HwSweepSummary {
   int64_t points = 0, ran = 0, skipped = 0, failed = 0;  // of this shard
 };
-// Runs this shard's points that have no result yet. A point that fails writes {"status": "error", "error": ...}
-// and the sweep goes on (an error record is run again on resume). Options errors throw Error("sweep", ...).
+// Runs this shard's points that have no result yet; under mpirun (core/dist.h) rank r of N runs the shard's points
+// r, r + N, ... of it, and the summary is the shard's over every rank. A point that fails writes {"status": "error",
+// "error": ...} and the sweep goes on (an error record is run again on resume). Options errors throw Error("sweep",
+// ...).
 HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks = {});
 
 // Reads the point files DIR/points/*.json of every folder in `dirs` (a point found twice: the ok record wins,
