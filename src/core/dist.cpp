@@ -19,6 +19,7 @@ namespace {
 bool g_mpi_started = false;
 int g_rank = 0, g_size = 1;
 int g_error_fd = 2;                               // where dist_abort writes
+int g_local_depth = 0;                            // DistLocalScope
 constexpr size_t kReduceChunk = size_t{1} << 20;  // values per gather: rank 0 holds size x 8 MiB of doubles
 
 #ifdef GAINCELL_HAVE_MPI
@@ -71,15 +72,21 @@ void dist_finalize() {
 }
 
 int dist_rank() {
-  return g_rank;
+  return g_local_depth > 0 ? 0 : g_rank;
 }
 int dist_size() {
-  return g_size;
+  return g_local_depth > 0 ? 1 : g_size;
+}
+DistLocalScope::DistLocalScope() {
+  ++g_local_depth;
+}
+DistLocalScope::~DistLocalScope() {
+  --g_local_depth;
 }
 
 void dist_barrier() {
 #ifdef GAINCELL_HAVE_MPI
-  if (g_size > 1) check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  if (dist_size() > 1) check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 #endif
 }
 
@@ -89,7 +96,7 @@ namespace {
 template <typename T>
 void fixed_order_sum(T* data, size_t n) {
 #ifdef GAINCELL_HAVE_MPI
-  if (g_size <= 1 || n == 0) return;
+  if (dist_size() <= 1 || n == 0) return;
   std::vector<double> mine, all, sum;
   for (size_t at = 0; at < n; at += kReduceChunk) {
     const size_t m = std::min(kReduceChunk, n - at);
@@ -120,7 +127,7 @@ void dist_allreduce_sum(float* data, size_t n) {
 
 void dist_broadcast(std::string& bytes) {
 #ifdef GAINCELL_HAVE_MPI
-  if (g_size <= 1) return;
+  if (dist_size() <= 1) return;
   uint64_t n = bytes.size();
   check_mpi(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
   bytes.resize(size_t(n));
@@ -132,7 +139,7 @@ void dist_broadcast(std::string& bytes) {
 
 void dist_broadcast(double* data, size_t n) {
 #ifdef GAINCELL_HAVE_MPI
-  if (g_size > 1 && n > 0) check_mpi(MPI_Bcast(data, int(n), MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  if (dist_size() > 1 && n > 0) check_mpi(MPI_Bcast(data, int(n), MPI_DOUBLE, 0, MPI_COMM_WORLD), "MPI_Bcast");
 #else
   (void)data, (void)n;
 #endif
@@ -140,7 +147,7 @@ void dist_broadcast(double* data, size_t n) {
 
 std::vector<double> dist_gather(const std::vector<double>& mine) {
 #ifdef GAINCELL_HAVE_MPI
-  if (g_size > 1) {
+  if (dist_size() > 1) {
     int n = int(mine.size());
     std::vector<int> counts(g_rank == 0 ? size_t(g_size) : 0), offsets;
     check_mpi(MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");

@@ -24,6 +24,17 @@ inline bool dist_root() {
   return dist_rank() == 0;
 }
 
+// While one lives, this rank works alone: dist_rank() is 0, dist_size() 1 and every collective the identity
+// (nests). For work that is already spread over the ranks, e.g. the points of an MPI sweep, each of which runs
+// the perplexity or the adaptation that would otherwise shard itself over the ranks.
+class DistLocalScope {
+ public:
+  DistLocalScope();
+  ~DistLocalScope();
+  DistLocalScope(const DistLocalScope&) = delete;
+  DistLocalScope& operator=(const DistLocalScope&) = delete;
+};
+
 void dist_barrier();
 // Sums every rank's n values in rank order (rank 0 + rank 1 + ...; double accumulation for float buffers, then
 // rounded once) and leaves the sum in every rank's buffer: the same bits on every rank and in every run with the

@@ -356,6 +356,7 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
     HardwareConfig hw;
     const auto t0 = std::chrono::steady_clock::now();
     try {
+      const DistLocalScope alone;  // the points are spread over the ranks: each runs its point by itself
       hw = point_hardware(base, o.axes, p, shape, seed);
       j["seed"] = seed;
       save_hardware_toml(stem + ".hw.toml", hw);  // validates the point's configuration
