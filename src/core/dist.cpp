@@ -10,6 +10,9 @@
 #include "core/error.h"
 
 #ifdef GAINCELL_HAVE_MPI
+// The C API only (also when the build system does not say so): not the deprecated C++ bindings.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 #endif
 
