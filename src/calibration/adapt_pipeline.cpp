@@ -8,6 +8,7 @@
 #include "analog/gaincell_attention.h"
 #include "analog/hw_toml.h"
 #include "calibration/head_stats.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/rng.h"
@@ -254,6 +255,8 @@ Teacher make_teacher(const AdaptOptions& o, const Gpt2& input) {
 
 void write_output(const Gpt2& m, GainCellAttention& att, const AdaptOptions& o, const Json& summary) {
   namespace fs = std::filesystem;
+  // Under mpirun every rank holds the same model: rank 0 writes it, the others wait until it is complete.
+  if (!dist_root()) return dist_barrier();
   m.save(o.out_dir);
   for (const char* f : {"encoder.json", "vocab.bpe"}) {  // save() copies them from the source when it knows it
     fs::path src = fs::path(o.model_dir) / f, dst = fs::path(o.out_dir) / f;
@@ -261,6 +264,7 @@ void write_output(const Gpt2& m, GainCellAttention& att, const AdaptOptions& o, 
   }
   save_hardware_toml((fs::path(o.out_dir) / "hardware.toml").string(), att.model().hw());
   write_file_atomic((fs::path(o.out_dir) / "adapt_summary.json").string(), summary.dump(2) + "\n");
+  dist_barrier();
 }
 
 }  // namespace

@@ -50,7 +50,9 @@ struct AdaptResult {
 // on_step(stage, record) after every optimizer step of "linear" and "finetune" and after every calibration
 // iteration ("calibration": step = iteration + 1, loss = calibration-batch loss, val_loss = validation batch).
 // Throws Error on bad input (missing data, no target statistics with linear_steps = 0, ...). Deterministic
-// for a seed and independent of the thread count (the training engine's guarantee).
+// for a seed and independent of the thread count (the training engine's guarantee). Under mpirun (core/dist.h)
+// stages 1 and 3 are data parallel (Trainer: gradients and the recorded target statistics all-reduced in rank
+// order), stage 2 calibrates on its one fixed batch on every rank alike, and rank 0 writes the output folder.
 AdaptResult run_adaptation(const AdaptOptions& o,
                            const std::function<void(const std::string& stage, const StepRecord&)>& on_step = {});
 

@@ -9,6 +9,7 @@
 #include "analog/hw_toml.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/parallel.h"
@@ -127,6 +128,13 @@ void register_sweep(CLI::App& app) {
   cmd->add_option(
       "--shard", o->shard,
       "With --eval: run shard I/N of the points (i mod N == I; default SLURM_ARRAY_TASK_ID/COUNT when set)");
+  cmd->add_option("--adapt-steps", o->eval.adapt_steps,
+                  "With --eval: re-calibrate every point (gaincell adapt with N steps per training stage on the "
+                  "point's hardware and seed) before evaluating it")
+      ->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--adapt-data", o->eval.adapt_data_dir,
+                  "With --adapt-steps: token folder with train.bin and val.bin (gaincell data prepare)")
+      ->check(CLI::ExistingDirectory);
   add_thread_options(cmd, o->threads);
   CLI::App* merge =
       cmd->add_subcommand("merge", "Build the CSV files and plots of an --eval sweep from its point files");
@@ -142,7 +150,8 @@ void register_sweep(CLI::App& app) {
     if (o->sets.empty()) throw CLI::RequiredError("--set");
     if (o->out.empty()) throw CLI::RequiredError("--out");
     if (o->eval.eval_path.empty()) {
-      for (const char* f : {"--task", "--attention", "--context", "--stride", "--limit", "--shard"})
+      for (const char* f :
+           {"--task", "--attention", "--context", "--stride", "--limit", "--shard", "--adapt-steps", "--adapt-data"})
         if (cmd->count(f)) fail_expected("sweep", std::string(f) + " only with --eval", f);
       apply_thread_options(o->threads);
       std::vector<SweepParam> params;
@@ -165,10 +174,12 @@ void register_sweep(CLI::App& app) {
     std::printf("shard %d/%d: %lld points, %lld run, %lld skipped (done before), %lld failed\n", s.shard_index,
                 s.shard_count, static_cast<long long>(r.points), static_cast<long long>(r.ran),
                 static_cast<long long>(r.skipped), static_cast<long long>(r.failed));
-    if (s.shard_count == 1)
-      for (auto& path : merge_hw_sweep({s.out_dir}, s.out_dir)) std::printf("wrote %s\n", path.c_str());
-    else
+    if (s.shard_count == 1) {
+      if (dist_root())  // under mpirun: rank 0, after every rank's points (run_hw_sweep's last all-reduce)
+        for (auto& path : merge_hw_sweep({s.out_dir}, s.out_dir)) std::printf("wrote %s\n", path.c_str());
+    } else {
       std::printf("after every shard: gaincell sweep merge %s\n", s.out_dir.c_str());
+    }
   });
 }
 

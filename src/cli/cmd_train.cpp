@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "io/json.h"
@@ -91,15 +92,16 @@ void run_train(const TrainCliOptions& o) {
   }
   Trainer trainer(model, t, teacher.get());
   const std::string log_path = t.out_dir + "/log.jsonl";
+  const bool root = dist_root();  // under mpirun rank 0 writes the log, the model and the report
   if (resuming) {
     trainer.load_state(ckpt);
-    truncate_log(log_path, trainer.steps_done());
+    if (root) truncate_log(log_path, trainer.steps_done());
     std::fprintf(stderr, "train: resumed from %s at step %lld\n", ckpt.c_str(),
                  static_cast<long long>(trainer.steps_done()));
-  } else if (file_exists(log_path)) {
+  } else if (root && file_exists(log_path)) {
     write_file_atomic(log_path, "");
   }
-  std::FILE* log = std::fopen(log_path.c_str(), "a");
+  std::FILE* log = std::fopen(root ? log_path.c_str() : "/dev/null", "a");
   if (!log) fail("io", "cannot open '" + log_path + "' for appending");
   const int64_t tokens_per_step = int64_t{t.batch} * t.context * t.accum;
   Progress progress("train", t.steps, "steps");
@@ -123,13 +125,13 @@ void run_train(const TrainCliOptions& o) {
     throw;
   }
   std::fclose(log);
-  model.snapshot().save(t.out_dir + "/model");
+  if (root) model.snapshot().save(t.out_dir + "/model");
   char extra[128];
   std::snprintf(extra, sizeof extra, "(final loss %.4f%s)", last.loss,
                 last.has_eval ? (", val " + std::to_string(last.val_loss)).c_str() : "");
   progress.finish(extra);
   std::printf("wrote %s/model after %lld steps\n", t.out_dir.c_str(), static_cast<long long>(trainer.steps_done()));
-  if (!o.model.report_path.empty()) {  // docs/training.md, "Outputs"
+  if (root && !o.model.report_path.empty()) {  // docs/training.md, "Outputs"
     const double seconds = now_seconds() - start;
     const int64_t tokens = (trainer.steps_done() - first) * tokens_per_step;
     nlohmann::ordered_json run;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "io/provenance.h"
 
@@ -19,6 +20,9 @@ int main(int argc, char** argv) {
   // passive waiting; if the exec fails, run on with the default.
   if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
     execv("/proc/self/exe", argv);
+  // Under mpirun: one rank of the job (core/dist.h); alone: one process, as without MPI.
+  gaincell::dist_init(&argc, &argv);
+  gaincell::dist_quiet_other_ranks();
   CLI::App app{"gaincell: analog gain-cell attention simulator and native GPT-2 engine"};
   app.require_subcommand(1);
   gaincell::set_command_line(argc, argv);  // the "provenance" of every JSON the commands write
@@ -47,24 +51,32 @@ int main(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-' && !found) {
     std::fprintf(stderr, "gaincell: error: expected a subcommand (%s), got '%s' (see --help)\n", known.c_str(),
                  argv[1]);
+    gaincell::dist_finalize();
     return 2;
   }
+  // Usage errors are the same on every rank: rank 0 prints them. A failure in the work may be one rank's: under
+  // mpirun it prints its line and ends the whole job (MPI_Abort), so that no rank waits on it forever.
+  const bool root = gaincell::dist_root();
+  auto failed = [](const std::string& message) -> int {
+    if (gaincell::dist_size() > 1) gaincell::dist_abort(message, 1);
+    std::fprintf(stderr, "gaincell: error: %s\n", message.c_str());
+    return 1;
+  };
+  int rc = 0;
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
-    return app.exit(e);  // --help, --version
+    rc = root ? app.exit(e) : 0;  // --help, --version
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "gaincell: error: %s (see --help)\n", e.what());
-    return 2;
+    if (root) std::fprintf(stderr, "gaincell: error: %s (see --help)\n", e.what());
+    rc = 2;
   } catch (const gaincell::Error& e) {
-    std::fprintf(stderr, "gaincell: error: %s\n", e.what());
-    return 1;
+    return failed(e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "gaincell: error: out of memory\n");
-    return 1;
+    return failed("out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "gaincell: error: %s\n", e.what());
-    return 1;
+    return failed(e.what());
   }
-  return 0;
+  gaincell::dist_finalize();
+  return rc;
 }

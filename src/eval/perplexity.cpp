@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/dist.h"
 #include "core/error.h"
 #include "eval/loglik.h"
 
@@ -24,17 +25,51 @@ PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_
   r.tokens = static_cast<int64_t>(ids.size());
   if (r.tokens < 2) fail_expected("eval", "a text of at least 2 tokens", std::to_string(r.tokens) + " tokens");
   const int64_t L = r.context, step = std::min(r.stride, r.context - 1);
-  int64_t scored_to = 1;  // tokens [1, scored_to) are scored
-  while (scored_to < r.tokens) {
+  struct Window {
+    int64_t begin, end;
+    int first;
+  };
+  std::vector<Window> windows;
+  for (int64_t scored_to = 1; scored_to < r.tokens;) {  // tokens [1, scored_to) are scored
     const int64_t end = std::min(r.tokens, scored_to == 1 ? L : scored_to + step);
     const int64_t begin = std::max<int64_t>(0, end - L);
-    const int T = static_cast<int>(end - begin);
-    const int first = static_cast<int>(scored_to - begin);  // >= 1: the token before it is in the window
-    const float* logits = engine.forward(ids.data() + begin, 1, T, T - first + 1);
-    for (int t = first; t < T; ++t)  // logits of position t - 1 predict token t
-      r.nll_sum += token_nll(logits + int64_t{t - first} * c.vocab_size, c.vocab_size, ids[begin + t]);
+    windows.push_back({begin, end, static_cast<int>(scored_to - begin)});  // first >= 1: its token has context
     scored_to = end;
-    if (on_progress) on_progress(end, r.nll_sum / static_cast<double>(scored_to - 1));
+  }
+  // The token NLLs of window w, appended to `out` (logits of position t - 1 predict token t).
+  auto score = [&](const Window& w, auto&& add) {
+    const int T = static_cast<int>(w.end - w.begin);
+    const float* logits = engine.forward(ids.data() + w.begin, 1, T, T - w.first + 1);
+    for (int t = w.first; t < T; ++t)
+      add(token_nll(logits + int64_t{t - w.first} * c.vocab_size, c.vocab_size, ids[w.begin + t]));
+  };
+  const int ranks = dist_size(), rank = dist_rank();
+  if (ranks == 1) {
+    for (const Window& w : windows) {
+      score(w, [&](double nll) { r.nll_sum += nll; });
+      if (on_progress) on_progress(w.end, r.nll_sum / static_cast<double>(w.end - 1));
+    }
+  } else {
+    // Under mpirun: rank k scores windows k, k + N, ...; rank 0 receives every token's NLL and adds them in token
+    // order, as one process does, so the sum is the same bits for any N (with a deterministic backend).
+    std::vector<double> mine;
+    for (size_t w = size_t(rank); w < windows.size(); w += size_t(ranks))
+      score(windows[w], [&](double nll) { mine.push_back(nll); });
+    const std::vector<double> all = dist_gather(mine);  // rank 0: rank 0's windows, then rank 1's, ...
+    if (rank == 0) {
+      std::vector<size_t> at(size_t(ranks), 0);  // where each rank's values start in `all`
+      for (int k = 1; k < ranks; ++k) {
+        at[size_t(k)] = at[size_t(k - 1)];
+        for (size_t w = size_t(k - 1); w < windows.size(); w += size_t(ranks))
+          at[size_t(k)] += size_t(windows[w].end - windows[w].begin - windows[w].first);
+      }
+      for (size_t w = 0; w < windows.size(); ++w) {
+        size_t& i = at[w % size_t(ranks)];
+        for (int64_t t = windows[w].first; t < windows[w].end - windows[w].begin; ++t) r.nll_sum += all[i++];
+      }
+    }
+    dist_broadcast(&r.nll_sum, 1);
+    if (on_progress) on_progress(r.tokens, r.nll_sum / static_cast<double>(r.tokens - 1));
   }
   r.scored_tokens = r.tokens - 1;
   r.mean_nll = r.nll_sum / static_cast<double>(r.scored_tokens);

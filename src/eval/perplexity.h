@@ -26,7 +26,11 @@ struct PerplexityResult {
 
 // Throws Error("eval", ...) for a stream of fewer than 2 tokens, a context over n_positions, or a stride
 // over the context. A stride equal to the context runs as context - 1, so that every scored token has at
-// least one token of context. on_progress(done) reports tokens [0, done) as scored.
+// least one token of context. on_progress(done) reports tokens [0, done) as scored. Under mpirun (core/dist.h)
+// the windows are spread over the ranks (window w on rank w mod N) and rank 0 adds every token's NLL in token
+// order, as one process does: every rank returns the one-process result, the same bits, for a backend whose
+// output does not depend on the windows run before (an analog backend's cycle-to-cycle noise draws do: the same
+// N then gives the same bits, another N other draws). on_progress is called once, at the end, then.
 PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_t>& ids,
                                     const PerplexityOptions& options,
                                     const std::function<void(int64_t, double)>& on_progress = {});

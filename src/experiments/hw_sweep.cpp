@@ -14,6 +14,8 @@
 
 #include "analog/hw_toml.h"
 #include "analog/register.h"
+#include "calibration/adapt_pipeline.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/parallel.h"
@@ -161,6 +163,10 @@ std::vector<std::string> HwSweepOptions::validate() const {
   if (shard_count < 1 || shard_index < 0 || shard_index >= shard_count)
     p.push_back("--shard: expected 0 <= I < N, got " + std::to_string(shard_index) + "/" + std::to_string(shard_count));
   if (context < 0 || stride < 0 || limit < 0) p.push_back("--context, --stride, --limit: expected >= 0");
+  if (adapt_steps < 0) p.push_back("--adapt-steps: expected >= 0, got " + std::to_string(adapt_steps));
+  if (adapt_steps > 0 && adapt_data_dir.empty())
+    p.push_back("--adapt-steps: expected --adapt-data (a token folder with train.bin and val.bin)");
+  if (adapt_steps == 0 && !adapt_data_dir.empty()) p.push_back("--adapt-data: only with --adapt-steps N > 0");
   return p;
 }
 
@@ -263,6 +269,30 @@ Json evaluate_point(const HwSweepOptions& o, const Model& model, const Tokenizer
   return m;
 }
 
+// Re-calibrates the model for one point (--adapt-steps): the adaptation pipeline on the point's hardware and
+// seed into `out_dir` (a model folder the evaluation loads). Returns what the point file records.
+Json adapt_point(const HwSweepOptions& o, const std::string& hw_path, uint64_t seed, const std::string& out_dir) {
+  AdaptOptions a;
+  a.model_dir = o.model_dir;
+  a.data_dir = o.adapt_data_dir;
+  a.out_dir = out_dir;
+  a.hw_path = hw_path;
+  a.linear_steps = o.adapt_steps;
+  a.finetune_steps = o.adapt_steps;
+  a.context = o.context;  // 0: min(n_positions, 256)
+  a.seed = seed;
+  AdaptResult r = run_adaptation(a);
+  Json j;
+  j["steps"] = o.adapt_steps;
+  j["data"] = o.adapt_data_dir;
+  j["context"] = r.summary["context"];
+  j["converged"] = r.converged;
+  j["calib_iterations"] = r.calib_iterations;
+  j["stages"] = r.summary["stages"];
+  j["warnings"] = r.warnings;
+  return j;
+}
+
 }  // namespace
 
 HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) {
@@ -296,7 +326,9 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
   const std::string dir = o.out_dir + "/points";
   make_dirs(dir);
   HwSweepSummary sum;
-  for (int64_t i : shard_indices(grid_size(o.axes), o.shard_index, o.shard_count)) {
+  // Under mpirun, rank r of N takes every N-th point of the shard: shard I/S becomes (I + S r)/(S N).
+  const int rank = dist_rank(), ranks = dist_size();
+  for (int64_t i : shard_indices(grid_size(o.axes), o.shard_index + o.shard_count * rank, o.shard_count * ranks)) {
     ++sum.points;
     const HwSweepPoint p = grid_point(o.axes, i);
     const std::string stem = dir + "/" + point_stem(i);
@@ -306,6 +338,10 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
       const Json old = Json::parse(read_file(stem + ".json"), nullptr, false);
       if (old.is_discarded() || old.value("settings", Json()) != settings)
         fail_expected("sweep", "the point file of this grid (settings " + settings.dump() + ")", "another sweep's",
+                      "in '" + stem + ".json' (use a new --out)");
+      if (old.value("adapt_steps", 0) != o.adapt_steps)
+        fail_expected("sweep", "the point file of a sweep with --adapt-steps " + std::to_string(o.adapt_steps),
+                      "--adapt-steps " + std::to_string(old.value("adapt_steps", 0)),
                       "in '" + stem + ".json' (use a new --out)");
       if (old.value("status", "") == "ok") {
         ++sum.skipped;
@@ -320,10 +356,21 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
     HardwareConfig hw;
     const auto t0 = std::chrono::steady_clock::now();
     try {
+      const DistLocalScope alone;  // the points are spread over the ranks: each runs its point by itself
       hw = point_hardware(base, o.axes, p, shape, seed);
       j["seed"] = seed;
       save_hardware_toml(stem + ".hw.toml", hw);  // validates the point's configuration
-      j["metrics"] = evaluate_point(o, model, tok, stem + ".hw.toml", seed, text, ids, items);
+      if (o.adapt_steps > 0) {
+        // The adapted model is a scratch folder: the point file keeps its summary, not its weights.
+        const std::string adapted = stem + ".adapted.tmp";
+        std::filesystem::remove_all(adapted);
+        j["adaptation"] = adapt_point(o, stem + ".hw.toml", seed, adapted);
+        const Model m = Model::load(adapted);
+        std::filesystem::remove_all(adapted);
+        j["metrics"] = evaluate_point(o, m, tok, stem + ".hw.toml", seed, text, ids, items);
+      } else {
+        j["metrics"] = evaluate_point(o, model, tok, stem + ".hw.toml", seed, text, ids, items);
+      }
       j["status"] = "ok";
     } catch (const std::exception& e) {  // the sweep goes on: an error record for this point
       j["seed"] = seed;
@@ -336,6 +383,7 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
     j["task"] = o.task;
     j["eval"] = o.eval_path;
     j["limit"] = o.limit;
+    j["adapt_steps"] = o.adapt_steps;
     j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // wall time
     RunProvenance prov;
     prov.gemm = gemm_backend_name();
@@ -348,6 +396,11 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
     if (hooks.note)
       hooks.note(point_stem(i) + " " + settings.dump() + ": " +
                  (j["status"] == "ok" ? j["metrics"].dump() : "error: " + j["error"].get<std::string>()));
+  }
+  if (ranks > 1) {  // the shard's totals over every rank (also: every rank's points are written on return)
+    double c[4] = {double(sum.points), double(sum.ran), double(sum.skipped), double(sum.failed)};
+    dist_allreduce_sum(c, 4);
+    sum = {int64_t(c[0]), int64_t(c[1]), int64_t(c[2]), int64_t(c[3])};
   }
   return sum;
 }

@@ -45,6 +45,11 @@ struct HwSweepOptions {
   std::vector<HwSweepAxis> axes;       // the grid: the last axis varies fastest
   std::string out_dir;
   int shard_index = 0, shard_count = 1;
+  // Re-calibration per point (--adapt-steps): > 0 runs the adaptation pipeline (calibration/adapt_pipeline.h)
+  // on the point's hardware and seed, with adapt_steps steps in each training stage, on adapt_data_dir's
+  // train.bin/val.bin, before the evaluation; the point file records the adaptation and its losses.
+  int adapt_steps = 0;
+  std::string adapt_data_dir;
   std::vector<std::string> validate() const;  // one line per problem
 };
 
@@ -69,8 +74,10 @@ struct HwSweepHooks {
 struct HwSweepSummary {
   int64_t points = 0, ran = 0, skipped = 0, failed = 0;  // of this shard
 };
-// Runs this shard's points that have no result yet. A point that fails writes {"status": "error", "error": ...}
-// and the sweep goes on (an error record is run again on resume). Options errors throw Error("sweep", ...).
+// Runs this shard's points that have no result yet; under mpirun (core/dist.h) rank r of N runs the shard's points
+// r, r + N, ... of it, and the summary is the shard's over every rank. A point that fails writes {"status": "error",
+// "error": ...} and the sweep goes on (an error record is run again on resume). Options errors throw Error("sweep",
+// ...).
 HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks = {});
 
 // Reads the point files DIR/points/*.json of every folder in `dirs` (a point found twice: the ok record wins,

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "io/safetensors.h"
@@ -96,14 +97,45 @@ StepRecord Trainer::step_on(const int32_t* inputs, const int32_t* targets) {
   const double t0 = seconds_now();
   const int B = options_.batch, T = options_.context;
   const int64_t per = int64_t{B} * T;
+  // Data parallel under mpirun (core/dist.h): rank r of N takes sequences [B r / N, B (r + 1) / N) of every
+  // micro-batch; its gradient is scaled by its share of the global batch, so the all-reduced sum is the gradient
+  // of the global batch's mean loss, as one process computes it (up to float rounding).
+  const int ranks = dist_size(), rank = dist_rank();
+  const int b0 = int(int64_t{B} * rank / ranks), b1 = int(int64_t{B} * (rank + 1) / ranks), Bm = b1 - b0;
+  const float scale = ranks == 1 ? 1.0f / static_cast<float>(options_.accum)
+                                 : static_cast<float>(Bm) / static_cast<float>(int64_t{B} * options_.accum);
   StepRecord r;
   model_.zero_grad();
   double loss = 0.0;
-  for (int a = 0; a < options_.accum; ++a) {
-    model_.forward(inputs + a * per, B, T);
+  for (int a = 0; a < options_.accum && Bm > 0; ++a) {
+    const int64_t at = a * per + int64_t{b0} * T;
+    model_.forward(inputs + at, Bm, T);
     const float* teacher = nullptr;
-    if (options_.distill > 0.0f) teacher = teacher_->forward(inputs + a * per, B, T);
-    loss += model_.backward(targets + a * per, teacher, options_.distill, 1.0f / static_cast<float>(options_.accum));
+    if (options_.distill > 0.0f) teacher = teacher_->forward(inputs + at, Bm, T);
+    const double l = model_.backward(targets + at, teacher, options_.distill, scale);
+    loss += ranks == 1 ? l : l * Bm / B;
+  }
+  if (ranks > 1) {
+    dist_allreduce_sum(&loss, 1);
+    float* run = nullptr;  // contiguous gradient spans (the model's tensors) go in one reduction
+    size_t len = 0;
+    for (const ParamSpan& p : adam_->spans()) {
+      if (run && run + len == p.grad) {
+        len += size_t(p.numel);
+        continue;
+      }
+      if (run) dist_allreduce_sum(run, len);
+      run = p.grad, len = size_t(p.numel);
+    }
+    if (run) dist_allreduce_sum(run, len);
+    // The backend's persistent statistics (the gain-cell target EMAs that adaptation records) saw this rank's
+    // sequences only: every rank continues from their mean over the ranks.
+    for (ParamView& b : model_.attention().buffers()) {
+      int64_t n = 1;
+      for (int64_t d : b.shape) n *= d;
+      dist_allreduce_sum(b.value, size_t(n));
+      for (int64_t i = 0; i < n; ++i) b.value[i] /= static_cast<float>(ranks);
+    }
   }
   r.loss = loss / options_.accum;
   r.grad_norm = grad_norm(adam_->spans());
@@ -143,6 +175,14 @@ void Trainer::run(const std::function<void(const StepRecord&)>& on_step) {
 }
 
 void Trainer::save_checkpoint() {
+  // Under mpirun every rank holds the same parameters and state: rank 0 writes, the others wait until the
+  // checkpoint is complete (a rank that fails aborts the job; the files are atomic, the pointer moves last).
+  if (!dist_root()) return dist_barrier();
+  save_checkpoint_files();
+  dist_barrier();
+}
+
+void Trainer::save_checkpoint_files() {
   const std::string name = ckpt_name(step_);
   const std::string dir = options_.out_dir + "/" + name;
   make_dirs(dir);

@@ -56,7 +56,9 @@ class Trainer {
   void load_state(const std::string& checkpoint_dir);
   // Runs until options.steps; calls on_step after every step (and its evaluation, if any).
   void run(const std::function<void(const StepRecord&)>& on_step);
-  // One optimizer step on the next random batch(es).
+  // One optimizer step on the next random batch(es). Under mpirun (core/dist.h) every rank draws the same global
+  // batch and computes the gradient of its share of each micro-batch; gradients and loss are all-reduced in rank
+  // order, so every rank takes the same step and a run is the same bits for the same N (docs/scaling.md).
   StepRecord step();
   // One optimizer step on given micro-batches: inputs/targets [accum, B, T] (the parity test's entry point).
   StepRecord step_on(const int32_t* inputs, const int32_t* targets);
@@ -72,6 +74,7 @@ class Trainer {
 
  private:
   void sample(int32_t* inputs, int32_t* targets, const TokenFile& file, Rng& rng) const;
+  void save_checkpoint_files();
   std::vector<ParamSpan> spans();
 
   TrainModel& model_;

@@ -455,6 +455,9 @@ TEST_F(Flags, CostAndSweep) {
                                     {"--stride", e + " --stride 4", Expect::kChanges, e},
                                     {"--limit", e + " --limit 40", Expect::kChanges, e},
                                     {"--shard", e + " --shard 1/2", Expect::kChanges, e},
+                                    {"--adapt-steps", e + " --adapt-steps 2 --adapt-data {F}/d", Expect::kChanges, e},
+                                    {"--adapt-data", e + " --adapt-steps 2 --adapt-data {F}/d2", Expect::kChanges,
+                                     e + " --adapt-steps 2 --adapt-data {F}/d"},
                                     {"--threads", s + " --threads 2", Expect::kSame}}});
 }
 

@@ -219,6 +219,60 @@ TEST_F(SweepEval, BadInputIsOneClearLine) {
   r = gc(sweep(path("bad3"), "--window 64"));
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("--window"), std::string::npos) << r.err;
+  r = gc(sweep(path("bad4"), "--adapt-steps 2"));  // no token folder to adapt on
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("--adapt-data"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("bad4/points")));
+}
+
+// --adapt-steps: every point runs the adaptation pipeline on its own hardware before its evaluation, on a tiny
+// byte-level model (1 block, width 32). The adapted loss differs from the stored model's, the point file records
+// the adaptation's stages and losses, no scratch model is left behind, and a second run is the same bits.
+TEST_F(SweepEval, AdaptStepsRecalibratesEveryPointDeterministically) {
+  Result r = gc("init --preset tiny --n-layer 1 --n-embd 32 --n-positions 32 --tokenizer bytes --seed 3 --out " +
+                path("tiny"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::string corpus;
+  for (int i = 0; i < 40; ++i) corpus += "Line " + std::to_string(i) + ": the robot counts the stars again.\n";
+  write_file_atomic(path("corpus.txt"), corpus);
+  r = gc("data prepare --model " + path("tiny") + " --text " + path("corpus.txt") + " --out " + path("tokens"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string base = "sweep --model " + path("tiny") + " --eval " + path("text.txt") +
+                           " --context 16 --set window=4,16 --threads 1 --out ";
+  const std::string adapt = " --adapt-steps 2 --adapt-data " + path("tokens");
+  for (const char* out : {"plain", "adapt1", "adapt2"}) {
+    r = gc(base + path(out) + (std::string(out) == "plain" ? "" : adapt));
+    ASSERT_EQ(r.rc, 0) << r.err;
+  }
+  for (int i = 0; i < 2; ++i) {
+    const Json plain = point(path("plain"), i), a1 = point(path("adapt1"), i), a2 = point(path("adapt2"), i);
+    ASSERT_EQ(a1["status"], "ok") << a1.dump();
+    EXPECT_EQ(plain["adapt_steps"], 0);
+    EXPECT_EQ(a1["adapt_steps"], 2);
+    EXPECT_FALSE(plain.contains("adaptation"));
+    const double p = plain["metrics"]["mean_nll"], q = a1["metrics"]["mean_nll"];
+    EXPECT_TRUE(std::isfinite(q) && std::fabs(q - p) > 1e-3) << p << " " << q;  // adapting changed the model
+    EXPECT_EQ(a1["metrics"], a2["metrics"]) << i;                               // the same bits again
+    EXPECT_EQ(a1["adaptation"], a2["adaptation"]) << i;
+    const Json& st = a1["adaptation"]["stages"];
+    EXPECT_EQ(st["linear"]["steps"], 2);
+    EXPECT_EQ(st["finetune"]["steps"], 2);
+    EXPECT_EQ(st["linear"]["trace"].size(), 2u);
+    EXPECT_TRUE(std::isfinite(st["finetune"]["val_loss_after"].get<double>()));
+    EXPECT_GE(st["calibration"]["iterations"].get<int>(), 1);
+    EXPECT_EQ(a1["adaptation"]["data"], path("tokens"));
+    // The cost metrics do not depend on the weights.
+    EXPECT_EQ(a1["metrics"]["energy_per_token_nj"], plain["metrics"]["energy_per_token_nj"]);
+  }
+  // Each point adapted on its own hardware: the two windows end with different stage-3 losses.
+  EXPECT_NE(point(path("adapt1"), 0)["adaptation"]["stages"]["finetune"]["val_loss_after"],
+            point(path("adapt1"), 1)["adaptation"]["stages"]["finetune"]["val_loss_after"]);
+  for (const auto& e : fs::directory_iterator(path("adapt1") + "/points"))
+    EXPECT_EQ(e.path().string().find(".adapted"), std::string::npos) << e.path();
+  // A resume with another --adapt-steps is refused (its points would mix two pipelines).
+  r = gc(base + path("adapt1") + " --adapt-steps 3 --adapt-data " + path("tokens"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("--adapt-steps"), std::string::npos) << r.err;
 }
 
 }  // namespace
