@@ -9,16 +9,17 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/omp_wait.h"
 #include "core/error.h"
 #include "io/provenance.h"
 
 int main(int argc, char** argv) {
-  // libgomp reads OMP_WAIT_POLICY once, before main(). Its default (spin before sleeping) makes 2-thread runs
-  // 2-35x slower when another process holds a core, and costs 0-6 % when passive on an idle machine
-  // (docs/performance.md, "OpenMP wait policy"). So unless the user chose a policy, start over once with
-  // passive waiting; if the exec fails, run on with the default.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
-    execv("/proc/self/exe", argv);
+  // libgomp reads OMP_WAIT_POLICY / GOMP_SPINCOUNT once, before main(). Its default (spin ~300,000 times before
+  // sleeping) makes 2-thread runs 2-35x slower when another process holds a core; plain passive waiting costs
+  // a wake-up per parallel region (~50 per decoded token). So unless the user chose, start over once with a
+  // bounded spin when the machine has a core per thread, else passive (cli/omp_wait.h; docs/performance.md,
+  // "OpenMP wait policy"); if the exec fails, run on with the default.
+  if (gaincell::cli::set_wait_policy_environment()) execv("/proc/self/exe", argv);
   CLI::App app{"gaincell: analog gain-cell attention simulator and native GPT-2 engine"};
   app.require_subcommand(1);
   gaincell::set_command_line(argc, argv);  // the "provenance" of every JSON the commands write
