@@ -8,6 +8,9 @@
 #include "eval/loglik.h"
 
 namespace gaincell {
+namespace {
+constexpr int64_t kLogitRowsPerPiece = 64;  // 64 x 50257 floats = 13 MB for GPT-2
+}  // namespace
 
 PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_t>& ids,
                                     const PerplexityOptions& options,
@@ -30,9 +33,14 @@ PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_
     const int64_t begin = std::max<int64_t>(0, end - L);
     const int T = static_cast<int>(end - begin);
     const int first = static_cast<int>(scored_to - begin);  // >= 1: the token before it is in the window
-    const float* logits = engine.forward(ids.data() + begin, 1, T, T - first + 1);
-    for (int t = first; t < T; ++t)  // logits of position t - 1 predict token t
-      r.nll_sum += token_nll(logits + int64_t{t - first} * c.vocab_size, c.vocab_size, ids[begin + t]);
+    // Logits of position t - 1 predict token t; piece by piece, so the logits never take a window x V buffer.
+    engine.forward_each(ids.data() + begin, 1, T, T - first + 1, kLogitRowsPerPiece,
+                        [&](int64_t row0, int64_t n, const float* logits) {
+                          for (int64_t i = 0; i < n; ++i) {
+                            const int64_t t = first + row0 + i;
+                            if (t < T) r.nll_sum += token_nll(logits + i * c.vocab_size, c.vocab_size, ids[begin + t]);
+                          }
+                        });
     scored_to = end;
     if (on_progress) on_progress(end, r.nll_sum / static_cast<double>(scored_to - 1));
   }
