@@ -7,11 +7,12 @@
 namespace gaincell::cli {
 
 // Bounded spin of the workers when the machine has a core free for each of them: GOMP_SPINCOUNT iterations of
-// `pause` (about 25-40 ns each on Zen 3 and recent Intel, so 0.1-0.2 ms) keep the threads warm across the ~50
-// parallel regions of one decoded token and let them sleep when the next region does not come (between
-// tokens, in I/O). libgomp's default of 300,000 spins several milliseconds: on a busy machine a spinning
-// worker takes the core from the thread it waits for.
-constexpr long long kBoundedSpinCount = 4000;
+// `pause` (25-70 ns each on this Zen 3 VM depending on load, ~40 ns on recent Intel, so 25-70 us) keep the threads
+// warm across the ~50 parallel regions of one decoded token, whose gaps are a few microseconds of serial work,
+// and let them sleep when the next region does not come (between tokens, in I/O). libgomp's default of 300,000
+// spins several milliseconds: on a busy machine a spinning worker takes the core from the thread it waits for
+// (measured: 4,000 spins already cost 1.3-1.7x passive at load 12; 1,000 did not; docs/performance.md).
+constexpr long long kBoundedSpinCount = 1000;
 
 struct WaitChoice {
   const char* variable = nullptr;  // environment variable to set, nullptr: leave the environment as found

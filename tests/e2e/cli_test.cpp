@@ -58,7 +58,7 @@ TEST_F(Cli, ChoosesBoundedSpinOrPassiveWaitingUnlessTheUserChose) {
   std::string out, err;
   const std::string info = test::binary_path() + " info --model " + model();
   ASSERT_EQ(test::run_command("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + info, &out, &err), 0) << err;
-  const bool spin = out.find("omp wait:    spin 4000 then sleep (GOMP_SPINCOUNT)\n") != std::string::npos;
+  const bool spin = out.find("omp wait:    spin 1000 then sleep (GOMP_SPINCOUNT)\n") != std::string::npos;
   const bool passive = out.find("omp wait:    passive\n") != std::string::npos;
   EXPECT_TRUE(spin != passive) << out;
   ASSERT_EQ(test::run_command("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active " + info, &out, &err), 0) << err;
