@@ -219,7 +219,8 @@ def main(argv):
                          "train": "BM_TrainStepGainCell/kind:0/threads:%d/" % th}[w] for w in a.what)
         mine = ours(a.bench, th, filt)
     for what, peer_name, peer_ms, run_name in rows:
-        rec = {"bench": "gaincell_peer_attention", "what": what, "peer": peer_name, "threads": th, "T": T,
+        shape = {"B": TRAIN_BATCH, "T": TRAIN_CONTEXT} if what == "train" else {"B": 1, "T": T}
+        rec = {"bench": "gaincell_peer_attention", "what": what, "peer": peer_name, "threads": th, **shape,
                "peer_ms": round(peer_ms, 3), "torch": torch.__version__, "load": os.getloadavg()[0]}
         hit = [v for k, v in mine.items() if k.startswith(run_name + "/")]
         if hit:
