@@ -101,6 +101,32 @@ void BM_AnalogDecode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The attention core alone, as the authors' `attention_forward` (bench/gaincell_peer_attention.py): one layer's
+// 12 heads over T = 256 tokens of random q, k, v (uniform in [-1, 1), the scalers map them into the cells'
+// range), B = 1, window 256. Kind 0 = `gaincell` (the paper's cubic cell), 1 = `gaincell-linear`, 2 = `softmax`.
+void BM_AnalogCore(benchmark::State& state) {
+  const int kind = int(state.range(0)), threads = int(state.range(1));
+  use_threads(state, threads);
+  static const char* const names[] = {"gaincell", "gaincell-linear", "softmax"};
+  state.SetLabel(names[kind]);
+  register_digital_attention();
+  register_analog_attention();
+  const Gpt2Config c = config_preset("gpt2");
+  AttentionContext ctx = attention_context(c);
+  ctx.window = kind == 2 ? 0 : kForwardT;
+  ctx.seed = 1;
+  std::unique_ptr<Attention> a = attention_registry().create(names[kind], ctx);
+  const int64_t width = 3 * int64_t(c.n_embd);
+  std::vector<float> qkv(size_t(kForwardT) * width), out(size_t(kForwardT) * c.n_embd);
+  fill_uniform(qkv.data(), int64_t(qkv.size()), 3);
+  a->forward(out.data(), qkv.data(), 1, kForwardT, 0);  // warm-up
+  for (auto _ : state) {
+    a->forward(out.data(), qkv.data(), 1, kForwardT, 0);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kForwardT);
+}
+
 // kind: 0 softmax, 1 sliding (W = 256), 2 gaincell paper model, 3 gaincell with every non-ideality
 BENCHMARK(BM_AnalogForward)
     ->ArgNames({"kind", "threads"})
@@ -114,6 +140,14 @@ BENCHMARK(BM_AnalogDecode)
     ->ArgNames({"kind", "threads"})
     ->ArgsProduct({{1, 2, 3}, {1, 2}})
     ->Iterations(kDecodeSteps - 1)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true)
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(BM_AnalogCore)
+    ->ArgNames({"kind", "threads"})
+    ->ArgsProduct({{0, 1, 2}, {1, 2}})
+    ->Iterations(3)
     ->Repetitions(5)
     ->ReportAggregatesOnly(true)
     ->Unit(benchmark::kMillisecond);

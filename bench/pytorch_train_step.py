@@ -15,8 +15,13 @@ are left as found and reported. By default the run is "tuned" the way peers' PyT
 freed memory (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ huge), because the first touch of fresh pages costs
 ~3.5 s per GiB on these machines and PyTorch reallocates its activations every step; --as-shipped skips that.
 
+--autocast bf16 runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's mixed
+precision: bf16 matmuls, f32 master weights and optimizer), the mode issue 16 compares against. --mode decode
+times, instead of a training step, one decoded token of the same model with --cached tokens in a per-layer K/V
+cache (no autograd; prefill untimed; tokens ctx..ctx+steps-1 each timed), as `gaincell generate` / BM_Decode.
+
 Usage: /usr/bin/python3 bench/pytorch_train_step.py [--models gpt2,tiny] [--threads 1,2] [--warmup 3] [--steps 10]
-           [--as-shipped]
+           [--as-shipped] [--autocast off|bf16] [--mode train|decode] [--cached 128]
 Needs only Debian's python3-torch.
 """
 import argparse
@@ -45,6 +50,9 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
     ap.add_argument("--steps", type=int, default=10, help="timed steps, median reported (default 10)")
     ap.add_argument("--as-shipped", action="store_true", help="do not tune glibc malloc")
+    ap.add_argument("--autocast", default="off", choices=["off", "bf16"], help="bf16 autocast (default off)")
+    ap.add_argument("--mode", default="train", choices=["train", "decode"], help="training step or decoded token")
+    ap.add_argument("--cached", type=int, default=128, help="decode: tokens already in the cache (default 128)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     a.models = a.models.split(",")
@@ -55,6 +63,8 @@ def parse_args(argv):
         a.threads = [int(t) for t in a.threads.split(",")]
     except ValueError:
         fail("expected --threads as comma-separated integers, got '%s'" % a.threads)
+    if a.mode == "decode" and not 1 <= a.cached <= POSITIONS - a.warmup - a.steps - 1:
+        fail("expected --cached in [1, %d], got %d" % (POSITIONS - a.warmup - a.steps - 1, a.cached))
     if min(a.threads) < 1 or a.warmup < 1 or a.steps < 1:
         fail("expected --threads, --warmup and --steps >= 1, got %s, %d, %d" % (a.threads, a.warmup, a.steps))
     return a
@@ -96,6 +106,30 @@ def build_model(torch, n_layer, n_head, n_embd):
                 elif p.dim() >= 2:
                     nn.init.normal_(p, 0.0, 0.02)
 
+        def decode(self, idx, cache):
+            """Logits [B, V] after appending idx [B, T] at positions len(cache) onwards; cache: per layer (k, v)."""
+            B, T = idx.shape
+            pos0 = cache[0][0].shape[2] if cache else 0
+            x = self.wte(idx) + self.wpe(torch.arange(pos0, pos0 + T))
+            hd = n_embd // n_head
+            for li, blk in enumerate(self.h):
+                q, k, v = blk.c_attn(blk.ln_1(x)).view(B, T, 3, n_head, hd).permute(2, 0, 3, 1, 4)
+                if len(cache) > li:
+                    k = torch.cat([cache[li][0], k], dim=2)
+                    v = torch.cat([cache[li][1], v], dim=2)
+                    cache[li] = (k, v)
+                else:
+                    cache.append((k, v))
+                att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(hd))
+                if T > 1:
+                    L = k.shape[2]
+                    mask = torch.ones(T, L, dtype=torch.bool).triu(L - T + 1)
+                    att = att.masked_fill(mask, float("-inf"))
+                att = torch.softmax(att, dim=-1)
+                x = x + blk.attn_proj((att @ v).transpose(1, 2).reshape(B, T, n_embd))
+                x = x + blk.mlp_proj(F.gelu(blk.c_fc(blk.ln_2(x)), approximate="tanh"))
+            return F.linear(self.ln_f(x[:, -1, :]), self.wte.weight)
+
         def forward(self, idx, targets):
             T = idx.shape[1]
             mask = torch.ones(T, T, dtype=torch.bool).triu(1)
@@ -134,11 +168,16 @@ def worker(a):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=6e-4, betas=(0.9, 0.95), eps=1e-8)
     gen = torch.Generator().manual_seed(2)
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.autocast == "bf16" else (
+        lambda: torch.autocast("cpu", enabled=False))
+    if a.mode == "decode":
+        return decode_worker(torch, a, model, model_name, threads, core, blas_threads, autocast, gen)
 
     def step():
         batch = torch.randint(0, VOCAB, (BATCH, CONTEXT + 1), generator=gen)
         opt.zero_grad()
-        loss = model(batch[:, :-1], batch[:, 1:])
+        with autocast():
+            loss = model(batch[:, :-1], batch[:, 1:])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -159,10 +198,44 @@ def worker(a):
         "bench": "pytorch_train_step", "model": model_name, "threads": threads, "batch": BATCH, "context": CONTEXT,
         "params": sum(p.numel() for p in params), "warmup": a.warmup, "steps": a.steps,
         "median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times), "max_ms": 1e3 * max(times),
-        "tokens_per_s": BATCH * CONTEXT / statistics.median(times), "first_loss": first_loss,
+        "tokens_per_s": BATCH * CONTEXT / statistics.median(times), "first_loss": first_loss, "autocast": a.autocast,
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "openblas_core": core,
         "openblas_threads": blas_threads, "tuned_malloc": not a.as_shipped,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "load_before": load_before, "load_after": os.getloadavg()[0]}), flush=True)
+
+
+def decode_worker(torch, a, model, model_name, threads, core, blas_threads, autocast, gen):
+    """ms per decoded token with a.cached tokens cached (B = 1), greedy, no autograd."""
+    model.eval()
+    prompt = torch.randint(0, VOCAB, (1, a.cached), generator=gen)
+    times = []
+    load_before = os.getloadavg()[0]
+    with torch.no_grad():  # validation: the cache path == one pass over the same 8 tokens (f32)
+        c1, c2 = [], []
+        whole = model.decode(prompt[:, :8], c1)
+        for t in range(8):
+            steps = model.decode(prompt[:, t:t + 1], c2)
+        if not bool(torch.allclose(whole, steps, rtol=1e-4, atol=1e-4)):
+            fail("cached decoding differs from the full pass by %g" % float((whole - steps).abs().max()))
+    with torch.no_grad(), autocast():
+        cache = []
+        logits = model.decode(prompt, cache)
+        if not bool(torch.isfinite(logits.float()).all()):
+            fail("non-finite logits after the prompt")
+        nxt = logits.argmax(-1, keepdim=True)
+        for i in range(a.warmup + a.steps):
+            t0 = time.perf_counter()
+            logits = model.decode(nxt, cache)
+            nxt = logits.argmax(-1, keepdim=True)
+            if i >= a.warmup:
+                times.append(time.perf_counter() - t0)
+    print(json.dumps({
+        "bench": "pytorch_decode", "model": model_name, "threads": threads, "cached": a.cached, "warmup": a.warmup,
+        "steps": a.steps, "median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
+        "max_ms": 1e3 * max(times), "autocast": a.autocast, "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "openblas_core": core, "openblas_threads": blas_threads,
+        "tuned_malloc": not a.as_shipped, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "load_before": load_before, "load_after": os.getloadavg()[0]}), flush=True)
 
 
@@ -180,7 +253,8 @@ def main(argv):
             if not a.as_shipped:
                 env.update(TUNED_ENV)
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--models", model, "--threads",
-                   str(threads), "--warmup", str(a.warmup), "--steps", str(a.steps)] + (
+                   str(threads), "--warmup", str(a.warmup), "--steps", str(a.steps), "--autocast", a.autocast,
+                   "--mode", a.mode, "--cached", str(a.cached)] + (
                        ["--as-shipped"] if a.as_shipped else [])
             rc = subprocess.run(cmd, env=env).returncode
             if rc != 0:

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "analog/register.h"
 #include "bench_util.h"
 #include "train/trainer.h"
 
@@ -24,11 +25,14 @@ struct TrainSetup {
   std::vector<int32_t> inputs, targets;
   double first_loss = 0;
 
-  explicit TrainSetup(const std::string& preset) : init(Gpt2::random(config_preset(preset), 1)) {
+  explicit TrainSetup(const std::string& preset, const std::string& kind = "softmax")
+      : init(Gpt2::random(config_preset(preset), 1)) {
     register_digital_attention();
+    register_analog_attention();
     const Gpt2Config& c = init.config();
     AttentionContext ctx = attention_context(c);
-    attention = attention_registry().create("softmax", ctx);
+    if (kind != "softmax") ctx.window = kContext;
+    attention = attention_registry().create(kind, ctx);
     model = std::make_unique<TrainModel>(init, *attention);
     TrainOptions o;
     o.batch = kBatch;
@@ -45,10 +49,10 @@ struct TrainSetup {
   }
 };
 
-TrainSetup& setup(const std::string& preset) {
+TrainSetup& setup(const std::string& preset, const std::string& kind = "softmax") {
   static std::map<std::string, std::unique_ptr<TrainSetup>> cache;
-  auto& s = cache[preset];
-  if (!s) s = std::make_unique<TrainSetup>(preset);
+  auto& s = cache[preset + "/" + kind];
+  if (!s) s = std::make_unique<TrainSetup>(preset, kind);
   return *s;
 }
 
@@ -81,6 +85,33 @@ BENCHMARK(BM_TrainStep)
     ->ReportAggregatesOnly(true)
     ->Unit(benchmark::kMillisecond)
     ->Apply(add_min_statistic);
+
+// The same step with gain-cell attention (window = context), beside the authors' PyTorch training step
+// (bench/gaincell_peer_attention.py). Arg 0: 0 = `gaincell` (cubic cell, surrogate gradients), 1 =
+// `gaincell-linear`.
+void BM_TrainStepGainCell(benchmark::State& state) {
+  const std::string kind = state.range(0) == 0 ? "gaincell" : "gaincell-linear";
+  use_threads(state, static_cast<int>(state.range(1)));
+  TrainSetup& s = setup("gpt2", kind);
+  if (!std::isfinite(s.first_loss)) {
+    state.SkipWithError(("first loss " + std::to_string(s.first_loss)).c_str());
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) benchmark::DoNotOptimize(s.trainer->step_on(s.inputs.data(), s.targets.data()).loss);
+  const double per_step = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                          static_cast<double>(state.iterations());
+  state.SetLabel(kind);
+  state.counters["ms/step"] = per_step * 1e3;
+}
+
+BENCHMARK(BM_TrainStepGainCell)
+    ->ArgNames({"kind", "threads"})
+    ->ArgsProduct({{0, 1}, {1, 2}})
+    ->Iterations(3)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gaincell::bench

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/omp_wait.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "kernels/threads.h"
@@ -88,8 +89,7 @@ void register_info(CLI::App& app) {
     std::printf("parameters:  %lld\n", static_cast<long long>(c.num_parameters()));
     std::printf("lm_head:     %s\n", m.lm_head() == m.wte() ? "tied to the token embedding" : "separate tensor");
     std::printf("gemm:        %s\n", gemm_backend_name().c_str());
-    const char* wait = std::getenv("OMP_WAIT_POLICY");
-    std::printf("omp wait:    %s\n", wait ? wait : "(unset: libgomp default, active)");
+    std::printf("omp wait:    %s\n", wait_policy_description().c_str());
   });
 }
 

@@ -9,17 +9,18 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/omp_wait.h"
 #include "core/dist.h"
 #include "core/error.h"
 #include "io/provenance.h"
 
 int main(int argc, char** argv) {
-  // libgomp reads OMP_WAIT_POLICY once, before main(). Its default (spin before sleeping) makes 2-thread runs
-  // 2-35x slower when another process holds a core, and costs 0-6 % when passive on an idle machine
-  // (docs/performance.md, "OpenMP wait policy"). So unless the user chose a policy, start over once with
-  // passive waiting; if the exec fails, run on with the default.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
-    execv("/proc/self/exe", argv);
+  // libgomp reads OMP_WAIT_POLICY / GOMP_SPINCOUNT once, before main(). Its default (spin ~300,000 times before
+  // sleeping) makes 2-thread runs 2-35x slower when another process holds a core; plain passive waiting costs
+  // a wake-up per parallel region (~50 per decoded token). So unless the user chose, start over once with a
+  // bounded spin when the machine has a core per thread, else passive (cli/omp_wait.h; docs/performance.md,
+  // "OpenMP wait policy"); if the exec fails, run on with the default.
+  if (gaincell::cli::set_wait_policy_environment()) execv("/proc/self/exe", argv);
   // Under mpirun: one rank of the job (core/dist.h); alone: one process, as without MPI.
   gaincell::dist_init(&argc, &argv);
   gaincell::dist_quiet_other_ranks();

@@ -9,6 +9,9 @@
 #include "eval/loglik.h"
 
 namespace gaincell {
+namespace {
+constexpr int64_t kLogitRowsPerPiece = 64;  // 64 x 50257 floats = 13 MB for GPT-2
+}  // namespace
 
 PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_t>& ids,
                                     const PerplexityOptions& options,
@@ -39,9 +42,14 @@ PerplexityResult strided_perplexity(Gpt2Engine& engine, const std::vector<int32_
   // The token NLLs of window w, appended to `out` (logits of position t - 1 predict token t).
   auto score = [&](const Window& w, auto&& add) {
     const int T = static_cast<int>(w.end - w.begin);
-    const float* logits = engine.forward(ids.data() + w.begin, 1, T, T - w.first + 1);
-    for (int t = w.first; t < T; ++t)
-      add(token_nll(logits + int64_t{t - w.first} * c.vocab_size, c.vocab_size, ids[w.begin + t]));
+    // Piece by piece, so the logits never take a window x V buffer.
+    engine.forward_each(ids.data() + w.begin, 1, T, T - w.first + 1, kLogitRowsPerPiece,
+                        [&](int64_t row0, int64_t n, const float* logits) {
+                          for (int64_t i = 0; i < n; ++i) {
+                            const int64_t t = w.first + row0 + i;
+                            if (t < T) add(token_nll(logits + i * c.vocab_size, c.vocab_size, ids[w.begin + t]));
+                          }
+                        });
   };
   const int ranks = dist_size(), rank = dist_rank();
   if (ranks == 1) {

@@ -1,5 +1,6 @@
 #include "model/engine.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -100,7 +101,7 @@ const float* Engine::head(const int64_t* rows, int64_t n_rows) {
   return logits_.data();
 }
 
-const float* Engine::forward(const int32_t* tokens, int B, int T, int last_n) {
+void Engine::forward_body(const int32_t* tokens, int B, int T, int last_n) {
   const ModelConfig& c = model_.config();
   if (B <= 0 || T <= 0) fail_expected("model", "at least one token", std::to_string(B) + "x" + std::to_string(T));
   if (T > c.n_positions)
@@ -114,7 +115,24 @@ const float* Engine::forward(const int32_t* tokens, int B, int T, int last_n) {
   rows_.clear();
   for (int b = 0; b < B; ++b)
     for (int t = T - last_n; t < T; ++t) rows_.push_back(int64_t{b} * T + t);
+}
+
+const float* Engine::forward(const int32_t* tokens, int B, int T, int last_n) {
+  forward_body(tokens, B, T, last_n);
   return head(rows_.data(), static_cast<int64_t>(rows_.size()));
+}
+
+void Engine::forward_each(const int32_t* tokens, int B, int T, int last_n, int64_t max_rows,
+                          const std::function<void(int64_t, int64_t, const float*)>& fn) {
+  if (max_rows < 2) fail_expected("model", "pieces of at least 2 logit rows", std::to_string(max_rows));
+  forward_body(tokens, B, T, last_n);
+  const int64_t n = static_cast<int64_t>(rows_.size());
+  for (int64_t first = 0; first < n;) {
+    int64_t m = std::min(max_rows, n - first);
+    if (n - first - m == 1) --m;  // leave two rows for the last piece, never one (another GEMM path)
+    fn(first, m, head(rows_.data() + first, m));
+    first += m;
+  }
 }
 
 void Engine::decode_begin(int B, int64_t max_tokens) {

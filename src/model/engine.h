@@ -4,6 +4,7 @@
 // memory.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -22,6 +23,12 @@ class Engine {
   // [B, last_n, V] (last_n < 0 or > T: all T). Token ids outside [0, vocab) and T > n_positions throw Error
   // naming the offending value.
   const float* forward(const int32_t* tokens, int B, int T, int last_n = -1);
+  // The same forward, but the logits come in pieces of at most max_rows rows (and never a single row unless
+  // there is only one): fn(first, n, logits [n, V]) for the rows [first, first + n) of [B, last_n]. The logits
+  // buffer then holds max_rows x V floats instead of B last_n V (for GPT-2 at 1024 positions 13 MB instead of
+  // 206 MB). Row values may differ from forward()'s in the last bits (the lm_head GEMM has another M).
+  void forward_each(const int32_t* tokens, int B, int T, int last_n, int64_t max_rows,
+                    const std::function<void(int64_t, int64_t, const float*)>& fn);
 
   // Starts decoding B sequences of at most max_tokens tokens in total (prompt included; at most n_positions,
   // which for rotary models is max_position_embeddings).
@@ -48,6 +55,8 @@ class Engine {
   void attention_decode(int l, int64_t B, int64_t T);
   // Final norm and lm_head on `rows` rows of x_ starting at the given row indices.
   const float* head(const int64_t* rows, int64_t n_rows);
+  // Checks, embeds and runs every block of a [B, T] forward; sets rows_ to the last last_n rows of each sequence.
+  void forward_body(const int32_t* tokens, int B, int T, int last_n);
 
   const Model& model_;
   Attention& attention_;

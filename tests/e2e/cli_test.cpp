@@ -52,14 +52,19 @@ TEST_F(Cli, InitWritesALoadableFolderWithTokenizer) {
   EXPECT_NE(r.out.find("head_dim:    64"), std::string::npos);
 }
 
-// Without a user choice the CLI restarts itself with passive OpenMP waiting; a user's choice is kept.
-TEST_F(Cli, UsesPassiveOpenMpWaitingUnlessTheUserChose) {
+// Without a user choice the CLI restarts itself with a bounded spin (a core free per thread) or passive OpenMP
+// waiting (a busy machine); a user's choice of either variable is kept.
+TEST_F(Cli, ChoosesBoundedSpinOrPassiveWaitingUnlessTheUserChose) {
   std::string out, err;
   const std::string info = test::binary_path() + " info --model " + model();
-  ASSERT_EQ(test::run_command("env -u OMP_WAIT_POLICY " + info, &out, &err), 0) << err;
-  EXPECT_NE(out.find("omp wait:    passive\n"), std::string::npos) << out;
-  ASSERT_EQ(test::run_command("env OMP_WAIT_POLICY=active " + info, &out, &err), 0) << err;
+  ASSERT_EQ(test::run_command("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + info, &out, &err), 0) << err;
+  const bool spin = out.find("omp wait:    spin 1000 then sleep (GOMP_SPINCOUNT)\n") != std::string::npos;
+  const bool passive = out.find("omp wait:    passive\n") != std::string::npos;
+  EXPECT_TRUE(spin != passive) << out;
+  ASSERT_EQ(test::run_command("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active " + info, &out, &err), 0) << err;
   EXPECT_NE(out.find("omp wait:    active\n"), std::string::npos) << out;
+  ASSERT_EQ(test::run_command("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=77 " + info, &out, &err), 0) << err;
+  EXPECT_NE(out.find("omp wait:    spin 77 then sleep (GOMP_SPINCOUNT)\n"), std::string::npos) << out;
 }
 
 TEST_F(Cli, TokenizePrintsGpt2Ids) {

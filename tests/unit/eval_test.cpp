@@ -13,6 +13,7 @@
 #include "eval/perplexity.h"
 #include "eval/task_data.h"
 #include "eval/tasks.h"
+#include "expect_close.h"
 #include "io/json.h"
 #include "model/attention.h"
 #include "model/engine.h"
@@ -148,6 +149,33 @@ TEST_F(EvalModel, FixedWindowsNllIsTheMeanOverEvenlySpacedWindows) {
   expect_error([&] { fixed_windows_nll(*engine_, std::vector<int32_t>(ids.begin(), ids.begin() + T), T, 2); },
                "at least 7 tokens");
   expect_error([&] { fixed_windows_nll(*engine_, ids, T, 0); }, "0 windows");
+}
+
+// forward_each hands out the same logit rows as forward, in order, in pieces of at most max_rows and never one
+// row alone (the last piece keeps two).
+TEST_F(EvalModel, ForwardEachGivesForwardsRowsInBoundedPieces) {
+  const std::vector<int32_t> ids = random_tokens(2 * 11, 9);
+  const std::vector<float> want = [&] {
+    const float* l = engine_->forward(ids.data(), 2, 11, 9);
+    return std::vector<float>(l, l + 2 * 9 * 40);
+  }();
+  for (int64_t max_rows : {2, 5, 17, 100}) {
+    std::vector<float> got;
+    std::vector<int64_t> sizes;
+    engine_->forward_each(ids.data(), 2, 11, 9, max_rows, [&](int64_t first, int64_t n, const float* l) {
+      EXPECT_EQ(first, int64_t(got.size()) / 40);
+      sizes.push_back(n);
+      got.insert(got.end(), l, l + n * 40);
+    });
+    ASSERT_EQ(got.size(), want.size()) << max_rows;
+    EXPECT_TRUE(test::all_close(got, want, 1e-5, 1e-5)) << max_rows;
+    for (int64_t n : sizes) {
+      EXPECT_LE(n, max_rows);
+      EXPECT_GE(n, 2);
+    }
+  }
+  expect_error([&] { engine_->forward_each(ids.data(), 1, 11, 9, 1, [](int64_t, int64_t, const float*) {}); },
+               "at least 2 logit rows");
 }
 
 TEST_F(EvalModel, StridedPerplexityWithStrideOneIsASlidingWindow) {
