@@ -174,16 +174,16 @@ TEST(Bf16, TinyModelLogitsWithinTwoPercentOfFloat32) {
   }
 }
 
-// Twenty AdamW steps on a learnable sequence (next token = a fixed permutation of the current one), float32
+// Sixteen AdamW steps on a learnable sequence (next token = a fixed permutation of the current one), float32
 // and bf16 projections from the same initial weights: the bf16 loss tracks float32 within 2 % at every step
-// (measured below 0.5 %) and both fall by more than half, so the curve is a real one.
+// (measured 0.06-0.3 %) and both fall by more than half, so the curve is a real one.
 TEST(Bf16, TrainingLossCurveTracksFloat32) {
   register_digital_attention();
   ModelConfig c = config_preset("tiny");
   c.vocab_size = 64;
   c.n_positions = 32;
   const Model init = Model::random(c, 3);
-  const int B = 2, T = 32, steps = 20;
+  const int B = 2, T = 16, steps = 16;
   std::vector<int32_t> in(B * T), tg(B * T);
   for (int i = 0; i < B * T; ++i) {
     in[i] = static_cast<int32_t>((i * 5 + i / T) % c.vocab_size);
