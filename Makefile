@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-DEBS := cmake g++ make pkg-config libopenblas-openmp-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev \
+DEBS := cmake g++ make pkg-config libopenblas-openmp-dev libdnnl-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev \
         libgtest-dev libgmock-dev libbenchmark-dev python3-numpy libsentencepiece-dev \
         python3-dev pybind11-dev python3-pybind11 python3-pytest python3-torch python3-setuptools python3-wheel \
         libopenmpi-dev openmpi-bin

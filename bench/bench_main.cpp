@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bench_util.h"
+#include "kernels/gemm.h"
 #include "kernels/threads.h"
 
 namespace {
@@ -20,6 +21,19 @@ int main(int argc, char** argv) {
   using namespace gaincell::bench;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // GAINCELL_BENCH_GEMM=openblas|dnnl|loops runs every benchmark on one GEMM library (A/B of the whole engine);
+  // unset: the build's default per shape class (kernels/gemm.h).
+  const std::string lib = env_or("GAINCELL_BENCH_GEMM", "");
+  if (!lib.empty()) {
+    if (lib != "openblas" && lib != "dnnl" && lib != "loops") {
+      std::fprintf(stderr, "gaincell_bench: error: GAINCELL_BENCH_GEMM expected openblas|dnnl|loops, got %s\n",
+                   lib.c_str());
+      return 1;
+    }
+    gaincell::set_gemm_library(lib == "openblas" ? gaincell::GemmLibrary::kOpenBlas
+                               : lib == "dnnl"   ? gaincell::GemmLibrary::kDnnl
+                                                 : gaincell::GemmLibrary::kLoops);
+  }
   benchmark::AddCustomContext("cpu_model", cpu_model());
   benchmark::AddCustomContext("gemm_backend", gaincell::gemm_backend_name());
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", env_or("OPENBLAS_CORETYPE", "(unset)"));

@@ -1,6 +1,8 @@
 // GFLOP/s of GPT-2 124M's matmul shapes through matmul_forward / matmul_transposed_forward, next to a plain
 // cblas_sgemm call of the same shape and the FMA peak measured in this run (counter peak_frac).
-// Args: rows N (1 = decoding, 64 / 256 = prompt), shape index (kShapes), threads.
+// Args: rows N (1 = decoding, 64 / 256 = prompt), shape index (kShapes), threads. BM_Matmul runs the default
+// library of the build (kernels/gemm.h), BM_MatmulOpenBlas / BM_MatmulDnnl force one; the label names the
+// kernel that ran (OpenBLAS's core, oneDNN's implementation string and ISA).
 #include <cmath>
 #include <map>
 #include <memory>
@@ -8,6 +10,7 @@
 
 #include "bench_util.h"
 #include "core/buffer.h"
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 
 #if GAINCELL_WITH_OPENBLAS
@@ -101,7 +104,7 @@ std::string check_ours(int64_t N, int s) {
   return "";
 }
 
-void set_rate_counters(benchmark::State& state, int64_t N, int s, int threads) {
+void set_rate_counters(benchmark::State& state, int64_t N, int s, int threads, const std::string& kernel) {
   const Shape& sh = kShapes[s];
   const double flops = 2.0 * N * sh.K * sh.M;
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -109,18 +112,34 @@ void set_rate_counters(benchmark::State& state, int64_t N, int s, int threads) {
       benchmark::Counter(flops / (fma_peak_gflops(threads) * 1e9), benchmark::Counter::kIsIterationInvariantRate);
   // Bytes of weights streamed per second (the bound of decoding, N = 1).
   state.counters["wGB/s"] = benchmark::Counter(4e-9 * sh.K * sh.M, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(sh.name);
+  state.SetLabel(std::string(sh.name) + (kernel.empty() ? "" : " " + kernel));
 }
 
-void BM_Matmul(benchmark::State& state) {
+void run_matmul(benchmark::State& state, GemmLibrary lib) {
   const int64_t N = state.range(0);
   const int s = static_cast<int>(state.range(1)), threads = static_cast<int>(state.range(2));
   use_threads(state, threads);
+  set_gemm_library(lib);
   if (validation_failed(state, check_ours(N, s))) return;
   for (int i = 0; i < 3; ++i) run_ours(N, s);  // warm-up
   for (auto _ : state) run_ours(N, s);
-  set_rate_counters(state, N, s, threads);
+  set_rate_counters(state, N, s, threads, gemm_library_label(gemm_library_for_rows(N), N));
+  set_gemm_library(GemmLibrary::kAuto);
 }
+
+void BM_Matmul(benchmark::State& state) {
+  run_matmul(state, GemmLibrary::kAuto);
+}
+#if GAINCELL_WITH_OPENBLAS
+void BM_MatmulOpenBlas(benchmark::State& state) {
+  run_matmul(state, GemmLibrary::kOpenBlas);
+}
+#endif
+#if GAINCELL_WITH_DNNL
+void BM_MatmulDnnl(benchmark::State& state) {
+  run_matmul(state, GemmLibrary::kDnnl);
+}
+#endif
 
 #if GAINCELL_WITH_OPENBLAS
 // Plain cblas_sgemm of the same shape (no bias, no N = 1 special case): what BLAS gives without our wrapper.
@@ -152,7 +171,7 @@ void BM_Cblas(benchmark::State& state) {
     return;
   for (int i = 0; i < 3; ++i) run();
   for (auto _ : state) run();
-  set_rate_counters(state, N, s, threads);
+  set_rate_counters(state, N, s, threads, "cblas_sgemm");
 }
 #endif
 
@@ -168,7 +187,11 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Matmul)->Apply(matmul_args);
 #if GAINCELL_WITH_OPENBLAS
+BENCHMARK(BM_MatmulOpenBlas)->Apply(matmul_args);
 BENCHMARK(BM_Cblas)->Apply(matmul_args);
+#endif
+#if GAINCELL_WITH_DNNL
+BENCHMARK(BM_MatmulDnnl)->Apply(matmul_args);
 #endif
 
 }  // namespace

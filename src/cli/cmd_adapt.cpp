@@ -16,6 +16,7 @@ namespace {
 struct AdaptCliOptions {
   AdaptOptions adapt;
   ThreadOptions threads;
+  std::string precision = "f32";
 };
 
 // One progress bar per stage, opened at the stage's first record.
@@ -67,6 +68,7 @@ void print_stage(const char* label, const nlohmann::ordered_json& s) {
 
 void run_adapt(const AdaptCliOptions& o) {
   apply_thread_options(o.threads);
+  apply_precision_option(o.precision);
   StageProgress progress(o.adapt);
   AdaptResult r =
       run_adaptation(o.adapt, [&](const std::string& stage, const StepRecord& rec) { progress(stage, rec); });
@@ -112,6 +114,7 @@ void register_adapt(CLI::App& app) {
   cmd->add_option("--eval-batches", a.eval_batches, "Batches per evaluation")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seed", a.seed, "Seed of the data windows, the calibration batch and the hardware noise");
   add_thread_options(cmd, o->threads);
+  add_precision_option(cmd, o->precision);
   cmd->callback([o] { run_adapt(*o); });
 }
 

@@ -60,6 +60,7 @@ std::string step_json(const StepRecord& r, int64_t tokens) {
 
 void run_train(const TrainCliOptions& o) {
   apply_thread_options(o.model.threads);
+  apply_precision_option(o.model.precision);
   register_all_attention();
   const TrainOptions& t = o.train;
   if (o.init != "model" && o.init != "scratch") fail_expected("cli", "--init model|scratch", "'" + o.init + "'");

@@ -7,6 +7,7 @@
 
 #include "analog/register.h"
 #include "core/error.h"
+#include "kernels/bf16.h"
 #include "kernels/threads.h"
 
 namespace gaincell::cli {
@@ -17,6 +18,17 @@ void add_thread_options(CLI::App* cmd, ThreadOptions& o) {
 
 void apply_thread_options(const ThreadOptions& o) {
   set_compute_threads(o.threads);
+}
+
+void add_precision_option(CLI::App* cmd, std::string& precision) {
+  cmd->add_option("--precision", precision,
+                  "Projections (linear layers, lm_head): f32, or bf16 weights and activations with f32 "
+                  "accumulation (attention, norms, gain-cell simulation stay f32; docs/precision.md)")
+      ->capture_default_str();
+}
+
+void apply_precision_option(const std::string& precision) {
+  set_matmul_precision(parse_matmul_precision(precision));
 }
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed, bool evaluation) {
@@ -34,6 +46,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed, bool eval
         ->check(CLI::PositiveNumber);
   cmd->add_option("--report", o.report_path, "Write the run's activity counters and energy/latency as JSON");
   add_thread_options(cmd, o.threads);
+  add_precision_option(cmd, o.precision);
 }
 
 void register_all_attention() {
@@ -46,6 +59,7 @@ void register_all_attention() {
 
 LoadedModel load_model(const ModelOptions& o) {
   apply_thread_options(o.threads);
+  apply_precision_option(o.precision);
   register_all_attention();
   LoadedModel m;
   m.model = std::make_unique<Gpt2>(Gpt2::load(o.model_dir));

@@ -20,6 +20,10 @@ struct ThreadOptions {
 };
 void add_thread_options(CLI::App* cmd, ThreadOptions& o);
 void apply_thread_options(const ThreadOptions& o);
+// --precision f32|bf16 on the commands that run a model's projections (docs/precision.md); apply sets the
+// process-wide matmul precision (kernels/bf16.h).
+void add_precision_option(CLI::App* cmd, std::string& precision);
+void apply_precision_option(const std::string& precision);
 
 // --model, --attention, --window, --hw, --seed on every command that runs a model.
 struct ModelOptions {
@@ -29,9 +33,10 @@ struct ModelOptions {
   std::string hw_path;  // hardware TOML for analog backends
   uint64_t seed = 0;
   ThreadOptions threads;
-  double retention_s = 0;   // --retention-s: leakage from the latency model's token period (0 = hardware's)
-  double read_snr_db = 0;   // --read-snr-db: read noise of S and A at this SNR (0 = the hardware's)
-  std::string report_path;  // --report: the run's activity counters and their cost as JSON
+  double retention_s = 0;         // --retention-s: leakage from the latency model's token period (0 = hardware's)
+  double read_snr_db = 0;         // --read-snr-db: read noise of S and A at this SNR (0 = the hardware's)
+  std::string report_path;        // --report: the run's activity counters and their cost as JSON
+  std::string precision = "f32";  // --precision: f32 | bf16 projections
 };
 // `evaluation`: also --read-snr-db (evaluation-only read noise; training commands do not offer it).
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_seed = true, bool evaluation = true);

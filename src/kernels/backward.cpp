@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "kernels/bf16.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 
@@ -39,19 +40,19 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
                      const float* w, int64_t N, int64_t K, int64_t M, bool out_in, bool accumulate_dinp) {
   const float beta = accumulate_dinp ? 1.0f : 0.0f;
   if (out_in) {  // w [M, K]: dinp = dout @ w, dweight += dout^T @ inp
-    if (dinp) gemm_deterministic(false, false, N, K, M, 1.0f, dout, ldd, w, K, beta, dinp, K);
-    gemm_deterministic(true, false, M, K, N, 1.0f, dout, ldd, inp, K, 1.0f, dweight, K);
+    if (dinp) gemm_projection(false, false, N, K, M, 1.0f, dout, ldd, w, K, beta, dinp, K);
+    gemm_projection(true, false, M, K, N, 1.0f, dout, ldd, inp, K, 1.0f, dweight, K);
   } else {  // w [K, M]: dinp = dout @ w^T, dweight += inp^T @ dout
-    if (dinp) gemm_deterministic(false, true, N, K, M, 1.0f, dout, ldd, w, M, beta, dinp, K);
-    gemm_deterministic(true, false, K, M, N, 1.0f, inp, K, dout, ldd, 1.0f, dweight, M);
+    if (dinp) gemm_projection(false, true, N, K, M, 1.0f, dout, ldd, w, M, beta, dinp, K);
+    gemm_projection(true, false, K, M, N, 1.0f, inp, K, dout, ldd, 1.0f, dweight, M);
   }
   if (dbias) bias_backward(dbias, dout, ldd, N, M);
 }
 
 void matmul_transposed_backward(float* dinp, float* dwt, const float* dout, const float* inp, const float* wt,
                                 int64_t N, int64_t C, int64_t V) {
-  gemm_deterministic(false, false, N, C, V, 1.0f, dout, V, wt, C, 0.0f, dinp, C);
-  gemm_deterministic(true, false, V, C, N, 1.0f, dout, V, inp, C, 1.0f, dwt, C);
+  gemm_projection(false, false, N, C, V, 1.0f, dout, V, wt, C, 0.0f, dinp, C);
+  gemm_projection(true, false, V, C, N, 1.0f, dout, V, inp, C, 1.0f, dwt, C);
 }
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,

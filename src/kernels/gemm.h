@@ -8,8 +8,22 @@
 // run-to-run noise (docs/performance.md, "Deterministic GEMMs").
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace gaincell {
+
+// The library that computes the panels. kAuto picks, per shape class (one row: matrix-vector, decoding; more
+// rows: matrix-matrix), the faster library this build has, as measured on this project's machines
+// (docs/performance.md, "oneDNN"): OpenBLAS for both classes on AVX2 CPUs. kLoops is the plain triple loop.
+enum class GemmLibrary { kAuto, kOpenBlas, kDnnl, kLoops };
+// Forces one library for every shape class (kAuto restores the defaults); throws Error when the build lacks it.
+void set_gemm_library(GemmLibrary lib);
+bool gemm_library_available(GemmLibrary lib);
+// The library that computes a product with M rows under the current setting (never kAuto).
+GemmLibrary gemm_library_for_rows(int64_t M);
+// "OpenBLAS 0.3.21 ... core=Zen", "oneDNN 2.6.3 gemm:jit isa=avx2" (oneDNN's implementation string for a
+// product of M rows and its run-time ISA), "loops".
+std::string gemm_library_label(GemmLibrary lib, int64_t M);
 
 // C[M, N] = alpha op(A) op(B) + beta C (row-major, leading dimensions lda, ldb, ldc; beta 0 ignores C's old
 // contents). The output is cut along its longer side into at most 8 panels (multiples of 64, >= 128 wide). A

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/parallel.h"
+#include "kernels/bf16.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 
@@ -29,7 +30,7 @@ void linear_forward(float* out, int64_t ldo, const float* inp, const float* w, c
   if (bias)
     parallel_for(
         0, N, [&](int64_t n) { std::memcpy(out + n * ldo, bias, M * sizeof(float)); }, N * M);
-  gemm_deterministic(false, out_in, N, M, K, 1.0f, inp, K, w, out_in ? K : M, bias ? 1.0f : 0.0f, out, ldo);
+  gemm_projection(false, out_in, N, M, K, 1.0f, inp, K, w, out_in ? K : M, bias ? 1.0f : 0.0f, out, ldo);
 }
 
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K, int64_t M) {
@@ -37,7 +38,7 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 }
 
 void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V) {
-  gemm_deterministic(false, true, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
+  gemm_projection(false, true, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
 }
 
 void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,

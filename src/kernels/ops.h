@@ -7,7 +7,9 @@ namespace gaincell {
 
 // out[N, M] = inp[N, K] @ w[K, M] (+ bias[M] if non-null). w is stored [in, out] (HF Conv1D layout).
 // Every matmul here goes through gemm_deterministic (kernels/gemm.h): BLAS when built with it, the same bits
-// at any thread count; one row (decoding) is a matrix-vector product, memory bound on w.
+// at any thread count; one row (decoding) is a matrix-vector product, memory bound on w. linear_forward,
+// matmul_forward and matmul_transposed_forward (the projections) run in the matmul precision (kernels/bf16.h:
+// float32, or bf16 operands with float32 accumulation); matmul_nt / matmul_nn (attention) always in float32.
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int64_t N, int64_t K, int64_t M);
 // out rows [N] of width M, row stride ldo: out = inp[N, K] @ W (+ bias[M]) with W stored [K, M] (HF Conv1D)
 // or, out_in, [M, K] (HF nn.Linear, used in place through a transposed GEMM). matmul_forward is the case

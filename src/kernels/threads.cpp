@@ -1,6 +1,7 @@
 #include "kernels/threads.h"
 
 #include "core/parallel.h"
+#include "kernels/gemm.h"
 
 #if GAINCELL_WITH_OPENBLAS
 #include <cblas.h>
@@ -16,11 +17,13 @@ void set_compute_threads(int n) {
 }
 
 std::string gemm_backend_name() {
-#if GAINCELL_WITH_OPENBLAS
-  return std::string("OpenBLAS ") + openblas_get_config() + " core=" + openblas_get_corename();
-#else
-  return "naive";
-#endif
+  const GemmLibrary one_row = gemm_library_for_rows(1), rows = gemm_library_for_rows(256);
+  std::string name = one_row == rows
+                         ? gemm_library_label(rows, 256)
+                         : "rows>1: " + gemm_library_label(rows, 256) + "; 1 row: " + gemm_library_label(one_row, 1);
+  if (gemm_library_available(GemmLibrary::kDnnl) && one_row != GemmLibrary::kDnnl && rows != GemmLibrary::kDnnl)
+    name += " (oneDNN built in, not selected: " + gemm_library_label(GemmLibrary::kDnnl, 256) + ")";
+  return name;
 }
 
 }  // namespace gaincell

@@ -6,7 +6,9 @@ namespace gaincell {
 
 // n <= 0: all hardware threads.
 void set_compute_threads(int n);
-// Which GEMM runs ("OpenBLAS 0.3.21 (Haswell core)", "naive"), for benchmark and info output.
+// Which GEMM runs, for benchmark and info output: the library of each shape class (kernels/gemm.h
+// gemm_library_label: "OpenBLAS 0.3.21 ... core=Zen", "oneDNN 2.6.3 gemm:jit isa=avx2", "loops"), and oneDNN's
+// implementation when it is built in but not selected.
 std::string gemm_backend_name();
 
 }  // namespace gaincell

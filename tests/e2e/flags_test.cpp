@@ -229,8 +229,10 @@ void check_command(const Command& c) {
 // The flags every model command shares (add_model_options), for a base invocation `b` (without --attention,
 // --window, --hw, --seed, --retention-s, --report, --threads) whose outputs depend on the model's logits; the
 // --model row replaces `model` by `other`.
+// precision_seen: the base's outputs show bf16 projections (false for greedy text, which bf16 leaves as it is:
+// its row checks the value's validation, and bf16_test.cpp the logits).
 std::vector<Row> model_rows(const std::string& b, bool evaluation = true, const std::string& model = "{M} ",
-                            const std::string& other = "{F}/m ") {
+                            const std::string& other = "{F}/m ", bool precision_seen = true) {
   const std::string lin = b + " --attention gaincell-linear",
                     gc_noisy = b + " --attention gaincell --window 16 --hw {F}/noisy.toml";  // short window: fast
   std::vector<Row> rows = {
@@ -242,6 +244,9 @@ std::vector<Row> model_rows(const std::string& b, bool evaluation = true, const 
       {"--retention-s", lin + " --retention-s 1e-7", Expect::kChanges, lin},
       {"--report", b + " --report {out}/report.json"},
       {"--threads", b + " --threads 2", Expect::kSame},
+      precision_seen
+          ? Row{"--precision", b + " --precision bf16"}
+          : Row{"--precision", b + " --precision bf17", Expect::kRejected, "expected f32 or bf16, got 'bf17'"},
   };
   if (evaluation)  // evaluation-only read noise: training commands do not offer it
     rows.push_back({"--read-snr-db", b + " --attention gaincell --window 16 --read-snr-db 10", Expect::kChanges,
@@ -472,15 +477,16 @@ TEST_F(Flags, SweepMerge) {
 TEST_F(Flags, GeneratePerplexityLogits) {
   const std::string g = "--model {M} --prompt 'ROMEO:' -n 24 --temperature 0";
   check_command({"generate", g,
-                 model_rows(g) + std::vector<Row>{
-                                     {"--prompt", replace_all(g, "'ROMEO:'", "'JULIET:'")},
-                                     {"--tokens", replace_all(g, "-n 24", "-n 25")},
-                                     {"--temperature", replace_all(g, "--temperature 0", "--temperature 1.5")},
-                                     {"--top-k", replace_all(g, "--temperature 0", "--temperature 1 --top-k 1"),
-                                      Expect::kChanges, replace_all(g, "--temperature 0", "--temperature 1")},
-                                     {"--top-p", replace_all(g, "--temperature 0", "--temperature 1 --top-p 0.01"),
-                                      Expect::kChanges, replace_all(g, "--temperature 0", "--temperature 1")},
-                                 }});
+                 model_rows(g, true, "{M} ", "{F}/m ", /*precision_seen=*/false) +
+                     std::vector<Row>{
+                         {"--prompt", replace_all(g, "'ROMEO:'", "'JULIET:'")},
+                         {"--tokens", replace_all(g, "-n 24", "-n 25")},
+                         {"--temperature", replace_all(g, "--temperature 0", "--temperature 1.5")},
+                         {"--top-k", replace_all(g, "--temperature 0", "--temperature 1 --top-k 1"), Expect::kChanges,
+                          replace_all(g, "--temperature 0", "--temperature 1")},
+                         {"--top-p", replace_all(g, "--temperature 0", "--temperature 1 --top-p 0.01"),
+                          Expect::kChanges, replace_all(g, "--temperature 0", "--temperature 1")},
+                     }});
   const std::string p = "--model {M} --text {F}/text.txt";
   check_command({"perplexity", p,
                  model_rows(p) + std::vector<Row>{{"--text", replace_all(p, "text.txt", "text2.txt")},
@@ -566,7 +572,8 @@ TEST_F(Flags, Adapt) {
                   {"--eval-every", a + " --eval-every 10"},
                   {"--eval-batches", replace_all(a, "--eval-batches 1", "--eval-batches 2")},
                   {"--seed", a + " --seed 9"},
-                  {"--threads", a + " --threads 2", Expect::kSame}}});
+                  {"--threads", a + " --threads 2", Expect::kSame},
+                  {"--precision", a + " --precision bf16"}}});
 }
 
 TEST_F(Flags, ConvertLlama2c) {
@@ -605,6 +612,23 @@ TEST_F(Flags, Reproduce) {
              {"--threads", b + " --threads 2", Expect::kSame}}};
   c.files = "results\\.json";
   check_command(c);
+}
+
+}  // namespace
+}  // namespace gaincell
+
+namespace gaincell {
+namespace {
+
+// --precision accepts f32 | bf16 only: anything else is one error line naming both, exit 1, no output file.
+TEST(FlagsPrecision, RejectsUnknownValueWithOneLineAndNoOutput) {
+  const std::string out = fixtures() + "/precision_bad.npy";
+  Result r = gc("logits --model " + test::data_path("../../models/shakespeare-bytes") + " --tokens 70,71 --out " + out +
+                " --precision fp16");
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.err.find("error: [precision] expected f32 or bf16, got 'fp16'"), std::string::npos) << r.err;
+  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace

@@ -1,0 +1,74 @@
+#include "kernels/bf16.h"
+
+#include <atomic>
+#include <vector>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "kernels/gemm.h"
+
+namespace gaincell {
+
+void round_to_bf16(float* out, const float* in, int64_t n) {
+  parallel_elementwise(n, [&](int64_t i) { out[i] = round_to_bf16(in[i]); });
+}
+
+void to_bf16(uint16_t* out, const float* in, int64_t n) {
+  parallel_elementwise(n, [&](int64_t i) { out[i] = to_bf16(in[i]); });
+}
+
+void from_bf16(float* out, const uint16_t* in, int64_t n) {
+  parallel_elementwise(n, [&](int64_t i) { out[i] = from_bf16(in[i]); });
+}
+
+namespace {
+
+std::atomic<MatmulPrecision> g_precision{MatmulPrecision::kF32};
+
+// rows x cols of a matrix with row stride ld, rounded to bf16 into a compact copy (row stride cols).
+const float* rounded_copy(std::vector<float>& scratch, const float* x, int64_t rows, int64_t cols, int64_t ld) {
+  if (scratch.size() < static_cast<size_t>(rows * cols)) scratch.resize(rows * cols);
+  float* out = scratch.data();
+  parallel_for(
+      0, rows,
+      [&](int64_t r) {
+        for (int64_t j = 0; j < cols; ++j) out[r * cols + j] = round_to_bf16(x[r * ld + j]);
+      },
+      rows * cols * 4);
+  return out;
+}
+
+}  // namespace
+
+void set_matmul_precision(MatmulPrecision p) {
+  g_precision.store(p);
+}
+
+MatmulPrecision matmul_precision() {
+  return g_precision.load();
+}
+
+MatmulPrecision parse_matmul_precision(const std::string& name) {
+  if (name == "f32") return MatmulPrecision::kF32;
+  if (name == "bf16") return MatmulPrecision::kBf16;
+  fail_expected("precision", "f32 or bf16", "'" + name + "'");
+}
+
+const char* matmul_precision_name(MatmulPrecision p) {
+  return p == MatmulPrecision::kBf16 ? "bf16" : "f32";
+}
+
+void gemm_projection(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                     const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (matmul_precision() == MatmulPrecision::kF32) {
+    gemm_deterministic(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  thread_local std::vector<float> scratch_a, scratch_b;  // grow once to the largest operands, then reused
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+  const float* ra = rounded_copy(scratch_a, a, a_rows, a_cols, lda);
+  const float* rb = rounded_copy(scratch_b, b, b_rows, b_cols, ldb);
+  gemm_deterministic(ta, tb, M, N, K, alpha, ra, a_cols, rb, b_cols, beta, c, ldc);
+}
+
+}  // namespace gaincell

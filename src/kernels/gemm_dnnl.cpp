@@ -1,0 +1,123 @@
+#include "kernels/gemm_dnnl.h"
+
+#if GAINCELL_WITH_DNNL
+#include <map>
+#include <memory>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+
+#include "core/parallel.h"  // OpenMP (omp_set_num_threads)
+
+namespace gaincell {
+namespace {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+using dnnl::memory;
+
+struct PanelKey {
+  bool ta, tb;
+  int64_t M, N, K, lda, ldb, ldc;
+  float alpha, beta;
+  bool operator<(const PanelKey& o) const {
+    return std::tie(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta) <
+           std::tie(o.ta, o.tb, o.M, o.N, o.K, o.lda, o.ldb, o.ldc, o.alpha, o.beta);
+  }
+};
+
+struct Panel {
+  memory::desc a, b, c;
+  dnnl::matmul prim;
+};
+
+memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed, int64_t ld) {
+  return memory::desc({rows, cols}, memory::data_type::f32, transposed ? memory::dims{1, ld} : memory::dims{ld, 1});
+}
+
+// The primitive of one panel shape, created on first use with one OpenMP thread, so that oneDNN plans (and
+// later runs) it single-threaded whatever the process's thread count: its blocking, and so its rounding,
+// never depend on the thread count.
+const Panel& panel_for(const PanelKey& k) {
+  static std::mutex mu;
+  static std::map<PanelKey, std::unique_ptr<Panel>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& p = cache[k];
+  if (!p) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    auto panel = std::make_unique<Panel>();
+    panel->a = matrix_desc(k.M, k.K, k.ta, k.lda);
+    panel->b = matrix_desc(k.K, k.N, k.tb, k.ldb);
+    panel->c = matrix_desc(k.M, k.N, false, k.ldc);
+    dnnl::primitive_attr attr;
+    if (k.alpha != 1.0f) attr.set_output_scales(0, {k.alpha});
+    if (k.beta != 0.0f) {
+      dnnl::post_ops ops;
+      ops.append_sum(k.beta);
+      attr.set_post_ops(ops);
+    }
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(panel->a, panel->b, panel->c), attr, cpu_engine());
+    panel->prim = dnnl::matmul(pd);
+    omp_set_num_threads(saved);
+    p = std::move(panel);
+  }
+  return *p;
+}
+
+}  // namespace
+
+void dnnl_gemm_panel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                     const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const Panel& p = panel_for(PanelKey{ta, tb, M, N, K, lda, ldb, ldc, alpha, beta});
+  thread_local dnnl::stream stream(cpu_engine());
+  memory ma(p.a, cpu_engine(), const_cast<float*>(a)), mb(p.b, cpu_engine(), const_cast<float*>(b)),
+      mc(p.c, cpu_engine(), c);
+  p.prim.execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+  stream.wait();
+}
+
+std::string dnnl_impl_name(int64_t rows) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const int64_t K = 768, N = 3072;
+  dnnl::matmul::primitive_desc pd(
+      dnnl::matmul::desc(matrix_desc(rows, K, false, K), matrix_desc(K, N, false, N), matrix_desc(rows, N, false, N)),
+      cpu_engine());
+  omp_set_num_threads(saved);
+  return pd.impl_info_str();
+}
+
+std::string dnnl_isa_name() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
+  }
+}
+
+std::string dnnl_version_string() {
+  const dnnl_version_t* v = ::dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
+}  // namespace gaincell
+#endif
