@@ -59,7 +59,10 @@ int main(int argc, char** argv) {
   // mpirun it prints its line and ends the whole job (MPI_Abort), so that no rank waits on it forever.
   const bool root = gaincell::dist_root();
   auto failed = [](const std::string& message) -> int {
-    if (gaincell::dist_size() > 1) gaincell::dist_abort(message, 1);
+    if (gaincell::dist_size() > 1) {
+      gaincell::dist_abort(message, 1);  // ends the job under mpirun; returns only without a started MPI job
+      return 1;
+    }
     std::fprintf(stderr, "gaincell: error: %s\n", message.c_str());
     return 1;
   };

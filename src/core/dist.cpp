@@ -191,8 +191,9 @@ void dist_abort(const std::string& message, int code) {
     dprintf(g_error_fd, "gaincell: error: %s\n", message.c_str());
 #ifdef GAINCELL_HAVE_MPI
   if (g_mpi_started) MPI_Abort(MPI_COMM_WORLD, code);
+#else
+  (void)code;
 #endif
-  std::exit(code);
 }
 
 }  // namespace gaincell

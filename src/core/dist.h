@@ -49,8 +49,9 @@ std::vector<double> dist_gather(const std::vector<double>& mine);
 // On ranks other than 0: stdout and stderr go to /dev/null (rank 0 prints the run's output and progress once);
 // dist_abort still reaches the terminal. Nothing without MPI or at size 1.
 void dist_quiet_other_ranks();
-// Prints "gaincell: error: <message>" (with the rank when size > 1) on stderr and ends the whole job: MPI_Abort
-// under mpirun, so that no rank waits forever on one that failed; exit(code) otherwise. For the CLI's main().
-[[noreturn]] void dist_abort(const std::string& message, int code);
+// Prints "gaincell: error: <message>" (with the rank when size > 1) on stderr and, under mpirun, ends the whole
+// job with MPI_Abort(code), so that no rank waits forever on one that failed. Without a started MPI job it only
+// prints and returns: the caller (the CLI's main()) returns its exit code; library code never exits.
+void dist_abort(const std::string& message, int code);
 
 }  // namespace gaincell
