@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/bf16.h"
 #include "io/safetensors.h"
 
 namespace gaincell {
@@ -65,14 +66,11 @@ uint16_t f32_to_f16(float f) {
 }
 
 float bf16_to_f32(uint16_t h) {
-  return bits_float(static_cast<uint32_t>(h) << 16);
+  return from_bf16(h);
 }
 
 uint16_t f32_to_bf16(float f) {
-  uint32_t x = float_bits(f);
-  if ((x & 0x7f800000u) == 0x7f800000u && (x & 0x7fffffu)) return static_cast<uint16_t>((x >> 16) | 0x40u);
-  // Round to nearest even on the low 16 bits; overflow of the largest finite values yields Inf, as it should.
-  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+  return to_bf16(f);
 }
 
 }  // namespace gaincell

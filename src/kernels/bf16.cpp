@@ -13,14 +13,6 @@ void round_to_bf16(float* out, const float* in, int64_t n) {
   parallel_elementwise(n, [&](int64_t i) { out[i] = round_to_bf16(in[i]); });
 }
 
-void to_bf16(uint16_t* out, const float* in, int64_t n) {
-  parallel_elementwise(n, [&](int64_t i) { out[i] = to_bf16(in[i]); });
-}
-
-void from_bf16(float* out, const uint16_t* in, int64_t n) {
-  parallel_elementwise(n, [&](int64_t i) { out[i] = from_bf16(in[i]); });
-}
-
 namespace {
 
 std::atomic<MatmulPrecision> g_precision{MatmulPrecision::kF32};

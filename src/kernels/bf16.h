@@ -5,37 +5,14 @@
 // attention, the gain-cell simulation, losses, master weights and optimizer state) stays float32.
 #pragma once
 #include <cstdint>
-#include <cstring>
 #include <string>
+
+#include "core/bf16.h"  // to_bf16, from_bf16, round_to_bf16 (scalar)
 
 namespace gaincell {
 
-// float32 -> bf16 bits, rounded to nearest, ties to even. NaN stays NaN (quiet, sign kept, never rounded into
-// Inf); +-Inf stays +-Inf; finite values beyond the largest bf16 (about 3.39e38) round to +-Inf, as IEEE does.
-inline uint16_t to_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // NaN: set quiet bit
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-inline float from_bf16(uint16_t h) {
-  const uint32_t u = uint32_t{h} << 16;
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-
-// x rounded to the nearest bf16 value, as a float (exact: every bf16 is a float32).
-inline float round_to_bf16(float x) {
-  return from_bf16(to_bf16(x));
-}
-
-// out[i] = round_to_bf16(in[i]) / to_bf16(in[i]) / from_bf16(in[i]) for i < n, in parallel for large n.
+// out[i] = round_to_bf16(in[i]) for i < n, in parallel for large n.
 void round_to_bf16(float* out, const float* in, int64_t n);
-void to_bf16(uint16_t* out, const float* in, int64_t n);
-void from_bf16(float* out, const uint16_t* in, int64_t n);
 
 enum class MatmulPrecision { kF32, kBf16 };
 // The precision of the projections, process-wide like the thread count (the CLI's --precision sets it once).

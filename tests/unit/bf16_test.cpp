@@ -88,14 +88,11 @@ TEST(Bf16, KeepsNanAndInfAndOverflowsToInf) {
   EXPECT_EQ(to_bf16(std::numeric_limits<float>::max()), 0x7f80);  // above the largest bf16 + half an ulp
   EXPECT_EQ(to_bf16(float_of(0x7f7f7fffu)), 0x7f7f);              // below it: the largest bf16
   EXPECT_EQ(to_bf16(-std::numeric_limits<float>::max()), 0xff80);
-  // The array forms agree with the scalar ones (and round_to_bf16 is idempotent).
-  std::vector<float> x = {1.0f, float_of(0x3f818000u), -inf, float_of(0x7f80ffffu), 3.14159f}, y(x.size()), z(x.size());
-  std::vector<uint16_t> h(x.size());
+  // The array form agrees with the scalar conversions (and round_to_bf16 is idempotent).
+  std::vector<float> x = {1.0f, float_of(0x3f818000u), -inf, float_of(0x7f80ffffu), 3.14159f}, y(x.size());
   round_to_bf16(y.data(), x.data(), x.size());
-  to_bf16(h.data(), x.data(), x.size());
-  from_bf16(z.data(), h.data(), h.size());
   for (size_t i = 0; i < x.size(); ++i) {
-    EXPECT_EQ(bits_of(y[i]), bits_of(z[i])) << i;
+    EXPECT_EQ(bits_of(y[i]), bits_of(from_bf16(to_bf16(x[i])))) << i;
     EXPECT_EQ(bits_of(round_to_bf16(y[i])), bits_of(y[i])) << i;
   }
 }
