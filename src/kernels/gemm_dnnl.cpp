@@ -1,12 +1,15 @@
 #include "kernels/gemm_dnnl.h"
 
 #if GAINCELL_WITH_DNNL
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 
+#include "core/buffer.h"
 #include "core/parallel.h"  // OpenMP (omp_set_num_threads)
 
 namespace gaincell {
@@ -30,7 +33,7 @@ struct PanelKey {
 };
 
 struct Panel {
-  memory::desc a, b, c;
+  memory::desc a, b, c, scratch;
   dnnl::matmul prim;
 };
 
@@ -54,6 +57,10 @@ const Panel& panel_for(const PanelKey& k) {
     panel->b = matrix_desc(k.K, k.N, k.tb, k.ldb);
     panel->c = matrix_desc(k.M, k.N, false, k.ldc);
     dnnl::primitive_attr attr;
+    // The caller's scratchpad, not the library's: Debian's oneDNN shares one global scratchpad between threads
+    // (no DNNL_ENABLE_CONCURRENT_EXEC), so panels running at once on several threads overwrote each other's
+    // (seen on AVX-512, whose kernels use it: wrong bits that changed with the thread count).
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (k.alpha != 1.0f) attr.set_output_scales(0, {k.alpha});
     if (k.beta != 0.0f) {
       dnnl::post_ops ops;
@@ -61,6 +68,7 @@ const Panel& panel_for(const PanelKey& k) {
       attr.set_post_ops(ops);
     }
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(panel->a, panel->b, panel->c), attr, cpu_engine());
+    panel->scratch = pd.scratchpad_desc();
     panel->prim = dnnl::matmul(pd);
     omp_set_num_threads(saved);
     p = std::move(panel);
@@ -74,9 +82,11 @@ void dnnl_gemm_panel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
                      const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const Panel& p = panel_for(PanelKey{ta, tb, M, N, K, lda, ldb, ldc, alpha, beta});
   thread_local dnnl::stream stream(cpu_engine());
+  thread_local AlignedBuffer<uint8_t> scratch;  // this thread's scratchpad, grown to the largest panel's, reused
+  scratch.resize(std::max<size_t>(scratch.size(), p.scratch.get_size()));
   memory ma(p.a, cpu_engine(), const_cast<float*>(a)), mb(p.b, cpu_engine(), const_cast<float*>(b)),
-      mc(p.c, cpu_engine(), c);
-  p.prim.execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+      mc(p.c, cpu_engine(), c), ms(p.scratch, cpu_engine(), scratch.data());
+  p.prim.execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}});
   stream.wait();
 }
 
