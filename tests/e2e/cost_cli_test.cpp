@@ -12,7 +12,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 namespace fs = std::filesystem;
 
 using test::count_lines;

@@ -18,7 +18,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 using test::gc;
 using test::Result;

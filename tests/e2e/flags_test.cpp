@@ -32,7 +32,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 namespace fs = std::filesystem;
 
 using test::gc;
@@ -618,7 +618,7 @@ TEST_F(Flags, Reproduce) {
 }  // namespace gaincell
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // --precision accepts f32 | bf16 only: anything else is one error line naming both, exit 1, no output file.
 TEST(FlagsPrecision, RejectsUnknownValueWithOneLineAndNoOutput) {

@@ -16,7 +16,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 namespace fs = std::filesystem;
 
 const std::string kCheckpoint = "data/DaveBben__esp32-llm/stories260K.bin";

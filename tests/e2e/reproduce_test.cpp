@@ -14,7 +14,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 namespace fs = std::filesystem;
 
 int gc(const std::string& args, std::string* err) {

@@ -16,7 +16,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 using test::gc;
 using test::Result;

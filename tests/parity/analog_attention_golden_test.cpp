@@ -20,7 +20,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr double kTol = 1e-4;
 constexpr int kMaxFlips = 3;

@@ -15,7 +15,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr int kT = 80, kH = 2, kD = 16, kC = kH * kD, kWindow = 72;
 

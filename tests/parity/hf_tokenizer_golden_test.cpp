@@ -15,7 +15,7 @@
 #include "tokenizer/tokenizer.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 const nlohmann::json& goldens() {
   static const nlohmann::json g = nlohmann::json::parse(read_file(test::data_path("tokenizer/hf_goldens.json")));

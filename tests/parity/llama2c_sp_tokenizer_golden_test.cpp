@@ -10,7 +10,7 @@
 #include "tokenizer/tokenizer.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 TEST(Llama2cTokenizerGolden, MatchesPythonReference) {
   const Tokenizer tok = Tokenizer::from_dir(test::data_path("tokenizer/llama2c"));

@@ -11,7 +11,7 @@
 #include "tokenizer/tokenizer.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 class TokenizerGolden : public ::testing::Test {
  protected:

@@ -26,7 +26,7 @@
 #include "train_goldens.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr int kB = 2, kT = 16, kAccum = 2, kSteps = 10, kScalerTensors = 2 * 4 * 2;  // layers x kinds x (a, b)
 

@@ -16,7 +16,7 @@
 #include "train_goldens.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr int kB = 2, kT = 8, kAccum = 2, kSteps = 10;
 

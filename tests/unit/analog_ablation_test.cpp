@@ -15,7 +15,7 @@
 #include "expect_close.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // The authors' ablation cells, written out here: I(y) = a (f(s y) - f(0)) with a (f(0.45 s) - f(-0.45 s)) = 19.3.
 double exact_cell(const std::string& kind, double y) {

@@ -16,7 +16,7 @@
 #include "expect_close.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr int kH = 2, kD = 64, kC = kH * kD;
 

@@ -16,7 +16,7 @@
 #include "expect_close.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 struct Shape {
   int B = 2, T = 9, H = 2, D = 4, W = 6;

@@ -18,7 +18,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 const double kSpec[4] = {0.5213636139, 13.612260634, -2.620445619, 46.05483778};  // paper-spec §1.1
 

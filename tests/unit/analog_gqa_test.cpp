@@ -20,7 +20,7 @@
 #include "expect_close.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 struct Shape {
   int H, Hkv, D;

@@ -13,7 +13,7 @@
 #include "core/rng.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 void expect_steps_equal_decoder(const HardwareConfig& hw, bool linear, int D, int W, int T) {
   auto model = std::make_shared<GainCellModel>(hw, 1, 1, D, W, linear, /*seed=*/5);

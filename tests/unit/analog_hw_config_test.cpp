@@ -11,7 +11,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 std::string repo_path(const std::string& rel) {
   return (std::filesystem::path(__FILE__).parent_path() / "../.." / rel).string();

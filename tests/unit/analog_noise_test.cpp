@@ -12,7 +12,7 @@
 #include "expect_close.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr int kH = 2, kD = 64, kC = kH * kD;
 
@@ -142,7 +142,7 @@ TEST(AnalogNoise, ReadNoiseStatistics) {
 }  // namespace gaincell
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // The c2c draws use an inverse-CDF normal (mismatch.h): known quantiles and the moments of many draws.
 TEST(AnalogNoise, NormalQuantileMatchesKnownValuesAndMoments) {

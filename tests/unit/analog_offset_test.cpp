@@ -10,7 +10,7 @@
 #include "analog/gaincell_model.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // The spec's chain for one element, in double, written out independently of cell_model.cpp.
 double spec_stored_y(double x, double v_offset) {

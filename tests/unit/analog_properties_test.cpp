@@ -13,7 +13,7 @@
 #include "core/rng.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 int codes(const Quantizer& q, double lo, double hi) {
   std::set<float> s;
@@ -111,7 +111,7 @@ TEST(AnalogActivity, CountsFollowTheArrays) {
 }  // namespace gaincell
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // The inline rounding of the quantisers is std::nearbyint (round half to even), bit for bit, sign of zero
 // included.

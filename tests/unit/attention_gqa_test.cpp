@@ -14,7 +14,7 @@
 #include "model/attention.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr int kB = 2, kT = 12, kH = 4, kHkv = 2, kD = 64, kWindow = 8;
 

@@ -17,7 +17,7 @@
 #include "model/attention.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 using test::dot;
 using test::fd_check;

@@ -22,7 +22,7 @@
 #include "train/trainer.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 uint32_t bits_of(float x) {
   uint32_t u;

@@ -14,7 +14,7 @@
 #include "kernels/ops.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 using test::dot;
 using test::fd_check;

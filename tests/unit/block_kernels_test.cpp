@@ -10,7 +10,7 @@
 #include "kernels/ops.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 std::vector<float> randn(size_t n, int seed, float sd = 1.0f) {
   std::mt19937 rng(seed);

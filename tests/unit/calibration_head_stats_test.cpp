@@ -13,7 +13,7 @@
 #include "core/rng.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr int H = 4, Hkv = 2, D = 8, B = 2, T = 5;
 

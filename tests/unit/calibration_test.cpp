@@ -11,7 +11,7 @@
 #include "core/rng.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 TEST(Calibration, AlphaScheduleIsLinspaceThenEnd) {
   CalibrationConfig c;

@@ -13,7 +13,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // A failed growth throws and leaves the buffer as it was (it used to free first: a null buffer with the old
 // capacity), and a size whose byte count overflows size_t is refused instead of wrapping to a tiny allocation.

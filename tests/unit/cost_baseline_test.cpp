@@ -12,7 +12,7 @@
 #include "cost/sweep.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 std::vector<SweepPoint> window_sweep(GpuBaseline b) {
   SweepBase base;

@@ -12,7 +12,7 @@
 #include "cost/cost_model.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 void expect_same(const AttentionActivity& a, const AttentionActivity& b, const std::string& what) {
   EXPECT_EQ(a.tokens, b.tokens) << what;

@@ -16,7 +16,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // A minimal XML well-formedness check: one root, matched tags, quoted attributes without duplicates, only
 // the five predefined entities or character references. Returns "" when well formed, else the problem.

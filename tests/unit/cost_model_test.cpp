@@ -13,7 +13,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 const ModelShape kGpt2{12, 12, 64};
 

@@ -21,7 +21,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 template <typename F>
 void expect_error(F&& fn, const std::string& fragment) {

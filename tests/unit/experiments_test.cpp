@@ -20,7 +20,7 @@
 #include "io/provenance.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 using Json = nlohmann::ordered_json;
 

@@ -17,7 +17,7 @@
 #include "kernels/threads.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 std::vector<float> random_values(int64_t n, uint64_t seed) {
   Rng r(seed);

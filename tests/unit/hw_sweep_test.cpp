@@ -15,7 +15,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 TEST(HwSweep, ParsesAliasesAndTomlPathsAndRejectsTheRest) {
   HwSweepAxis a = parse_hw_sweep_axis("noise.cell_gain_sigma=0,0.05,1e-1");

@@ -9,7 +9,7 @@
 #include "io/toml_fields.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 struct Fields {
   bool b = false;

@@ -16,7 +16,7 @@
 #include "kernels/threads.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr double kEps = std::numeric_limits<float>::epsilon();  // 2^-23
 

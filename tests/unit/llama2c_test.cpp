@@ -20,7 +20,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 namespace fs = std::filesystem;
 
 Llama2cConfig small_config(bool shared) {

@@ -17,7 +17,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // Expects fn to throw gaincell::Error whose message contains `fragment`.
 template <typename F>

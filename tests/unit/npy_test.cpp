@@ -13,7 +13,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 TEST(Npy, RoundTripKeepsShapeAndBits) {
   const std::string dir = test::scratch_dir("npy_roundtrip");

@@ -15,7 +15,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 uint32_t bits(float f) {
   uint32_t u;

@@ -10,7 +10,7 @@
 #include "test_paths.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 test::Result run_child(const std::string& env) {
   test::Result r;

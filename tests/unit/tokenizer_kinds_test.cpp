@@ -17,7 +17,7 @@
 #include "tokenizer/tokenizer.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 using json = nlohmann::json;
 

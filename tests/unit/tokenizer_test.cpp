@@ -18,7 +18,7 @@
 #include "tokenizer/vocab_files.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 std::string gpt2_dir() {
   return data_dir() + "/tokenizer/gpt2";
@@ -355,7 +355,7 @@ TEST(TokenizerFiles, RejectsMissingFiles) {
 }  // namespace gaincell
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 TEST(ByteTokenizer, IdsAreBytesAndRoundTrip) {
   std::string dir = test::scratch_dir("byte_tokenizer");

@@ -17,7 +17,7 @@
 #include "expect_close.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 constexpr int H = 4, Hkv = 2, D = 8, B = 2, T = 30, W = 16;
 constexpr int kGqa = (H + 2 * Hkv) * D, kRep = 3 * H * D;  // fused row widths

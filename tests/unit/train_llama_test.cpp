@@ -22,7 +22,7 @@
 #include "train/trainer.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 // 2 layers, C 16, 4 heads of 4 over 2 KV heads, SwiGLU 24, vocab 24, every bias, untied head.
 ModelConfig tiny_llama(RopePairs pairs, int n_kv_head = 2, int head_size = 4) {

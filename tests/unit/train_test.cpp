@@ -18,7 +18,7 @@
 #include "train/trainer.h"
 
 namespace gaincell {
-namespace {
+namespace GAINCELL_UNITY_ID {
 
 Gpt2Config small_config(int C, int V, int P) {
   Gpt2Config c;
