@@ -171,5 +171,5 @@ TEST_F(AdaptCli, RefusesMissingTargets) {
   EXPECT_NE(r.err.find("nodata"), std::string::npos) << r.err;
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -195,5 +195,5 @@ TEST_F(AdaptLlamaCli, GroupedQueryCalibrationPerKvHead) {
   EXPECT_EQ(kv_tensors, 5 * 2 * 2) << "layers x {k, v} x {scale, shift}";
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -201,5 +201,5 @@ TEST_F(AnalogCli, BadHardwareFileOrCsvGivesOneErrorLine) {
   EXPECT_FALSE(fs::exists(path("never.npy")));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -171,5 +171,5 @@ TEST_F(Cli, HelpExitsZero) {
   EXPECT_NE(r.out.find("--temperature"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

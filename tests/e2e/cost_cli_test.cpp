@@ -149,5 +149,5 @@ TEST_F(CostCli, ErrorsAreOneLineWithExitCodes) {
   EXPECT_FALSE(fs::exists(path("bad2") + "/sweep.csv"));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

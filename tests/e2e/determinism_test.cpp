@@ -124,5 +124,5 @@ TEST_F(Determinism, TrainingIsBitIdenticalAtOneAndTwoThreads) {
   EXPECT_NE(weights[0], read_file(model() + "/model.safetensors"));  // training changed the weights
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -181,5 +181,5 @@ TEST_F(EvalCli, BadInputGivesOneErrorLine) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -614,7 +614,7 @@ TEST_F(Flags, Reproduce) {
   check_command(c);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell
 
 namespace gaincell {
@@ -631,5 +631,5 @@ TEST(FlagsPrecision, RejectsUnknownValueWithOneLineAndNoOutput) {
   EXPECT_FALSE(fs::exists(out));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

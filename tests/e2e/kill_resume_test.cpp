@@ -112,5 +112,5 @@ TEST_F(KillResume, SigkillAtRandomMomentsThenResumeReproducesTheUninterruptedRun
   std::printf("kill/resume: %d of 3 runs killed mid-run (uninterrupted run %.2f s)\n", killed_mid_run, run_s);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -125,5 +125,5 @@ TEST(Llama2cCli, Stories260KGreedyTokensEqualReference) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -100,5 +100,5 @@ TEST_F(LlamaCli, AnalogBackendsRunOnLlama) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -193,5 +193,5 @@ TEST_F(Mpi, AFailingJobStopsWithOneClearError) {
   EXPECT_FALSE(fs::exists(path("bad/latest")));  // no checkpoint, nothing half-written
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -173,5 +173,5 @@ TEST(VersionHeader, UnknownOutsideAGitCheckoutAndWrittenOnlyOnChange) {
   EXPECT_EQ(std::filesystem::last_write_time(dir + "/v.h"), before);  // unchanged text: not rewritten
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -218,5 +218,5 @@ TEST(ReproduceQuick, Stories260kHeldOutAndConsistent) {
     EXPECT_NE(md.find(fixed4(r[k]["val_loss"].get<double>())), std::string::npos) << k;
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -275,5 +275,5 @@ TEST_F(SweepEval, AdaptStepsRecalibratesEveryPointDeterministically) {
   EXPECT_NE(r.err.find("--adapt-steps"), std::string::npos) << r.err;
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -46,5 +46,5 @@ TEST(TokenizeCli, BadTokenizerIsOneLineError) {
   EXPECT_NE(r.err.find("[tokenizer]"), std::string::npos) << r.err;
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -114,5 +114,5 @@ TEST_F(TrainCli, DistillationNeedsATeacherAndIsThreadIndependent) {
   EXPECT_EQ(read_file(dir_ + "/f/model/model.safetensors"), read_file(dir_ + "/g/model/model.safetensors"));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -127,5 +127,5 @@ TEST_F(TrainLlamaCli, GainCellBackendsTrainTheGroupedQueryModelAndResumeBitIdent
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -98,5 +98,5 @@ INSTANTIATE_TEST_SUITE_P(Backends, AnalogAttentionGolden,
                          ::testing::Values("linear_default.npy", "nonlinear_default.npy", "linear_custom.npy",
                                            "nonlinear_custom.npy", "hardsigmoid.npy"));
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

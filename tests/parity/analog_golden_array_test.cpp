@@ -123,5 +123,5 @@ TEST_F(AnalogGoldenArray, EndToEndFromQKV) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -61,5 +61,5 @@ TEST(AnalogGradParity, GaincellSurrogateMatchesAutograd) {
   check_case(false, "surrogate");
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -197,5 +197,5 @@ TEST(GainCellLlamaParity, Stories260KDecoderAndCounters) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -167,5 +167,5 @@ TEST(GainCellModelParity, StoredScalersMatter) {
   EXPECT_GT(max_abs_diff(a.data(), e2.forward(tokens.data(), 1, T), T * V), 1e-2);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -116,5 +116,5 @@ TEST(Gpt2Parity, SavedModelReloadsWithIdenticalLogits) {
   EXPECT_EQ(std::memcmp(l1, l2, sizeof(float) * T * m.config().vocab_size), 0);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

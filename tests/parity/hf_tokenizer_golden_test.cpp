@@ -112,5 +112,5 @@ TEST(HfTokenizerGolden, WholeFilesMatchReference) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -61,5 +61,5 @@ TEST(SentencePieceTokenizerGolden, MatchesSpmEncode) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -128,5 +128,5 @@ TEST(LlamaParity, ShardedFolderLoadsLikeTheSingleFile) {
   EXPECT_TRUE(err <= 0.0) << err;
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -85,5 +85,5 @@ TEST_F(TokenizerGolden, WholeFilesMatchReference) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

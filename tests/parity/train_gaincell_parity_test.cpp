@@ -95,5 +95,5 @@ TEST(TrainGaincellParity, TenAdamWStepsTrainWeightsAndScalers) {
   EXPECT_EQ(checked, kScalerTensors + 3);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -167,5 +167,5 @@ INSTANTIATE_TEST_SUITE_P(Runs, TrainLlamaGainCellParity,
                                            Case{"d96", "gaincell_digital", "gaincell", "digital", 16, 0}),
                          [](const auto& info) { return std::string(info.param.model) + "_" + info.param.run; });
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -102,5 +102,5 @@ INSTANTIATE_TEST_SUITE_P(Cases, TrainLlamaParity,
                          ::testing::Values(Case{"gqa", RopePairs::kHalfSplit}, Case{"untied", RopePairs::kInterleaved}),
                          [](const auto& info) { return std::string(info.param.name); });
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

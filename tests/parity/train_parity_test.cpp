@@ -68,5 +68,5 @@ TEST(TrainParity, TenAdamWStepsWithWarmupCosineAndClipping) {
   EXPECT_LT(final_loss, g.tensor("loss0")[0] - 0.2);  // the steps really trained
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

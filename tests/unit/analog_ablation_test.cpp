@@ -260,5 +260,5 @@ TEST(AnalogAblation, HistogramCountsAddUpToTheEvents) {
   EXPECT_EQ(hj["stored_level_v"]["counts"].size(), 8u);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

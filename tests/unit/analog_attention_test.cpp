@@ -226,5 +226,5 @@ TEST(AnalogRegistry, ScalersComeFromTheModelFile) {
   EXPECT_EQ(m.scalers(1).k_shift, std::vector<float>(kH, 0.45f));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

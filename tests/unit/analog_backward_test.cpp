@@ -372,5 +372,5 @@ TEST(AnalogBackward, TargetStatisticsFollowTheEma) {
     }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -265,5 +265,5 @@ TEST(AnalogDeviceFit, HostileCsvGivesCleanErrors) {
   EXPECT_THROW(fit_device_csv_text("v_store_V,v_in_V,i_read_A\n", "x", bad), Error);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -351,5 +351,5 @@ TEST(GainCellGqa, RowSumSwitchIsValidated) {
   EXPECT_NO_THROW(GainCellModel(hw, 1, 1, 64, 16, false, 0));  // one array: the switch has no effect
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -67,5 +67,5 @@ TEST(HeadArray, ReadBeforeWriteAndBadSizesThrow) {
   EXPECT_THROW(GainCellHeadArray(HardwareConfig{}, kMaxRows + 1, false), Error);  // over the stacked arrays' bound
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -115,5 +115,5 @@ TEST(AnalogHwConfig, HostileFilesGiveCleanErrors) {
   EXPECT_THROW(load_hardware_toml("/nonexistent/hw.toml"), Error);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -138,7 +138,7 @@ TEST(AnalogNoise, ReadNoiseStatistics) {
   expect_gaussian(e, 0.5);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell
 
 namespace gaincell {
@@ -165,5 +165,5 @@ TEST(AnalogNoise, NormalQuantileMatchesKnownValuesAndMoments) {
   EXPECT_NEAR(m4, 3.0, 5 * std::sqrt(96.0 / n));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -67,5 +67,5 @@ TEST(AnalogOffset, PaperOffsetKeepsThePaperLevels) {
   EXPECT_TRUE(std::fabs(yk - spec_stored_y(0.03, 0.45)) <= 1e-6) << yk;
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -107,7 +107,7 @@ TEST(AnalogActivity, CountsFollowTheArrays) {
   EXPECT_EQ(att.activity()[1].tokens, 2 * T);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell
 
 namespace gaincell {
@@ -131,5 +131,5 @@ TEST(AnalogQuantizer, InlineRoundingEqualsNearbyint) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -150,5 +150,5 @@ TEST(GqaContract, RejectsKvHeadsNotDividingHeads) {
   EXPECT_THROW(attention_registry().create("gaincell", ctx), Error);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

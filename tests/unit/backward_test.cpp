@@ -177,5 +177,5 @@ TEST(Backward, SlidingAttention) {
   check_attention("sliding", 2);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

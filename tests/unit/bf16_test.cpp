@@ -214,5 +214,5 @@ TEST(Bf16, TrainingLossCurveTracksFloat32) {
               bf16.front(), bf16.back(), worst);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -128,5 +128,5 @@ TEST_P(LinearBackward, StridedRowsAndAccumulatedInputGradient) {
 INSTANTIATE_TEST_SUITE_P(Layouts, LinearBackward, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "OutIn" : "InOut"; });
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -113,5 +113,5 @@ TEST(BlockKernels, TransposedLinearMatchesReference) {
     for (int m = M; m < ldo; ++m) EXPECT_EQ(out[n * ldo + m], -7.0f);  // the stride's gap untouched
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -169,5 +169,5 @@ TEST(CalibrationHeadStats, LayoutConversions) {
   EXPECT_THROW(to_backend_layout(kv.data(), Hkv, {1, 2, 3, 4}, s, 3, "out.scale"), Error);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -153,5 +153,5 @@ TEST(Calibration, RejectsBadInput) {
                Error);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

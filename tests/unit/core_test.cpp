@@ -79,5 +79,5 @@ TEST(MappedFile, MissingFileThrowsNamingPath) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -76,5 +76,5 @@ TEST(CostBaseline, LeakageIsTheSimulatorsLambda) {
   EXPECT_EQ(GainCellModel(ctx, false).hw().lambda_per_token(), r.decay_per_token);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -120,5 +120,5 @@ TEST(CostLeakage, RetentionInTheContextSetsTheSimulatorsDecay) {
   EXPECT_DOUBLE_EQ(GainCellModel(ctx, false).hw().lambda_per_token(), 1.6e-4);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

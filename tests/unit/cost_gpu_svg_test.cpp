@@ -215,5 +215,5 @@ TEST(CostSvg, LogAxisTicksAreDecades) {
   EXPECT_TRUE(spans_decades(c.series));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -225,5 +225,5 @@ TEST(CostRule, CostTableTomlRejectsUnknownKeysAndNegativeValues) {
                    CostTable{}.energy.routed_bit_pj);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

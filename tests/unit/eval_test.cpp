@@ -366,5 +366,5 @@ TEST_F(EvalModel, TaskRunnersRejectTheWrongSchema) {
   expect_error([&] { evaluate_multiple_choice(*engine_, tok, {}, "e.jsonl"); }, "at least one item");
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

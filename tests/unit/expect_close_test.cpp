@@ -85,5 +85,5 @@ TEST(ExpectClose, ExpectTrueOnTheHelperFailsOnNaN) {
   EXPECT_NONFATAL_FAILURE(expect_worst_below_with_a_nan(), "worst_abs_diff");
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

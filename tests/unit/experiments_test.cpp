@@ -275,5 +275,5 @@ TEST(Provenance, HardwareJsonListsEveryTomlField) {
   EXPECT_EQ(j["converters.adc.levels"], hw.converters.adc.levels);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

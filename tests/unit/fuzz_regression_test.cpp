@@ -83,5 +83,5 @@ TEST(FuzzRegression, RegressionInputsParseOrFailCleanly) {
     }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -121,5 +121,5 @@ TEST(GemmLibrary, NamesTheKernelThatRuns) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

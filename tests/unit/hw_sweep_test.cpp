@@ -126,5 +126,5 @@ TEST(HwSweep, MergeReportsMeanSpreadAndTheParetoFront) {
   EXPECT_THROW(merge_hw_sweep({dir + "/nothing"}, dir), Error);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -80,5 +80,5 @@ TEST(IoTomlFields, WriterRoundTrips) {
   EXPECT_EQ(toml_double(INFINITY), "inf");
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -352,5 +352,5 @@ TEST(Kernels, ResidualAndEmbeddingAreExactSums) {
     for (int c = 0; c < C; ++c) EXPECT_EQ(e[t * C + c], wte[tokens[t] * C + c] + wpe[(2 + t) * C + c]);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

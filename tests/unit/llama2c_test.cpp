@@ -464,5 +464,5 @@ TEST(Llama2cHostile, OutputFolderNotEmpty) {
   EXPECT_FALSE(fs::exists(dir + "/out2"));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

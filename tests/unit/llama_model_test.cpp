@@ -473,5 +473,5 @@ TEST(LlamaFolder, RejectsMissingAndMisshapedTensors) {
   expect_error([&] { Model::load(dir); }, "shape [64, 128]");
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

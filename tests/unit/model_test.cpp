@@ -243,5 +243,5 @@ TEST(Gpt2Save, ByteLevelModelKeepsItsTokenizerAndHasNoEndOfTextId) {
   EXPECT_NE(config_to_json(gpt2_vocab).find("\"eos_token_id\": 50256"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -204,5 +204,5 @@ TEST(Npy, NumpyLoadsWriterOutput) {
   EXPECT_EQ(out, "float32 (3, 2) 6.0\n");
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

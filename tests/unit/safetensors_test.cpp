@@ -417,5 +417,5 @@ TEST(SafeTensorsHostile, ToF32RejectsIntegerTensors) {
   EXPECT_THROW(f.to_f32(*f.find("ids"), out), Error);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

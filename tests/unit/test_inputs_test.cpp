@@ -52,5 +52,5 @@ TEST(TestInputs, CiIsReadFromTheEnvironment) {
   EXPECT_TRUE(test::file_present(test::data_path("eval/text.txt")));
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

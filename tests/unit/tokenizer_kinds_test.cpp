@@ -282,5 +282,5 @@ TEST(TokenizerGpt2Specials, UnchangedBehaviour) {
   EXPECT_EQ(tok.start_id(), 50256);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

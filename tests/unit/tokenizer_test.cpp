@@ -351,7 +351,7 @@ TEST(TokenizerFiles, RejectsMissingFiles) {
   EXPECT_THROW(Tokenizer::from_files(empty + "/a.json", empty + "/b.txt"), Error);
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell
 
 namespace gaincell {
@@ -376,5 +376,5 @@ TEST(ByteTokenizer, IdsAreBytesAndRoundTrip) {
   }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

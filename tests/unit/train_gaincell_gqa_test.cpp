@@ -145,5 +145,5 @@ TEST(GainCellGqaSurrogate, EqualsTheLinearBackwardBelowTheAdc) {
     }
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -337,5 +337,5 @@ INSTANTIATE_TEST_SUITE_P(Backends, TrainLlamaGainCell, ::testing::Values("gaince
                            return s;
                          });
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell

@@ -288,5 +288,5 @@ TEST(TokenFile, RoundTripAndHostileFiles) {
   expect_rejected("", "empty file");
 }
 
-}  // namespace
+}  // namespace GAINCELL_UNITY_ID
 }  // namespace gaincell
