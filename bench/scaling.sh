@@ -4,7 +4,8 @@
 #     is the same at both rank counts, so 2 ranks each do half the work, plus the all-reduce);
 #   * an accuracy + cost sweep of 4 points: wall time of the whole command (mpirun's start included), median of R.
 # Usage: bench/scaling.sh [BUILD_DIR (default build)] [WORK_DIR (default /tmp/gaincell-scaling)]
-# Env: PRESET (default tiny), STEPS (default 12), BATCH (default 8), CONTEXT (default 64), REPS (default 3).
+# Env: PRESET (default tiny), STEPS (default 12), BATCH (default 8), CONTEXT (default 64), REPS (default 3),
+#      EVAL_BYTES (bytes of the sweep's evaluation text, default 3000).
 set -euo pipefail
 BUILD=${1:-build}
 WORK=${2:-/tmp/gaincell-scaling}
@@ -25,7 +26,7 @@ random.seed(1)
 words = 'the a robot star moon counts sings under over bridge river stone green slow quick'.split()
 print('\n'.join(' '.join(random.choice(words) for _ in range(12)) for _ in range(3000)))" >corpus.txt
 "$G" data prepare --model m --text corpus.txt --out d >/dev/null
-head -c 3000 corpus.txt >eval.txt
+head -c "${EVAL_BYTES:-3000}" corpus.txt >eval.txt
 
 run() {  # ranks, command...
   local n=$1

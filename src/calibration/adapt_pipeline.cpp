@@ -189,17 +189,29 @@ Json calibration_stage(const Gpt2& model, GainCellAttention& att, const AdaptOpt
   std::vector<double> val_losses;
   StatsTap tap(att);
   Engine engine(model, tap);
-  const int64_t n = int64_t(B) * T;
+  // Under mpirun rank r of N forwards sequences [B r / N, B (r + 1) / N) of both batches; the statistics and
+  // the losses are combined over the ranks, so every rank takes the same calibration steps (core/dist.h).
+  const int ranks = dist_size(), rank = dist_rank();
+  const int b0 = int(int64_t{B} * rank / ranks), Bm = int(int64_t{B} * (rank + 1) / ranks) - b0;
+  const int64_t n = int64_t(Bm) * T, at = int64_t(b0) * T;
+  // The mean cross-entropy of the batch: this rank's rows, then (under mpirun) summed over the ranks.
+  auto batch_loss = [&](const std::vector<int32_t>& in, const std::vector<int32_t>& target) {
+    double sum = Bm > 0 ? mean_cross_entropy(engine.forward(in.data() + at, Bm, T), target.data() + at, n, V) : 0.0;
+    if (ranks == 1) return sum;
+    sum *= double(n);
+    dist_allreduce_sum(&sum, 1);
+    return sum / (double(B) * T);
+  };
   auto measure = [&](std::vector<ScalerCalibration>& s, int it) {
     apply_scalers(att, s);
     tap.capture(&s);
-    const float* logits = engine.forward(x.data(), B, T);
-    tap.capture(nullptr);
     StepRecord r;
     r.step = it + 1;
-    r.loss = mean_cross_entropy(logits, y.data(), n, V);
+    r.loss = batch_loss(x, y);
+    tap.reduce();
+    tap.capture(nullptr);
     r.has_eval = true;
-    r.val_loss = mean_cross_entropy(engine.forward(vx.data(), B, T), vy.data(), n, V);
+    r.val_loss = batch_loss(vx, vy);
     val_losses.push_back(r.val_loss);
     if (on_step) on_step("calibration", r);
     return r.loss;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "analog/cell_model.h"
+#include "core/dist.h"
 #include "core/error.h"
 
 namespace gaincell {
@@ -19,10 +20,9 @@ int scaler_heads(const AttentionShape& s, int kind) {
   return per_kv_head(kind) ? s.n_kv_head : s.n_head;
 }
 
-void view_head_stats(std::vector<float>& mean, std::vector<float>& std, const HeadRows& x, int64_t n_rows, int n_heads,
-                     int D, const float* a, const float* b) {
-  mean.assign(size_t(n_heads), 0.0f);
-  std.assign(size_t(n_heads), 0.0f);
+void view_head_moments(std::vector<double>& moments, const HeadRows& x, int64_t n_rows, int n_heads, int D,
+                       const float* a, const float* b) {
+  moments.assign(size_t(n_heads) * 3, 0.0);
   const double n = double(n_rows) * D;
   for (int h = 0; h < n_heads; ++h) {
     const float A = a ? scale_of(a[h]) : 1.0f, B = b ? b[h] : 0.0f;
@@ -31,7 +31,7 @@ void view_head_stats(std::vector<float>& mean, std::vector<float>& std, const He
       const float* p = x.at(r, h);
       for (int d = 0; d < D; ++d) sum += double(A * p[d] + B);
     }
-    const double m = sum / n;
+    const double m = n > 0 ? sum / n : 0.0;
     double ss = 0;
     for (int64_t r = 0; r < n_rows; ++r) {
       const float* p = x.at(r, h);
@@ -40,8 +40,22 @@ void view_head_stats(std::vector<float>& mean, std::vector<float>& std, const He
         ss += e * e;
       }
     }
-    mean[size_t(h)] = float(m);
-    std[size_t(h)] = n > 1 ? float(std::sqrt(ss / (n - 1))) : 0.0f;  // unbiased, as torch.std
+    moments[size_t(h) * 3] = n;
+    moments[size_t(h) * 3 + 1] = m;
+    moments[size_t(h) * 3 + 2] = ss;
+  }
+}
+
+void view_head_stats(std::vector<float>& mean, std::vector<float>& std, const HeadRows& x, int64_t n_rows, int n_heads,
+                     int D, const float* a, const float* b) {
+  std::vector<double> mo;
+  view_head_moments(mo, x, n_rows, n_heads, D, a, b);
+  mean.assign(size_t(n_heads), 0.0f);
+  std.assign(size_t(n_heads), 0.0f);
+  for (size_t h = 0; h < size_t(n_heads); ++h) {
+    const double n = mo[h * 3];
+    mean[h] = float(mo[h * 3 + 1]);
+    std[h] = n > 1 ? float(std::sqrt(mo[h * 3 + 2] / (n - 1))) : 0.0f;  // unbiased, as torch.std
   }
 }
 
@@ -75,6 +89,12 @@ void to_backend_layout(float* dst, int64_t dst_n, const std::vector<float>& v, c
   }
 }
 
+void StatsTap::capture(std::vector<ScalerCalibration>* scalers) {
+  capture_ = scalers;
+  moments_.clear();
+  if (scalers) moments_.resize(scalers->size());
+}
+
 void StatsTap::forward(float* out, const QkvView& qkv, int B, int T, int layer) {
   inner_.forward(out, qkv, B, T, layer);
   if (!capture_) return;
@@ -84,17 +104,63 @@ void StatsTap::forward(float* out, const QkvView& qkv, int B, int T, int layer) 
                   std::to_string(capture_->size() / kPerLayer) + " layers");
   const int64_t rows = int64_t(B) * T;
   const int D = s.head_dim;
+  const bool keep_moments = dist_size() > 1;
   const HeadRows* parts[3] = {&qkv.q, &qkv.k, &qkv.v};
   for (int k = 0; k < kPerLayer; ++k) {
-    ScalerCalibration& c = (*capture_)[size_t(layer) * kPerLayer + size_t(k)];
+    const size_t at = size_t(layer) * kPerLayer + size_t(k);
+    ScalerCalibration& c = (*capture_)[at];
     const int n = scaler_heads(s, k);
-    if (k == kOut) {  // the backend's output already holds a_out O + b_out
-      view_head_stats(c.mean, c.std, HeadRows{out, s.width(), D}, rows, n, D, nullptr, nullptr);
-    } else {
-      if (c.scale.size() != size_t(n) || c.shift.size() != size_t(n))
-        fail_expected("calibration", std::to_string(n) + " scales and shifts in '" + c.name + "'",
-                      std::to_string(c.scale.size()) + " and " + std::to_string(c.shift.size()));
-      view_head_stats(c.mean, c.std, *parts[k], rows, n, D, c.scale.data(), c.shift.data());
+    if (k != kOut && (c.scale.size() != size_t(n) || c.shift.size() != size_t(n)))
+      fail_expected("calibration", std::to_string(n) + " scales and shifts in '" + c.name + "'",
+                    std::to_string(c.scale.size()) + " and " + std::to_string(c.shift.size()));
+    // The backend's output already holds a_out O + b_out.
+    const HeadRows view = k == kOut ? HeadRows{out, s.width(), D} : *parts[k];
+    const float* a = k == kOut ? nullptr : c.scale.data();
+    const float* b = k == kOut ? nullptr : c.shift.data();
+    if (keep_moments)
+      view_head_moments(moments_[at], view, rows, n, D, a, b);
+    else
+      view_head_stats(c.mean, c.std, view, rows, n, D, a, b);
+  }
+}
+
+void StatsTap::reduce() {
+  if (!capture_ || dist_size() == 1) return;
+  const AttentionShape& s = shape();
+  // Every rank lays out the same entries (zeros where it saw no rows), so rank 0 can cut the gathered vector.
+  std::vector<double> mine;
+  for (size_t at = 0; at < capture_->size(); ++at) {
+    const size_t heads = size_t(scaler_heads(s, int(at % kPerLayer)));
+    if (moments_[at].size() != heads * 3) moments_[at].assign(heads * 3, 0.0);
+    mine.insert(mine.end(), moments_[at].begin(), moments_[at].end());
+  }
+  const std::vector<double> all = dist_gather(mine);
+  const int ranks = dist_size();
+  std::vector<double> stats(mine.size() / 3 * 2);  // (mean, std) per head, every scaler
+  if (dist_root())
+    for (size_t h = 0; h < mine.size() / 3; ++h) {  // Chan et al.'s pairwise combination, in rank order
+      double n = 0, m = 0, ss = 0;
+      for (int r = 0; r < ranks; ++r) {
+        const double* x = &all[size_t(r) * mine.size() + h * 3];
+        if (x[0] == 0) continue;
+        const double nn = n + x[0], delta = x[1] - m;
+        m += delta * x[0] / nn;
+        ss += x[2] + delta * delta * n * x[0] / nn;
+        n = nn;
+      }
+      stats[h * 2] = m;
+      stats[h * 2 + 1] = n > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
+    }
+  dist_broadcast(stats.data(), stats.size());
+  size_t h = 0;
+  for (size_t at = 0; at < capture_->size(); ++at) {
+    ScalerCalibration& c = (*capture_)[at];
+    const size_t heads = size_t(scaler_heads(s, int(at % kPerLayer)));
+    c.mean.assign(heads, 0.0f);
+    c.std.assign(heads, 0.0f);
+    for (size_t i = 0; i < heads; ++i, ++h) {
+      c.mean[i] = float(stats[h * 2]);
+      c.std[i] = float(stats[h * 2 + 1]);
     }
   }
 }

@@ -26,6 +26,11 @@ int scaler_heads(const AttentionShape& s, int kind);
 void view_head_stats(std::vector<float>& mean, std::vector<float>& std, const HeadRows& x, int64_t n_rows, int n_heads,
                      int D, const float* a, const float* b);
 
+// The same statistics as moments, for combining over ranks: moments[3 h .. 3 h + 2] = (count, mean, sum of
+// squared deviations from the mean) of head h, in double. view_head_stats is this plus the rounding to float.
+void view_head_moments(std::vector<double>& moments, const HeadRows& x, int64_t n_rows, int n_heads, int D,
+                       const float* a, const float* b);
+
 // A backend tensor of scaler `kind` ([n_head] or, for k and v, [n_kv_head]) in the calibration layout: k/v
 // entries per query head are averaged over each KV head's group. Other sizes throw Error naming `what`.
 std::vector<float> to_calibration_layout(const std::vector<float>& v, const AttentionShape& s, int kind,
@@ -38,11 +43,17 @@ void to_backend_layout(float* dst, int64_t dst_n, const std::vector<float>& v, c
 // Forwards everything to `inner`; while capturing, each forward(layer) also writes the statistics of layer
 // `layer`'s scalers into target->at(layer * 4 + kind).mean/std, measured with that entry's scale and shift
 // (calibration layout) on q/k/v, and on the backend's output for out (which already is a_out O + b_out).
+// Under mpirun (core/dist.h) each rank sees its share of the batch: the forwards keep each head's moments, and
+// reduce() combines them over the ranks (in rank order, on rank 0, then broadcast) into the statistics of the
+// whole batch, the same on every rank. In one process reduce() does nothing and the statistics are as measured.
 class StatsTap : public Attention {
  public:
   explicit StatsTap(Attention& inner) : Attention(inner.shape()), inner_(inner) {}
   // Starts (non-null) or stops (null) capturing into `scalers` (n_layer * 4 entries, layer-major).
-  void capture(std::vector<ScalerCalibration>* scalers) { capture_ = scalers; }
+  void capture(std::vector<ScalerCalibration>* scalers);
+  // After the forward of a capture (every rank calls it, also one that ran no sequence): the statistics of the
+  // whole batch over the ranks, written into the captured scalers.
+  void reduce();
 
   std::string name() const override { return inner_.name(); }
   void forward(float* out, const QkvView& qkv, int B, int T, int layer) override;
@@ -59,6 +70,7 @@ class StatsTap : public Attention {
  private:
   Attention& inner_;
   std::vector<ScalerCalibration>* capture_ = nullptr;
+  std::vector<std::vector<double>> moments_;  // [layer * 4 + kind]: this rank's moments (under mpirun)
 };
 
 }  // namespace gaincell

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
 
+#include "core/dist.h"
 #include "core/error.h"
 
 namespace gaincell {
@@ -92,9 +94,9 @@ std::vector<LoglikResult> score_requests(Gpt2Engine& engine, const std::vector<L
   std::iota(order.begin(), order.end(), size_t{0});
   auto input_len = [&](size_t i) { return static_cast<int64_t>(requests[i].tokens.size()) - 1; };
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return input_len(a) < input_len(b); });
-  std::vector<LoglikResult> out(requests.size());
-  size_t i = 0;
-  while (i < order.size()) {
+  // The batches: runs of equal input length, cut by `limits`; they depend on the requests only.
+  std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) in `order`
+  for (size_t i = 0; i < order.size();) {
     const int64_t T = input_len(order[i]);
     int64_t last_n = requests[order[i]].n_target;
     size_t j = i + 1;
@@ -104,9 +106,37 @@ std::vector<LoglikResult> score_requests(Gpt2Engine& engine, const std::vector<L
       if (B * T > limits.max_tokens || B * n > limits.max_logit_rows) break;
       last_n = n;
     }
-    score_batch(engine, requests, order.data() + i, static_cast<int>(j - i), static_cast<int>(T), out);
+    batches.emplace_back(i, j);
     i = j;
-    if (on_done) on_done(static_cast<int64_t>(i));
+  }
+  // Under mpirun, rank k scores batches k, k + N, ...: each batch is the same forward as in one process (same
+  // rows, same batch index of every sequence), so every result is the same bits for any N. Every rank then holds
+  // every result (gathered to rank 0, then broadcast).
+  const int ranks = dist_size(), rank = dist_rank();
+  std::vector<LoglikResult> out(requests.size());
+  int64_t done = 0;
+  for (size_t b = size_t(rank); b < batches.size(); b += size_t(ranks)) {
+    const auto [i, j] = batches[b];
+    score_batch(engine, requests, order.data() + i, static_cast<int>(j - i), static_cast<int>(input_len(order[i])),
+                out);
+    done += static_cast<int64_t>(j - i);
+    if (on_done) on_done(std::min<int64_t>(done * ranks, int64_t(order.size())));  // about, under mpirun
+  }
+  if (ranks > 1) {
+    std::vector<double> mine;  // (request index, logprob, greedy, n_target) of this rank's requests
+    for (size_t b = size_t(rank); b < batches.size(); b += size_t(ranks))
+      for (size_t k = batches[b].first; k < batches[b].second; ++k) {
+        const LoglikResult& r = out[order[k]];
+        mine.insert(mine.end(), {double(order[k]), r.logprob, r.greedy ? 1.0 : 0.0, double(r.n_target)});
+      }
+    const std::vector<double> all = dist_gather(mine);
+    std::vector<double> flat(requests.size() * 3);
+    for (size_t k = 0; k + 4 <= all.size(); k += 4)
+      std::copy(all.begin() + k + 1, all.begin() + k + 4, flat.begin() + size_t(all[k]) * 3);
+    dist_broadcast(flat.data(), flat.size());
+    for (size_t k = 0; k < requests.size(); ++k)
+      out[k] = LoglikResult{flat[3 * k], flat[3 * k + 1] != 0.0, static_cast<int>(flat[3 * k + 2])};
+    if (on_done) on_done(int64_t(order.size()));
   }
   return out;
 }
