@@ -39,13 +39,7 @@ void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, 
 namespace {
 
 // The two inner kernels use 8-float vectors (GCC vector extension) and are compiled twice, for AVX2 and for
-// baseline x86-64, picked at load time (ifunc). "avx2" does not enable FMA, so every product and sum rounds
-// exactly as in the scalar loops of the reference, in the same order per element: the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GAINCELL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define GAINCELL_SIMD_CLONES
-#endif
+// baseline x86-64 (GAINCELL_SIMD_CLONES, array_read.h): the same bits as the scalar loops of the reference.
 
 typedef float V8 __attribute__((vector_size(32)));
 inline V8 load8(const float* p) {
@@ -351,6 +345,11 @@ void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, 
 }
 
 }  // namespace
+
+void dot_by_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* ranges,
+                    int n_ranges) {
+  dot_columns(dst, q, m, D, ld, ranges, n_ranges);
+}
 
 ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ranges, int n_ranges,
                      const HeadCells& cells, const ReadConfig& rc, ReadScratch& scr) {

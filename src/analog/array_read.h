@@ -11,6 +11,15 @@
 #include "analog/mismatch.h"
 #include "analog/quant_histograms.h"
 
+// Functions compiled twice, for AVX2 and for baseline x86-64, picked at load time (ifunc). "avx2" does not
+// enable FMA (and -std=c++20 contracts nothing), so every product and sum rounds exactly as in scalar code, in
+// the same order per element: the same bits on every CPU, only faster where the vectors are wider.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GAINCELL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GAINCELL_SIMD_CLONES
+#endif
+
 namespace gaincell {
 
 // Zero floats after the last K row, so that vector loads of a row's last columns stay inside the allocation.
@@ -69,6 +78,13 @@ struct ReadStats {
   int64_t keys = 0;    // columns read (keys in the window)
   int64_t arrays = 0;  // arrays (ADC groups) read
 };
+
+// dst[k] = sum_d q[d] * m[d * ld + col_k] for the columns of the ranges, in order (k counts on across ranges).
+// Each sum runs d = 0, 1, ... in order, as a scalar loop does, vectorized over the columns (AVX2 where the
+// CPU has it): the same bits as `for d: s += q[d] * m[d * ld + c]`. Reads up to 7 floats past a range's last
+// column (give m kColumnSlack floats of padding after its last row).
+void dot_by_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* ranges,
+                    int n_ranges);
 
 // out[D] = sum over arrays of ADC(A_array / a_fs) for query pulses q[D] at time `now`.
 ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ranges, int n_ranges,

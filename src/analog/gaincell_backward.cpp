@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "analog/array_read.h"
+
 namespace gaincell {
 namespace {
 
@@ -9,7 +11,16 @@ struct Prepared {
   // Step 1-4 values [T * D]: qq = Q_q(clip(a q + b)), y^K, y^V (offset removed); masks of the input clips.
   std::vector<float> qq, yk, yv, mq, mk, mv;
   std::vector<float> ykp[kMaxPowers], yvp[kMaxPowers];  // (y)^p for p >= 2 (nonlinear forward only)
+  // The same transposed, [D][T] plus kColumnSlack, as the K array holds them: a row's dot products with every
+  // key run as one dot_by_columns (vectorized over the keys, each sum in d order: the bits of dot()).
+  std::vector<float> ykT[kMaxPowers], yvT;  // ykT[p] for p >= 1 (p >= 2 nonlinear forward only)
 };
+
+void transpose_into(std::vector<float>& dst, const std::vector<float>& src, int T, int D) {
+  dst.assign(size_t(T) * D + kColumnSlack, 0.0f);
+  for (int t = 0; t < T; ++t)
+    for (int d = 0; d < D; ++d) dst[size_t(d) * T + t] = src[size_t(t) * D + d];
+}
 
 // Straight-through clip mask of one converter input: 1 where lo <= u <= hi (inclusive, as torch.clamp).
 float clip_mask(float u, const Quantizer& qz) {
@@ -33,6 +44,8 @@ void prepare(Prepared& s, const float* q, const float* k, const float* v, int64_
       s.mk[e] = clip_mask(uk, cv.store);
       s.mv[e] = clip_mask(uv, cv.store);
     }
+  transpose_into(s.ykT[1], s.yk, T, D);
+  transpose_into(s.yvT, s.yv, T, D);
   if (!p.surrogate) return;
   for (int pw = 2; pw < p.poly.n; ++pw) {
     s.ykp[pw].resize(n);
@@ -41,6 +54,7 @@ void prepare(Prepared& s, const float* q, const float* k, const float* v, int64_
       s.ykp[pw][e] = (pw == 2 ? s.yk[e] : s.ykp[pw - 1][e]) * s.yk[e];
       s.yvp[pw][e] = (pw == 2 ? s.yv[e] : s.yvp[pw - 1][e]) * s.yv[e];
     }
+    transpose_into(s.ykT[pw], s.ykp[pw], T, D);
   }
 }
 
@@ -68,33 +82,39 @@ int64_t age_of(int64_t now, int64_t t, int refresh) {  // as array_read.cpp
 // Row i of the first product: S (forward model) and S of the linear model, for keys lo..i.
 struct Row {
   std::vector<float> p_fwd, p_lin, s_lin, delta1, dP;
-  std::vector<float> s_blk;    // digital row sum: S of the linear model per key and block [key * n_blocks + blk]
-  std::vector<float> sum_lin;  // digital row sum: sum of the blocks' linear pulses before the clip to 1
+  std::vector<float> qk[kMaxPowers];  // qk[p][k] = q_i . (y^K_j)^p for p >= 1 (first_product_row)
+  std::vector<float> dAv;             // dA_tile(j) . y^V_j
+  std::vector<float> s_blk;           // digital row sum: S of the linear model per key and block [key * n_blocks + blk]
+  std::vector<float> sum_lin;         // digital row sum: sum of the blocks' linear pulses before the clip to 1
   std::vector<int> age, tile;
   std::vector<float> A, dA;  // [n_tiles * D]
   std::vector<char> touched;
 };
 
-void first_product_row(Row& r, const Prepared& s, int i, int lo, int D, const HeadBackwardParams& p) {
+void first_product_row(Row& r, const Prepared& s, int i, int lo, int D, int T, const HeadBackwardParams& p) {
   const float* qi = s.qq.data() + size_t(i) * D;
   const int W = p.window;
   float sumq = 0.0f;
   for (int d = 0; d < D; ++d) sumq += qi[d] * 1.0f;
+  const ColRange keys{lo, i + 1};
+  dot_by_columns(r.qk[1].data(), qi, s.ykT[1].data(), D, T, &keys, 1);
+  if (p.surrogate)
+    for (int pw = 2; pw < p.poly.n; ++pw)
+      if (p.poly.active[pw]) dot_by_columns(r.qk[pw].data(), qi, s.ykT[pw].data(), D, T, &keys, 1);
   for (int j = lo; j <= i; ++j) {
     const int k = j - lo, age = int(age_of(i, j, p.refresh));
     r.age[k] = age;
     r.tile[k] = (p.ring ? j % W : j) / p.cols;
     r.delta1[k] = p.decay[size_t(W) + age];
-    float s_lin = p.gain * r.delta1[k] * dot(qi, s.yk.data() + size_t(j) * D, D);
+    float s_lin = p.gain * r.delta1[k] * r.qk[1][k];
     float s_fwd = 0.0f;
     if (!p.surrogate) {
-      s_fwd = p.poly.alpha[1] * p.decay[size_t(W) + age] * dot(qi, s.yk.data() + size_t(j) * D, D);
+      s_fwd = p.poly.alpha[1] * p.decay[size_t(W) + age] * r.qk[1][k];
       s_lin = s_fwd;
     } else {
       for (int pw = 0; pw < p.poly.n; ++pw) {
         if (!p.poly.active[pw]) continue;
-        const float* y = pow_row(s, true, pw, j, D);
-        s_fwd += p.poly.alpha[pw] * p.decay[size_t(pw) * W + age] * (y ? dot(qi, y, D) : sumq);
+        s_fwd += p.poly.alpha[pw] * p.decay[size_t(pw) * W + age] * (pw == 0 ? sumq : r.qk[pw][k]);
       }
     }
     r.s_lin[k] = s_lin;
@@ -146,7 +166,8 @@ void first_product_row_blocks(Row& r, const Prepared& s, int i, int lo, int D, i
 }
 
 // Second product per tile with the forward model: A[tile * D + d].
-void second_product_row(Row& r, const Prepared& s, int n, int lo, int D, const HeadBackwardParams& p) {
+GAINCELL_SIMD_CLONES void second_product_row(Row& r, const Prepared& s, int n, int lo, int D,
+                                             const HeadBackwardParams& p) {
   std::fill(r.A.begin(), r.A.end(), 0.0f);
   std::fill(r.touched.begin(), r.touched.end(), 0);
   for (int k = 0; k < n; ++k) {
@@ -181,9 +202,9 @@ HeadBackwardParams make_head_backward_params(const HardwareConfig& hw, int windo
   return p;
 }
 
-void gaincell_head_backward(float* dq, float* dk, float* dv, HeadScalerGrads& g, const float* dout, int64_t ld_out,
-                            const float* q, const float* k, const float* v, int64_t ld, int T, int D,
-                            const HeadBackwardParams& p) {
+GAINCELL_SIMD_CLONES void gaincell_head_backward(float* dq, float* dk, float* dv, HeadScalerGrads& g, const float* dout,
+                                                 int64_t ld_out, const float* q, const float* k, const float* v,
+                                                 int64_t ld, int T, int D, const HeadBackwardParams& p) {
   Prepared s;
   prepare(s, q, k, v, ld, T, D, p);
   const size_t n = size_t(T) * D;
@@ -193,7 +214,8 @@ void gaincell_head_backward(float* dq, float* dk, float* dv, HeadScalerGrads& g,
   const bool a_out_live = p.a[3] >= 1e-20f;
   Row r;
   const int wmax = std::min(W, T);
-  for (auto* x : {&r.p_fwd, &r.p_lin, &r.s_lin, &r.delta1, &r.dP}) x->resize(wmax);
+  for (auto* x : {&r.p_fwd, &r.p_lin, &r.s_lin, &r.delta1, &r.dP, &r.dAv}) x->resize(wmax);
+  for (int pw = 1; pw < std::max(p.poly.n, 2); ++pw) r.qk[pw].resize(wmax);
   r.age.resize(wmax);
   r.tile.resize(wmax);
   r.A.resize(size_t(n_tiles) * D);
@@ -206,7 +228,7 @@ void gaincell_head_backward(float* dq, float* dk, float* dv, HeadScalerGrads& g,
     if (n_blocks > 1)
       first_product_row_blocks(r, s, i, lo, D, n_blocks, p);
     else
-      first_product_row(r, s, i, lo, D, p);
+      first_product_row(r, s, i, lo, D, T, p);
     second_product_row(r, s, nk, lo, D, p);
     // Steps 10-12 and their gradients: O = sum of ADC outputs, out = a_out O + b_out.
     const float* go = dout + i * ld_out;
@@ -224,14 +246,22 @@ void gaincell_head_backward(float* dq, float* dk, float* dv, HeadScalerGrads& g,
         float x = r.A[size_t(t) * D + d] * inv_fs;
         r.dA[size_t(t) * D + d] = r.touched[t] && clip_mask(x, p.cv.adc) > 0 ? dO[d] * inv_fs : 0.0f;
       }
-    // Second product (linear model): dP_ij = g delta (dA . y^V_j), dy^V_j += g P_lin delta dA.
+    // Second product (linear model): dP_ij = g delta (dA . y^V_j), dy^V_j += g P_lin delta dA. The dots
+    // dA . y^V_j first, one dot_by_columns per run of keys in the same tile.
+    for (int k0 = 0; k0 < nk;) {
+      int k1 = k0 + 1;
+      while (k1 < nk && r.tile[k1] == r.tile[k0]) ++k1;
+      const ColRange run{lo + k0, lo + k1};
+      dot_by_columns(r.dAv.data() + k0, r.dA.data() + size_t(r.tile[k0]) * D, s.yvT.data(), D, T, &run, 1);
+      k0 = k1;
+    }
     float* gq = dqq.data() + size_t(i) * D;
     const float* qi = s.qq.data() + size_t(i) * D;
     for (int kk = 0; kk < nk; ++kk) {
       const int j = lo + kk;
       const float* dA = r.dA.data() + size_t(r.tile[kk]) * D;
       const float gd = gain * r.delta1[kk];
-      float dP = gd * dot(dA, s.yv.data() + size_t(j) * D, D);
+      float dP = gd * r.dAv[kk];
       float wv = gd * r.p_lin[kk];
       float* gv = dyv.data() + size_t(j) * D;
       for (int d = 0; d < D; ++d) gv[d] += wv * dA[d];
