@@ -54,4 +54,9 @@ struct QuantHistograms {
   void merge(const QuantHistograms& o);
 };
 
+// Under mpirun (core/dist.h): every rank's histograms (per layer; a rank that saw no work may hold empty ones)
+// merged, in rank order, into rank 0's; the other ranks' are left as they were. Every rank must call it with
+// the same number of layers. Nothing in one process.
+void dist_merge_histograms(std::vector<QuantHistograms>& per_layer);
+
 }  // namespace gaincell

@@ -247,9 +247,14 @@ void write_report_if_requested(const ModelOptions& o, const Gpt2Config& c, const
   HardwareConfig hw = hardware(o.hw_path);
   hw.array.window_tokens = o.window > 0 ? o.window : hw.array.window_tokens;
   if (o.retention_s > 0) hw.set_retention(o.retention_s, model_token_period_s(o, c));
-  const std::vector<QuantHistograms> hist = quant_histograms(attention);
-  nlohmann::ordered_json j = run_report_json(attention.activity(), {c.n_layer, c.n_head, c.head_dim(), c.kv_heads()},
-                                             hw, CostTable{}, attention.name(), &hist);
+  // Under mpirun every rank counted its share of the work: rank 0 reports the sums (the others only join).
+  std::vector<QuantHistograms> hist = quant_histograms(attention);
+  std::vector<AttentionActivity> activity = attention.activity();
+  dist_sum_activity(activity);
+  dist_merge_histograms(hist);
+  if (!dist_root()) return;
+  nlohmann::ordered_json j = run_report_json(activity, {c.n_layer, c.n_head, c.head_dim(), c.kv_heads()}, hw,
+                                             CostTable{}, attention.name(), &hist);
   if (!run.is_null()) j["run"] = run;
   j["provenance"] = model_provenance(o, c);
   write_file_atomic(o.report_path, j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "model/model.h"
@@ -18,6 +19,22 @@ void AttentionActivity::add(const AttentionActivity& o) {
   charge_to_pulse += o.charge_to_pulse;
   adc_conversions += o.adc_conversions;
   digital_adds += o.digital_adds;
+}
+
+void dist_sum_activity(std::vector<AttentionActivity>& per_layer) {
+  if (dist_size() == 1) return;
+  constexpr int kFields = 8;
+  std::vector<double> v;  // counts below 2^53 add exactly in double
+  for (const AttentionActivity& a : per_layer)
+    v.insert(v.end(),
+             {double(a.tokens), double(a.macs), double(a.cell_writes), double(a.query_pulses), double(a.cell_reads),
+              double(a.charge_to_pulse), double(a.adc_conversions), double(a.digital_adds)});
+  dist_allreduce_sum(v.data(), v.size());
+  for (size_t l = 0; l < per_layer.size(); ++l) {
+    const double* x = &v[l * kFields];
+    per_layer[l] = AttentionActivity{int64_t(x[0]), int64_t(x[1]), int64_t(x[2]), int64_t(x[3]),
+                                     int64_t(x[4]), int64_t(x[5]), int64_t(x[6]), int64_t(x[7])};
+  }
 }
 
 void AttentionRegistry::add(const std::string& name, const std::string& help, AttentionFactory factory) {

@@ -88,6 +88,10 @@ struct AttentionActivity {
   void add(const AttentionActivity& o);
 };
 
+// Under mpirun (core/dist.h): every rank's counters, layer by layer, summed over the ranks (every rank must
+// call it with the same number of layers); nothing in one process.
+void dist_sum_activity(std::vector<AttentionActivity>& per_layer);
+
 // A trainable tensor owned by a backend (for example per-head scalers), named as stored in the model file.
 struct ParamView {
   std::string name;

@@ -209,6 +209,23 @@ TEST_F(Mpi, ShardedEvalIsTheOneProcessEval) {
     }
 }
 
+TEST_F(Mpi, ShardedReportCountsEveryRanksWork) {
+  // --report under mpirun: each rank counts its windows or batches; rank 0 writes the sums, which are the
+  // one-process counts, histograms and costs exactly.
+  for (const std::string& cmd :
+       {"perplexity --model " + path("m") + " --text " + path("corpus.txt") + " --context 32 --stride 8",
+        "eval --model " + path("m") + " --task mc --data " + test::data_path("eval/hellaswag.jsonl")}) {
+    const std::string e = cmd + " --attention gaincell --threads 1 --report ";
+    Result one = run(1, e + path("report1.json")), two = mpirun(2, e + path("report2.json"));
+    ASSERT_EQ(one.rc, 0) << one.err;
+    ASSERT_EQ(two.rc, 0) << two.err;
+    Json a = Json::parse(read_file(path("report1.json"))), b = Json::parse(read_file(path("report2.json")));
+    a.erase("provenance"), b.erase("provenance");
+    EXPECT_GT(a.dump().size(), 200u);
+    EXPECT_EQ(a.dump(), b.dump()) << cmd;
+  }
+}
+
 TEST_F(Mpi, MpiSweepIsTheOneProcessSweep) {
   const std::string s = "sweep --model " + path("m") + " --eval " + path("corpus.txt") +
                         " --context 16 --limit 200 --set window=4,16 --set read_noise=0.5 --set seed=1,2 "
