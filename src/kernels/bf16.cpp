@@ -83,7 +83,10 @@ void gemm_projection_bf16_weights(bool tb, int64_t M, int64_t N, int64_t K, floa
 }
 
 std::string bf16_projection_label(int64_t M) {
-  if (bf16_kernel() == Bf16Kernel::kDnnl) return bf16_kernel_label(Bf16Kernel::kDnnl, M);
+  if (bf16_kernel() == Bf16Kernel::kDnnl) {
+    const std::string rows = bf16_kernel_label(Bf16Kernel::kDnnl, M), one = bf16_kernel_label(Bf16Kernel::kDnnl, 1);
+    return rows == one ? rows : rows + "; 1 row: " + one;
+  }
   return std::string("bf16 via f32 conversion") +
          (bf16_kernel_available(Bf16Kernel::kDnnl) ? " (forced)" : " (no oneDNN bf16 matmul in this build or CPU)") +
          "; 1 row with bf16 weights: portable kernel";

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16_rows.h"
 #include "kernels/gemm_dnnl.h"
 #include "kernels/gemm_panels.h"
 
@@ -27,6 +28,29 @@ bool have_dnnl_bf16() {
   return false;
 }
 #endif
+
+// A one-row panel by the vdpbf16ps kernels (B [K, N] or, tb, [N, K]); false when they do not apply (no AVX512_BF16
+// kernels, or a strided row of A).
+[[maybe_unused]] bool avx512bf16_row_panel(bool ta, bool tb, int64_t N, int64_t K, float alpha, const uint16_t* a,
+                                           const uint16_t* b, int64_t ldb, float beta, float* c) {
+#if GAINCELL_HAVE_AVX512BF16_KERNELS
+  if (ta || !avx512bf16_rows_available()) return false;
+  thread_local std::vector<float> row;
+  const bool direct = alpha == 1.0f && beta == 0.0f;
+  if (!direct && row.size() < static_cast<size_t>(N)) row.resize(N);
+  float* out = direct ? c : row.data();
+  if (tb)
+    gemv_bf16_dots_avx512bf16(out, a, b, ldb, K, N);
+  else
+    gemv_bf16_rows_avx512bf16(out, a, b, ldb, K, N);
+  if (!direct)
+    for (int64_t j = 0; j < N; ++j) c[j] = alpha * out[j] + (beta == 0.0f ? 0.0f : beta * c[j]);
+  return true;
+#else
+  (void)ta, (void)tb, (void)N, (void)K, (void)alpha, (void)a, (void)b, (void)ldb, (void)beta, (void)c;
+  return false;
+#endif
+}
 
 // dot(x[K], w[K]) with w in bf16: 16 partial sums (lane l takes k = l mod 16) added pairwise at the end, an order
 // fixed by K alone that compilers vectorize without reassociating anything.
@@ -99,6 +123,15 @@ const float* widened_copy(std::vector<float>& scratch, const uint16_t* x, int64_
 
 }  // namespace
 
+bool avx512bf16_rows_available() {
+#if GAINCELL_HAVE_AVX512BF16_KERNELS
+  static const bool available = __builtin_cpu_supports("avx512bf16");
+  return available;
+#else
+  return false;
+#endif
+}
+
 bool bf16_kernel_available(Bf16Kernel k) {
   return k != Bf16Kernel::kDnnl || have_dnnl_bf16();
 }
@@ -120,6 +153,7 @@ Bf16Kernel bf16_kernel() {
 std::string bf16_kernel_label(Bf16Kernel k, int64_t M) {
   if (k == Bf16Kernel::kAuto) k = bf16_kernel();
 #if GAINCELL_WITH_DNNL
+  if (k == Bf16Kernel::kDnnl && M == 1 && avx512bf16_rows_available()) return "vdpbf16ps rows (AVX512_BF16)";
   if (k == Bf16Kernel::kDnnl)
     return "oneDNN " + dnnl_version_string() + " " + dnnl_bf16_impl_name(M) + " isa=" + dnnl_isa_name();
 #endif
@@ -158,6 +192,8 @@ void gemm_bf16_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
       [kernel](bool pta, bool ptb, int64_t m, int64_t n, int64_t k, float al, const uint16_t* pa, int64_t plda,
                const uint16_t* pb, int64_t pldb, float be, float* pc, int64_t pldc) {
 #if GAINCELL_WITH_DNNL
+        if (kernel == Bf16Kernel::kDnnl && m == 1 && avx512bf16_row_panel(pta, ptb, n, k, al, pa, pb, pldb, be, pc))
+          return;
         if (kernel == Bf16Kernel::kDnnl &&
             dnnl_gemm_panel_bf16(pta, ptb, m, n, k, al, pa, plda, pb, pldb, be, pc, pldc))
           return;

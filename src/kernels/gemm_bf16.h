@@ -8,8 +8,9 @@
 namespace gaincell {
 
 // What computes the bf16 panels. kDnnl: oneDNN's bf16 matmul primitives (single-threaded, cached per panel
-// shape), which exist on CPUs with AVX512_BF16 or AMX. kPortable: plain C++ that widens bf16 to float32 (a
-// 16-bit shift) inside the product, on any CPU. kAuto: kDnnl where it exists, else kPortable.
+// shape), which exist on CPUs with AVX512_BF16 or AMX; its one-row panels (decoding) run our vdpbf16ps kernels.
+// kPortable: plain C++ that widens bf16 to float32 (a 16-bit shift) inside the product, on any CPU. kAuto: kDnnl where
+// it exists, else kPortable.
 enum class Bf16Kernel { kAuto, kDnnl, kPortable };
 // Forces a kernel (kAuto restores the default); throws Error when kDnnl does not exist in this build or on this CPU.
 void set_bf16_kernel(Bf16Kernel k);
@@ -17,7 +18,9 @@ bool bf16_kernel_available(Bf16Kernel k);
 // The kernel in use (never kAuto).
 Bf16Kernel bf16_kernel();
 // "oneDNN 2.6.3 brg:avx512_core_bf16 isa=avx512_core_bf16" (oneDNN's implementation string of a bf16 product of
-// M rows), or "portable (bf16 widened to f32 in the product)".
+// M rows), "vdpbf16ps rows (AVX512_BF16)" (kDnnl's one-row panels where the CPU has AVX512_BF16: oneDNN 2.6
+// re-packs the weights on every call, slower than the product for one row), or "portable (bf16 widened to f32 in
+// the product)".
 std::string bf16_kernel_label(Bf16Kernel k, int64_t M);
 
 // out[r * cols + c] = to_bf16(x[r * ld + c]) (a compact copy, rounded to nearest even), or, transposed, the copy of
