@@ -317,6 +317,7 @@ void Model::load_tensors(const std::string& dir) {
       f.to_f32(t, wide.data());
       to_bf16_matrix(d, wide.data(), rows, cols, cols);
     }
+    f.release(t);  // the file's bytes of this tensor are not read again: out of resident memory
     out.bf16 = d;
     owned16_.push_back(std::move(buf));
     return out;
