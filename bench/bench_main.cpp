@@ -5,7 +5,9 @@
 #include <string>
 
 #include "bench_util.h"
+#include "kernels/bf16.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/threads.h"
 
 namespace {
@@ -34,6 +36,26 @@ int main(int argc, char** argv) {
                                : lib == "dnnl"   ? gaincell::GemmLibrary::kDnnl
                                                  : gaincell::GemmLibrary::kLoops);
   }
+  // GAINCELL_BENCH_PRECISION=f32|bf16: the projections' precision (bf16: the engine benchmarks hold the
+  // projection weights in bf16, as the CLI's --precision bf16 does). GAINCELL_BENCH_BF16=dnnl|portable forces the
+  // bf16 kernel (unset: oneDNN's bf16 matmul where the CPU has it).
+  const std::string precision = env_or("GAINCELL_BENCH_PRECISION", "f32");
+  const std::string bf16 = env_or("GAINCELL_BENCH_BF16", "");
+  try {
+    gaincell::set_matmul_precision(gaincell::parse_matmul_precision(precision));
+    if (!bf16.empty()) {
+      if (bf16 != "dnnl" && bf16 != "portable") {
+        std::fprintf(stderr, "gaincell_bench: error: GAINCELL_BENCH_BF16 expected dnnl|portable, got %s\n",
+                     bf16.c_str());
+        return 1;
+      }
+      gaincell::set_bf16_kernel(bf16 == "dnnl" ? gaincell::Bf16Kernel::kDnnl : gaincell::Bf16Kernel::kPortable);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gaincell_bench: error: %s\n", e.what());
+    return 1;
+  }
+  benchmark::AddCustomContext("precision", precision);
   benchmark::AddCustomContext("cpu_model", cpu_model());
   benchmark::AddCustomContext("gemm_backend", gaincell::gemm_backend_name());
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", env_or("OPENBLAS_CORETYPE", "(unset)"));

@@ -8,6 +8,7 @@
 #include "cli/omp_wait.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "kernels/bf16.h"
 #include "kernels/threads.h"
 #include "model/gpt2.h"
 #include "tokenizer/tokenizer.h"
@@ -89,6 +90,7 @@ void register_info(CLI::App& app) {
     std::printf("parameters:  %lld\n", static_cast<long long>(c.num_parameters()));
     std::printf("lm_head:     %s\n", m.lm_head() == m.wte() ? "tied to the token embedding" : "separate tensor");
     std::printf("gemm:        %s\n", gemm_backend_name().c_str());
+    std::printf("bf16 gemm:   %s\n", bf16_projection_label(256).c_str());
     std::printf("omp wait:    %s\n", wait_policy_description().c_str());
   });
 }

@@ -62,7 +62,10 @@ LoadedModel load_model(const ModelOptions& o) {
   apply_precision_option(o.precision);
   register_all_attention();
   LoadedModel m;
-  m.model = std::make_unique<Gpt2>(Gpt2::load(o.model_dir));
+  // bf16 inference holds the projection weights in bf16 only (half the bytes per decoded token).
+  const WeightStorage storage =
+      matmul_precision() == MatmulPrecision::kBf16 ? WeightStorage::kBf16Projections : WeightStorage::kF32;
+  m.model = std::make_unique<Gpt2>(Gpt2::load(o.model_dir, storage));
   m.attention = create_attention(o.attention, *m.model, attention_options(o, m.model->config()));
   return m;
 }

@@ -49,6 +49,7 @@ struct LoadedModel {
   std::unique_ptr<Gpt2> model;
   std::unique_ptr<Attention> attention;
 };
+// Under --precision bf16 the model holds its projection weights in bf16 (model/model.h WeightStorage).
 LoadedModel load_model(const ModelOptions& o);
 // The backend options of the model flags (--window, --hw, --seed, --retention-s with the token period of
 // config c's latency model): the one place the CLI builds them.

@@ -22,6 +22,9 @@ class MappedFile {
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  // Drops the whole pages inside [p, p + n) of the map from the process's resident memory (madvise
+  // MADV_DONTNEED): for bytes already copied or converted. They are read again from the file if touched.
+  void release(const uint8_t* p, size_t n) const;
   const std::string& path() const { return path_; }
 
  private:

@@ -65,6 +65,8 @@ class SafeTensorsFile {
   // throw. Use data() directly for zero-copy access to F32 tensors (the map stays valid while this lives;
   // F32 data is 4-byte aligned when the file was written by SafeTensorsWriter).
   void to_f32(const TensorInfo& t, float* dst) const;
+  // Drops a tensor's whole pages from resident memory once it has been converted (MappedFile::release).
+  void release(const TensorInfo& t) const { file_.release(data(t), t.nbytes); }
 
  private:
   MappedFile file_;

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 
 namespace gaincell {
 
@@ -56,11 +57,39 @@ void gemm_projection(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
     gemm_deterministic(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
+  if (bf16_kernel() == Bf16Kernel::kDnnl) {  // bf16 copies (A untransposed) into oneDNN's bf16 panels
+    thread_local std::vector<uint16_t> a16, b16;
+    if (a16.size() < static_cast<size_t>(M * K)) a16.resize(M * K);
+    if (b16.size() < static_cast<size_t>(K * N)) b16.resize(K * N);
+    to_bf16_matrix(a16.data(), a, ta ? K : M, ta ? M : K, lda, ta);
+    to_bf16_matrix(b16.data(), b, tb ? N : K, tb ? K : N, ldb);
+    gemm_bf16_deterministic(false, tb, M, N, K, alpha, a16.data(), K, b16.data(), tb ? K : N, beta, c, ldc);
+    return;
+  }
+  // Elsewhere the conversion path: float32 copies of the rounded operands through the float32 GEMM.
   thread_local std::vector<float> scratch_a, scratch_b;  // grow once to the largest operands, then reused
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
   const float* ra = rounded_copy(scratch_a, a, a_rows, a_cols, lda);
   const float* rb = rounded_copy(scratch_b, b, b_rows, b_cols, ldb);
   gemm_deterministic(ta, tb, M, N, K, alpha, ra, a_cols, rb, b_cols, beta, c, ldc);
+}
+
+void gemm_projection_bf16_weights(bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                                  const uint16_t* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  thread_local std::vector<uint16_t> a16;
+  if (a16.size() < static_cast<size_t>(M * K)) a16.resize(M * K);
+  to_bf16_matrix(a16.data(), a, M, K, lda);
+  gemm_bf16_deterministic(false, tb, M, N, K, alpha, a16.data(), K, b, ldb, beta, c, ldc);
+}
+
+std::string bf16_projection_label(int64_t M) {
+  if (bf16_kernel() == Bf16Kernel::kDnnl) {
+    const std::string rows = bf16_kernel_label(Bf16Kernel::kDnnl, M), one = bf16_kernel_label(Bf16Kernel::kDnnl, 1);
+    return rows == one ? rows : rows + "; 1 row: " + one;
+  }
+  return std::string("bf16 via f32 conversion") +
+         (bf16_kernel_available(Bf16Kernel::kDnnl) ? " (forced)" : " (no oneDNN bf16 matmul in this build or CPU)") +
+         "; 1 row with bf16 weights: portable kernel";
 }
 
 }  // namespace gaincell

@@ -23,10 +23,23 @@ MatmulPrecision parse_matmul_precision(const std::string& name);
 const char* matmul_precision_name(MatmulPrecision p);
 
 // A projection GEMM (same arguments as gemm_deterministic) in the current matmul precision: float32, or A and B
-// rounded to bf16 (into scratch copies) then multiplied with float32 accumulation. The product of two bf16
-// values is exact in float32, so this is the result of a bf16 matmul with float32 accumulation, on any CPU;
-// the bits are the same at any thread count.
+// rounded to bf16 then multiplied with float32 accumulation. The product of two bf16 values is exact in float32,
+// so this is the result of a bf16 matmul with float32 accumulation; the bits are the same at any thread count.
+// Where oneDNN's bf16 matmul exists (bf16_kernel() == kDnnl: AVX512_BF16 or AMX) the operands are converted to
+// bf16 copies and multiplied by gemm_bf16_deterministic; elsewhere (or with set_bf16_kernel(kPortable)) by the
+// conversion path: float32 copies of the rounded operands through gemm_deterministic. The two agree to float32
+// summation-order error.
 void gemm_projection(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
                      int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// C[M, N] = alpha A op(B) + beta C for a weight B held in bf16 (a Model loaded with bf16 projection weights,
+// [K, N] or, trans_b, [N, K]): A (float32, row stride lda) rounded to bf16 per call, then
+// gemm_bf16_deterministic (oneDNN's bf16 panels, or the portable kernel that reads B in 16 bits). Runs in bf16
+// whatever matmul_precision() says: the weight is bf16.
+void gemm_projection_bf16_weights(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+                                  int64_t lda, const uint16_t* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// What computes gemm_projection under kBf16 for M rows: oneDNN's bf16 implementation ("oneDNN 2.6.3
+// brg:avx512_core_bf16 isa=avx512_core_bf16") or "bf16 via f32 conversion ..." (naming why, and the portable
+// kernel that decodes with bf16 weights).
+std::string bf16_projection_label(int64_t M);
 
 }  // namespace gaincell

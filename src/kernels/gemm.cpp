@@ -1,12 +1,11 @@
 #include "kernels/gemm.h"
 
-#include <algorithm>
 #include <atomic>
-#include <vector>
 
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/gemm_dnnl.h"
+#include "kernels/gemm_panels.h"
 
 #if GAINCELL_WITH_OPENBLAS
 #include <cblas.h>
@@ -15,7 +14,6 @@
 namespace gaincell {
 namespace {
 
-constexpr int64_t kSmallGemm = int64_t{1} << 16;
 #if GAINCELL_WITH_OPENBLAS
 constexpr bool kHaveOpenBlas = true;
 #else
@@ -91,39 +89,6 @@ void gemm_panel(GemmLibrary lib, bool ta, bool tb, int64_t M, int64_t N, int64_t
   }
 }
 
-// Panel length along a dimension of length len: at most 8 panels, each a multiple of 64 and at least 128 long,
-// so a shared operand is packed rarely and 2-8 threads balance. Depends on the shape only.
-int64_t panel_length(int64_t len) {
-  return std::max<int64_t>(128, ((len + 7) / 8 + 63) / 64 * 64);
-}
-
-// A decoding row c[1, N] = alpha a[1, K] B[K, N] + beta c, with B's rows contiguous. Cutting N would make every
-// panel read short strided pieces of each row of B (measured 25 % slower decoding on one thread than one BLAS call), so
-// K is cut instead: panel p reads rows [k0, k1) of B, one contiguous block, into its own partial row, and the
-// partial rows are added in panel order, an order that depends on the shape only.
-void gemv_rows_deterministic(GemmLibrary lib, int64_t N, int64_t K, float alpha, const float* a, int64_t inc_a,
-                             const float* b, int64_t ldb, float beta, float* c) {
-  const int64_t panel = panel_length(K), panels = (K + panel - 1) / panel;
-  thread_local std::vector<float> partial;  // grows once to the largest panels x N, then reused
-  if (partial.size() < static_cast<size_t>(panels * N)) partial.resize(panels * N);
-  float* part = partial.data();
-#pragma omp parallel num_threads(num_threads())
-  {
-#pragma omp for schedule(static)
-    for (int64_t p = 0; p < panels; ++p) {
-      const int64_t k0 = p * panel, k = std::min(panel, K - k0);
-      gemm_panel(lib, inc_a != 1, false, 1, N, k, 1.0f, a + k0 * inc_a, inc_a, b + k0 * ldb, ldb, 0.0f, part + p * N,
-                 N);
-    }
-#pragma omp for schedule(static)
-    for (int64_t j = 0; j < N; ++j) {
-      float acc = part[j];
-      for (int64_t p = 1; p < panels; ++p) acc += part[p * N + j];
-      c[j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[j]);
-    }
-  }
-}
-
 }  // namespace
 
 bool gemm_library_available(GemmLibrary lib) {
@@ -169,27 +134,15 @@ std::string gemm_library_label(GemmLibrary lib, int64_t M) {
 
 void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (M * N * K <= kSmallGemm) {  // tiny: plain loops on this thread (a parallel region costs more)
+  if (M * N * K <= panels::kSmallGemm) {  // tiny: plain loops on this thread (a parallel region costs more)
     gemm_loops(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   const GemmLibrary lib = gemm_library_for_rows(M);
-  if (M == 1 && !tb) {
-    gemv_rows_deterministic(lib, N, K, alpha, a, ta ? lda : 1, b, ldb, beta, c);
-    return;
-  }
-  const bool by_rows = M >= N;
-  const int64_t len = by_rows ? M : N;
-  const int64_t panel = panel_length(len), panels = (len + panel - 1) / panel;
-  // Always a parallel region, even for one panel or one thread: BLAS called inside one runs single-threaded.
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-  for (int64_t p = 0; p < panels; ++p) {
-    const int64_t lo = p * panel, n = std::min(panel, len - lo);
-    if (by_rows)
-      gemm_panel(lib, ta, tb, n, N, K, alpha, ta ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
-    else
-      gemm_panel(lib, ta, tb, M, n, K, alpha, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
-  }
+  panels::gemm_panels([lib](bool pta, bool ptb, int64_t m, int64_t n, int64_t k, float al, const float* pa,
+                            int64_t plda, const float* pb, int64_t pldb, float be, float* pc,
+                            int64_t pldc) { gemm_panel(lib, pta, ptb, m, n, k, al, pa, plda, pb, pldb, be, pc, pldc); },
+                      ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace gaincell

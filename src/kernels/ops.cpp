@@ -41,6 +41,18 @@ void matmul_transposed_forward(float* out, const float* inp, const float* wt, in
   gemm_projection(false, true, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
 }
 
+void linear_forward_bf16(float* out, int64_t ldo, const float* inp, const uint16_t* w, const float* bias, int64_t N,
+                         int64_t K, int64_t M, bool out_in) {
+  if (bias)
+    parallel_for(
+        0, N, [&](int64_t n) { std::memcpy(out + n * ldo, bias, M * sizeof(float)); }, N * M);
+  gemm_projection_bf16_weights(out_in, N, M, K, 1.0f, inp, K, w, out_in ? K : M, bias ? 1.0f : 0.0f, out, ldo);
+}
+
+void matmul_transposed_forward_bf16(float* out, const float* inp, const uint16_t* wt, int64_t N, int64_t C, int64_t V) {
+  gemm_projection_bf16_weights(true, N, V, C, 1.0f, inp, C, wt, C, 0.0f, out, V);
+}
+
 void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
                int64_t K, float alpha) {
   gemm_deterministic(false, true, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);

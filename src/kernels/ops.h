@@ -18,6 +18,12 @@ void linear_forward(float* out, int64_t ldo, const float* inp, const float* w, c
                     int64_t M, bool out_in);
 // out[N, V] = inp[N, C] @ wt[V, C]^T (the tied lm_head: wt is wte).
 void matmul_transposed_forward(float* out, const float* inp, const float* wt, int64_t N, int64_t C, int64_t V);
+// The same two projections with a weight held in bf16 (uint16_t bits; a Model loaded with bf16 projection
+// weights): the activations rounded to bf16 per call and multiplied with float32 accumulation
+// (gemm_projection_bf16_weights, kernels/bf16.h), the weight read in 16 bits; bf16 whatever the matmul precision.
+void linear_forward_bf16(float* out, int64_t ldo, const float* inp, const uint16_t* w, const float* bias, int64_t N,
+                         int64_t K, int64_t M, bool out_in);
+void matmul_transposed_forward_bf16(float* out, const float* inp, const uint16_t* wt, int64_t N, int64_t C, int64_t V);
 // Strided GEMMs of attention heads (row-major; ld* are row strides in floats):
 // c[M, N] = alpha * a[M, K] b[N, K]^T, and c[M, N] = a[M, K] b[K, N].
 void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,

@@ -1,6 +1,7 @@
 #include "kernels/threads.h"
 
 #include "core/parallel.h"
+#include "kernels/bf16.h"
 #include "kernels/gemm.h"
 
 #if GAINCELL_WITH_OPENBLAS
@@ -23,6 +24,7 @@ std::string gemm_backend_name() {
                          : "rows>1: " + gemm_library_label(rows, 256) + "; 1 row: " + gemm_library_label(one_row, 1);
   if (gemm_library_available(GemmLibrary::kDnnl) && one_row != GemmLibrary::kDnnl && rows != GemmLibrary::kDnnl)
     name += " (oneDNN built in, not selected: " + gemm_library_label(GemmLibrary::kDnnl, 256) + ")";
+  if (matmul_precision() == MatmulPrecision::kBf16) name += "; bf16 projections: " + bf16_projection_label(256);
   return name;
 }
 

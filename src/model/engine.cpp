@@ -97,7 +97,10 @@ const float* Engine::head(const int64_t* rows, int64_t n_rows) {
   for (int64_t r = 0; r < n_rows; ++r) std::memcpy(last_.data() + r * C, x_.data() + rows[r] * C, C * sizeof(float));
   model_norm(c, last_.data(), nullptr, nullptr, last_.data(), model_.lnf_w(), model_.lnf_b(), n_rows);
   logits_.resize(n_rows * V);
-  matmul_transposed_forward(logits_.data(), last_.data(), model_.lm_head(), n_rows, C, V);
+  if (model_.lm_head_bf16())
+    matmul_transposed_forward_bf16(logits_.data(), last_.data(), model_.lm_head_bf16(), n_rows, C, V);
+  else
+    matmul_transposed_forward(logits_.data(), last_.data(), model_.lm_head(), n_rows, C, V);
   return logits_.data();
 }
 

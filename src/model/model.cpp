@@ -1,15 +1,18 @@
 #include "model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/bf16.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/rng.h"
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "kernels/gemm_bf16.h"  // to_bf16_matrix
 #include "model/shard_index.h"
 
 namespace gaincell {
@@ -40,6 +43,39 @@ struct Source {
   std::string path;  // file named in messages
 };
 
+std::string token_embedding_name(const ModelConfig& c) {
+  for (const WeightSpec& s : weight_table(c))
+    if (s.role == WeightRole::kTokenEmbed) return s.name;
+  GAINCELL_ASSERT(false);
+  return {};
+}
+
+// The bf16 pointer of a projection role in a block's views.
+const uint16_t** bf16_slot(LayerWeights& w, WeightRole r) {
+  using R = WeightRole;
+  switch (r) {
+    case R::kQkv:
+      return &w.attn_w16;
+    case R::kQ:
+      return &w.q_w16;
+    case R::kK:
+      return &w.k_w16;
+    case R::kV:
+      return &w.v_w16;
+    case R::kO:
+      return &w.proj_w16;
+    case R::kUp:
+      return &w.fc_w16;
+    case R::kGate:
+      return &w.gate_w16;
+    case R::kDown:
+      return &w.fcproj_w16;
+    default:
+      GAINCELL_ASSERT(false);
+      return nullptr;
+  }
+}
+
 // The shard file names of model.safetensors.index.json, validated: plain file names only.
 std::map<std::string, std::string> read_weight_map(const std::string& index_path) {
   return parse_shard_index(read_file(index_path, 64 << 20), index_path);
@@ -61,15 +97,32 @@ const Model::Tensor& Model::tensor(const std::string& name) const {
 const float* Model::tensor_data(const std::string& name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) fail("model", "no tensor '" + name + "' in a " + config_.family + " model");
+  if (!it->second.data)
+    fail("model", "tensor '" + name + "' is held in bf16 (a model loaded for --precision bf16 inference), not float32");
   return it->second.data;
+}
+
+const uint16_t* Model::tensor_bf16(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail("model", "no tensor '" + name + "' in a " + config_.family + " model");
+  if (!it->second.bf16) fail("model", "tensor '" + name + "' is held in float32, not bf16");
+  return it->second.bf16;
 }
 
 void Model::bind_views() {
   using R = WeightRole;
   layers_.assign(config_.n_layer, LayerWeights{});
   wpe_ = lnf_b_ = lm_head_ = nullptr;
+  lm_head16_ = nullptr;
+  bool head_in_table = false;
   for (const WeightSpec& s : weight_table(config_)) {
     const float* d = tensor(s.name).data;
+    if (s.layer < 0 && s.role == R::kLmHead) {
+      lm_head_ = d;
+      lm_head16_ = tensor(s.name).bf16;
+      head_in_table = true;
+      continue;
+    }
     if (s.layer < 0) {
       switch (s.role) {
         case R::kTokenEmbed:
@@ -84,9 +137,6 @@ void Model::bind_views() {
         case R::kFinalNormBias:
           lnf_b_ = d;
           break;
-        case R::kLmHead:
-          lm_head_ = d;
-          break;
         default:
           GAINCELL_ASSERT(false);
       }
@@ -94,6 +144,10 @@ void Model::bind_views() {
     }
     LayerWeights& w = layers_[s.layer];
     if (s.out_in) w.out_in = true;
+    if (const uint16_t* d16 = tensor(s.name).bf16) {  // a projection held in bf16
+      *bf16_slot(w, s.role) = d16;
+      continue;
+    }
     const float** slot = nullptr;
     switch (s.role) {
       case R::kNorm1:
@@ -161,10 +215,45 @@ void Model::bind_views() {
     }
     *slot = d;
   }
-  if (!lm_head_) {
+  tied_head_ = false;
+  if (!head_in_table) {
     auto lm = tensors_.find(lm_head_name(config_));
-    lm_head_ = lm != tensors_.end() ? lm->second.data : wte_;
+    if (lm != tensors_.end()) {  // GPT-2's head stored beside a tied embedding
+      lm_head_ = lm->second.data;
+      lm_head16_ = lm->second.bf16;
+    } else {
+      lm_head_ = wte_;
+      lm_head16_ = tied_head16_ ? tied_head16_->data() : nullptr;
+      tied_head_ = true;
+    }
   }
+}
+
+void Model::convert_to_bf16(Tensor& t) {
+  const int64_t n = numel_of(t.shape), rows = t.shape.empty() ? 1 : t.shape[0];
+  auto buf = std::make_unique<AlignedBuffer<uint16_t>>(static_cast<size_t>(n));
+  to_bf16_matrix(buf->data(), t.data, rows, n / rows, n / rows);
+  auto owned = std::find_if(owned_.begin(), owned_.end(), [&](const auto& b) { return b->data() == t.data; });
+  if (owned != owned_.end()) owned_.erase(owned);  // a mapped tensor is only dropped
+  t.data = nullptr;
+  t.bf16 = buf->data();
+  owned16_.push_back(std::move(buf));
+}
+
+void Model::hold_projections_in_bf16() {
+  for (const WeightSpec& s : weight_table(config_)) {
+    Tensor& t = tensors_.at(s.name);
+    if (is_projection(s.role) && t.data) convert_to_bf16(t);
+  }
+  auto lm = tensors_.find(lm_head_name(config_));
+  if (lm != tensors_.end() && lm->second.data) convert_to_bf16(lm->second);
+  if (lm == tensors_.end() && !tied_head16_) {  // tied: a bf16 copy of the embedding for the head
+    const Tensor& e = tensors_.at(token_embedding_name(config_));
+    tied_head16_ = std::make_unique<AlignedBuffer<uint16_t>>(static_cast<size_t>(numel_of(e.shape)));
+    to_bf16_matrix(tied_head16_->data(), e.data, e.shape[0], e.shape[1], e.shape[1]);
+  }
+  storage_ = WeightStorage::kBf16Projections;
+  bind_views();
 }
 
 void Model::load_tensors(const std::string& dir) {
@@ -201,13 +290,46 @@ void Model::load_tensors(const std::string& dir) {
     fail("model", "missing model.safetensors in '" + dir + "' (and no model.safetensors.index.json)");
   }
 
-  auto take = [&](const std::string& name, const Source& src) {
+  // A projection held in bf16: BF16 data as stored (in place in the map when 2-byte aligned), other float
+  // types rounded to nearest even once (F16 through its exact float32 value).
+  auto take_bf16 = [&](const SafeTensorsFile& f, const TensorInfo& t) {
+    Tensor out{t.shape, nullptr, nullptr};
+    const uint8_t* p = f.data(t);
+    if (t.dtype == DType::kBF16 && reinterpret_cast<uintptr_t>(p) % alignof(uint16_t) == 0) {
+      out.bf16 = reinterpret_cast<const uint16_t*>(p);
+      return out;
+    }
+    const int64_t n = t.numel(), rows = t.shape.empty() ? 1 : t.shape[0], cols = rows ? n / rows : 0;
+    auto buf = std::make_unique<AlignedBuffer<uint16_t>>(static_cast<size_t>(n));
+    uint16_t* d = buf->data();
+    if (t.dtype == DType::kBF16) {
+      std::memcpy(d, p, static_cast<size_t>(n) * 2);
+    } else if (t.dtype == DType::kF16) {
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        d[i] = to_bf16(f16_to_f32(h));
+      }
+    } else if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
+      to_bf16_matrix(d, reinterpret_cast<const float*>(p), rows, cols, cols);
+    } else {  // F64, or F32 off its alignment: through a transient float32 copy
+      AlignedBuffer<float> wide(static_cast<size_t>(n));
+      f.to_f32(t, wide.data());
+      to_bf16_matrix(d, wide.data(), rows, cols, cols);
+    }
+    f.release(t);  // the file's bytes of this tensor are not read again: out of resident memory
+    out.bf16 = d;
+    owned16_.push_back(std::move(buf));
+    return out;
+  };
+  auto take = [&](const std::string& name, const Source& src, bool bf16 = false) {
     const TensorInfo& t = *src.info;
     if (!is_float_dtype(t.dtype))
       fail_expected("model", "F32, F16, BF16 or F64 for tensor '" + name + "'", dtype_name(t.dtype),
                     "in '" + src.path + "'");
     Tensor out{t.shape, nullptr};
     const uint8_t* p = src.file->data(t);
+    if (bf16) return take_bf16(*src.file, t);
     if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
       out.data = reinterpret_cast<const float*>(p);  // zero copy from the map
     } else {
@@ -218,23 +340,24 @@ void Model::load_tensors(const std::string& dir) {
     }
     return out;
   };
-  auto take_checked = [&](const std::string& name, const std::vector<int64_t>& shape, const Source& src) {
+  auto take_checked = [&](const std::string& name, const std::vector<int64_t>& shape, const Source& src, bool bf16) {
     if (src.info->shape != shape)
       fail_expected("model", "shape " + shape_str(shape) + " for tensor '" + name + "'", shape_str(src.info->shape),
                     "in '" + src.path + "'");
-    tensors_[name] = take(name, src);
+    tensors_[name] = take(name, src, bf16);
   };
+  const bool bf16 = storage_ == WeightStorage::kBf16Projections;
   const std::string where = file_exists(single) ? single : index;
   for (const WeightSpec& s : weight_table(config_)) {
     auto it = by_name.find(s.name);
     if (it == by_name.end()) fail("model", "missing tensor '" + s.name + "' in '" + where + "'");
-    take_checked(s.name, s.shape, it->second);
+    take_checked(s.name, s.shape, it->second, bf16 && is_projection(s.role));
     by_name.erase(it);
   }
   if (auto it = by_name.find(lm_head_name(config_)); it != by_name.end()) {
     // A head stored beside a tied embedding: GPT-2 files use it (as gaincell always has); the Llama family
     // ignores it, as transformers does (tie_word_embeddings makes lm_head the embedding).
-    if (config_.is_gpt2()) take_checked(it->first, {config_.vocab_size, config_.n_embd}, it->second);
+    if (config_.is_gpt2()) take_checked(it->first, {config_.vocab_size, config_.n_embd}, it->second, bf16);
     by_name.erase(it);
   }
   for (const auto& [name, src] : by_name) {  // everything else: extra tensors (scalers, statistics)
@@ -245,15 +368,19 @@ void Model::load_tensors(const std::string& dir) {
   }
 }
 
-Model Model::load(const std::string& dir) {
+Model Model::load(const std::string& dir, WeightStorage storage) {
   Model m;
   m.source_dir_ = dir;
+  m.storage_ = storage;
   if (!fs::is_directory(dir)) fail_expected("model", "a model folder", "'" + dir + "' (not a directory)");
   std::string cfg_path = dir + "/config.json";
   if (!file_exists(cfg_path)) fail("model", "missing config.json in '" + dir + "'");
   m.config_ = config_from_json(read_file(cfg_path, 1 << 20), cfg_path);
   m.load_tensors(dir);
-  m.bind_views();
+  if (storage == WeightStorage::kBf16Projections)
+    m.hold_projections_in_bf16();  // the projections are bf16 already: the tied head's copy, and the views
+  else
+    m.bind_views();
   return m;
 }
 
@@ -324,22 +451,44 @@ void Model::set_extra(const std::string& name, const std::vector<int64_t>& shape
 }
 
 int64_t Model::weight_bytes() const {
-  int64_t n = 0;
+  int64_t bytes = 0;
   for (const auto& [name, t] : tensors_)
-    if (t.data != wpe_) n += numel_of(t.shape);
-  return n * 4;
+    if (!t.data || t.data != wpe_) bytes += numel_of(t.shape) * (t.bf16 ? 2 : 4);
+  // A tied head held in bf16: each token reads its bf16 copy, not the float32 embedding (one row of that).
+  if (tied_head16_) bytes -= numel_of(tensors_.at(token_embedding_name(config_)).shape) * 2;
+  return bytes;
+}
+
+int64_t Model::storage_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [name, t] : tensors_) bytes += numel_of(t.shape) * (t.bf16 ? 2 : 4);
+  if (tied_head16_) bytes += static_cast<int64_t>(tied_head16_->size()) * 2;
+  return bytes;
+}
+
+int64_t Model::owned_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& b : owned_) bytes += static_cast<int64_t>(b->size()) * 4;
+  for (const auto& b : owned16_) bytes += static_cast<int64_t>(b->size()) * 2;
+  if (tied_head16_) bytes += static_cast<int64_t>(tied_head16_->size()) * 2;
+  return bytes;
 }
 
 void Model::save(const std::string& dir) const {
   make_dirs(dir);
   SafeTensorsWriter w;
-  bool head_in_table = false;
-  for (const WeightSpec& s : weight_table(config_)) {
-    w.add_f32_borrowed(s.name, s.shape, tensor(s.name).data);
-    head_in_table = head_in_table || s.role == WeightRole::kLmHead;
+  auto add = [&](const std::string& name, const Tensor& t) {
+    if (t.bf16)  // held in bf16: written as it is
+      w.add_raw(name, DType::kBF16, t.shape, t.bf16, static_cast<size_t>(numel_of(t.shape)) * 2);
+    else
+      w.add_f32_borrowed(name, t.shape, t.data);
+  };
+  for (const WeightSpec& s : weight_table(config_)) add(s.name, tensor(s.name));
+  if (auto lm = tensors_.find(lm_head_name(config_)); !tied_head_ && lm != tensors_.end()) {
+    bool in_table = false;
+    for (const WeightSpec& s : weight_table(config_)) in_table = in_table || s.name == lm->first;
+    if (!in_table) add(lm->first, lm->second);
   }
-  if (lm_head_ != wte_ && !head_in_table)
-    w.add_f32_borrowed(lm_head_name(config_), {config_.vocab_size, config_.n_embd}, lm_head_);
   for (const auto& [name, t] : extras_) w.add_f32_borrowed(name, t.shape, t.data);
   w.set_metadata("format", "pt");
   w.set_metadata("producer", "gaincell");

@@ -94,6 +94,24 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> tensor_table(const Mod
   return t;
 }
 
+bool is_projection(WeightRole r) {
+  using R = WeightRole;
+  switch (r) {
+    case R::kQkv:
+    case R::kQ:
+    case R::kK:
+    case R::kV:
+    case R::kO:
+    case R::kUp:
+    case R::kGate:
+    case R::kDown:
+    case R::kLmHead:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string lm_head_name(const ModelConfig&) {
   return "lm_head.weight";
 }

@@ -41,6 +41,10 @@ enum class WeightRole {
   kLmHead,  // [V, C] when untied
 };
 
+// The projection weights, which --precision bf16 holds in bf16 (model/model.h WeightStorage): kQkv, kQ, kK, kV,
+// kO, kUp, kGate, kDown and kLmHead.
+bool is_projection(WeightRole r);
+
 enum class WeightInit {
   kNormal,          // N(0, 0.02)
   kResidualNormal,  // N(0, 0.02 / sqrt(2 n_layer)) (GPT-2's residual projections)
