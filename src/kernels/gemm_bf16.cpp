@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16_portable.h"
 #include "kernels/gemm_bf16_rows.h"
 #include "kernels/gemm_dnnl.h"
 #include "kernels/gemm_panels.h"
@@ -52,60 +53,11 @@ bool have_dnnl_bf16() {
 #endif
 }
 
-// dot(x[K], w[K]) with w in bf16: 16 partial sums (lane l takes k = l mod 16) added pairwise at the end, an order
-// fixed by K alone that compilers vectorize without reassociating anything.
-float dot_bf16(const float* x, const uint16_t* w, int64_t K) {
-  float lane[16] = {};
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16)
-    for (int l = 0; l < 16; ++l) lane[l] += x[k + l] * from_bf16(w[k + l]);
-  for (int l = 0; k + l < K; ++l) lane[l] += x[k + l] * from_bf16(w[k + l]);
-  for (int half = 8; half > 0; half /= 2)
-    for (int l = 0; l < half; ++l) lane[l] += lane[l + half];
-  return lane[0];
-}
-
-// acc[j] += sum_{r < n} x[r] w[r, j] (w bf16, row stride ldw), the rows added in order; four rows per pass over
-// acc, each acc[j] still summed row after row.
-void axpy_rows_bf16(float* acc, const float* x, const uint16_t* w, int64_t ldw, int64_t n, int64_t N) {
-  int64_t r = 0;
-  for (; r + 4 <= n; r += 4) {
-    const float x0 = x[r], x1 = x[r + 1], x2 = x[r + 2], x3 = x[r + 3];
-    const uint16_t *w0 = w + r * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
-    for (int64_t j = 0; j < N; ++j) {
-      float s = acc[j];
-      s += x0 * from_bf16(w0[j]);
-      s += x1 * from_bf16(w1[j]);
-      s += x2 * from_bf16(w2[j]);
-      s += x3 * from_bf16(w3[j]);
-      acc[j] = s;
-    }
-  }
-  for (; r < n; ++r) {
-    const float xr = x[r];
-    const uint16_t* wr = w + r * ldw;
-    for (int64_t j = 0; j < N; ++j) acc[j] += xr * from_bf16(wr[j]);
-  }
-}
-
-// One panel on the calling thread, in plain C++: each row of op(A) widened to float32, then its products with
-// B's rows (B transposed: dot products) or with B's columns (rows of B added in k order), float32 accumulation.
+// One panel on the calling thread by the portable kernel: its AVX2 compilation where the CPU has AVX2 and FMA (the
+// same operations in the same order, so the same bits), else its baseline one.
 void portable_panel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* a, int64_t lda,
                     const uint16_t* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  thread_local std::vector<float> row, acc;  // grow once to the largest K and N, then reused
-  if (row.size() < static_cast<size_t>(K)) row.resize(K);
-  if (acc.size() < static_cast<size_t>(N)) acc.resize(N);
-  for (int64_t i = 0; i < M; ++i) {
-    for (int64_t k = 0; k < K; ++k) row[k] = from_bf16(ta ? a[k * lda + i] : a[i * lda + k]);
-    if (tb) {
-      for (int64_t j = 0; j < N; ++j) acc[j] = dot_bf16(row.data(), b + j * ldb, K);
-    } else {
-      std::fill_n(acc.data(), N, 0.0f);
-      axpy_rows_bf16(acc.data(), row.data(), b, ldb, K, N);
-    }
-    float* ci = c + i * ldc;
-    for (int64_t j = 0; j < N; ++j) ci[j] = alpha * acc[j] + (beta == 0.0f ? 0.0f : beta * ci[j]);
-  }
+  portable_bf16_panel(portable_bf16_avx2_available(), ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // rows x cols of bf16 bits (row stride ld) widened into a compact float32 copy.
@@ -122,6 +74,31 @@ const float* widened_copy(std::vector<float>& scratch, const uint16_t* x, int64_
 }
 
 }  // namespace
+
+bool portable_bf16_avx2_available() {
+#if GAINCELL_HAVE_AVX2_KERNELS
+  static const bool available =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return available;
+#else
+  return false;
+#endif
+}
+
+void portable_bf16_panel(bool avx2, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* a,
+                         int64_t lda, const uint16_t* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  thread_local std::vector<float> row, acc;  // grow once to the largest K and N, then reused
+  if (row.size() < static_cast<size_t>(K)) row.resize(K);
+  if (acc.size() < static_cast<size_t>(N)) acc.resize(N);
+#if GAINCELL_HAVE_AVX2_KERNELS
+  if (avx2) {
+    portable_bf16_panel_avx2(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, row.data(), acc.data());
+    return;
+  }
+#endif
+  (void)avx2;
+  portable_bf16_panel_impl(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, row.data(), acc.data());
+}
 
 bool avx512bf16_rows_available() {
 #if GAINCELL_HAVE_AVX512BF16_KERNELS

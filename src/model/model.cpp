@@ -76,6 +76,37 @@ const uint16_t** bf16_slot(LayerWeights& w, WeightRole r) {
   }
 }
 
+// A projection held in bf16: BF16 data as stored (in place in the map when 2-byte aligned), other float types
+// rounded to nearest even once (F16 through its exact float32 value) into a buffer appended to `owned`; the file
+// pages of a converted tensor then leave resident memory.
+const uint16_t* bf16_tensor(const SafeTensorsFile& f, const TensorInfo& t,
+                            std::vector<std::unique_ptr<AlignedBuffer<uint16_t>>>& owned) {
+  const uint8_t* p = f.data(t);
+  if (t.dtype == DType::kBF16 && reinterpret_cast<uintptr_t>(p) % alignof(uint16_t) == 0)
+    return reinterpret_cast<const uint16_t*>(p);
+  const int64_t n = t.numel(), rows = t.shape.empty() ? 1 : t.shape[0], cols = rows ? n / rows : 0;
+  auto buf = std::make_unique<AlignedBuffer<uint16_t>>(static_cast<size_t>(n));
+  uint16_t* d = buf->data();
+  if (t.dtype == DType::kBF16) {
+    std::memcpy(d, p, static_cast<size_t>(n) * 2);
+  } else if (t.dtype == DType::kF16) {
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, p + 2 * i, 2);
+      d[i] = to_bf16(f16_to_f32(h));
+    }
+  } else if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
+    to_bf16_matrix(d, reinterpret_cast<const float*>(p), rows, cols, cols);
+  } else {  // F64, or F32 off its alignment: through a transient float32 copy
+    AlignedBuffer<float> wide(static_cast<size_t>(n));
+    f.to_f32(t, wide.data());
+    to_bf16_matrix(d, wide.data(), rows, cols, cols);
+  }
+  f.release(t);  // the file's bytes of this tensor are not read again
+  owned.push_back(std::move(buf));
+  return d;
+}
+
 // The shard file names of model.safetensors.index.json, validated: plain file names only.
 std::map<std::string, std::string> read_weight_map(const std::string& index_path) {
   return parse_shard_index(read_file(index_path, 64 << 20), index_path);
@@ -290,38 +321,6 @@ void Model::load_tensors(const std::string& dir) {
     fail("model", "missing model.safetensors in '" + dir + "' (and no model.safetensors.index.json)");
   }
 
-  // A projection held in bf16: BF16 data as stored (in place in the map when 2-byte aligned), other float
-  // types rounded to nearest even once (F16 through its exact float32 value).
-  auto take_bf16 = [&](const SafeTensorsFile& f, const TensorInfo& t) {
-    Tensor out{t.shape, nullptr, nullptr};
-    const uint8_t* p = f.data(t);
-    if (t.dtype == DType::kBF16 && reinterpret_cast<uintptr_t>(p) % alignof(uint16_t) == 0) {
-      out.bf16 = reinterpret_cast<const uint16_t*>(p);
-      return out;
-    }
-    const int64_t n = t.numel(), rows = t.shape.empty() ? 1 : t.shape[0], cols = rows ? n / rows : 0;
-    auto buf = std::make_unique<AlignedBuffer<uint16_t>>(static_cast<size_t>(n));
-    uint16_t* d = buf->data();
-    if (t.dtype == DType::kBF16) {
-      std::memcpy(d, p, static_cast<size_t>(n) * 2);
-    } else if (t.dtype == DType::kF16) {
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        d[i] = to_bf16(f16_to_f32(h));
-      }
-    } else if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
-      to_bf16_matrix(d, reinterpret_cast<const float*>(p), rows, cols, cols);
-    } else {  // F64, or F32 off its alignment: through a transient float32 copy
-      AlignedBuffer<float> wide(static_cast<size_t>(n));
-      f.to_f32(t, wide.data());
-      to_bf16_matrix(d, wide.data(), rows, cols, cols);
-    }
-    f.release(t);  // the file's bytes of this tensor are not read again: out of resident memory
-    out.bf16 = d;
-    owned16_.push_back(std::move(buf));
-    return out;
-  };
   auto take = [&](const std::string& name, const Source& src, bool bf16 = false) {
     const TensorInfo& t = *src.info;
     if (!is_float_dtype(t.dtype))
@@ -329,7 +328,10 @@ void Model::load_tensors(const std::string& dir) {
                     "in '" + src.path + "'");
     Tensor out{t.shape, nullptr};
     const uint8_t* p = src.file->data(t);
-    if (bf16) return take_bf16(*src.file, t);
+    if (bf16) {
+      out.bf16 = bf16_tensor(*src.file, t, owned16_);
+      return out;
+    }
     if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
       out.data = reinterpret_cast<const float*>(p);  // zero copy from the map
     } else {

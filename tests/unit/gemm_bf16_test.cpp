@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "expect_close.h"
 #include "kernels/bf16.h"
+#include "kernels/gemm_bf16_rows.h"
 #include "kernels/threads.h"
 
 namespace gaincell {
@@ -147,6 +148,22 @@ TEST(Bf16Gemm, OneDnnBf16PanelsMatchTheRoundedReferenceAndAreBitIdenticalAtOneTw
   int differing = 0;
   for (size_t i = 0; i < dnnl.size(); ++i) differing += dnnl[i] != portable[i];
   EXPECT_GT(differing, 0);
+}
+
+// The portable kernel's AVX2 compilation gives the bits of its baseline one (the same operations in the same
+// order): every case, one panel each.
+TEST(Bf16Gemm, PortableKernelBuildsForAvx2AndBaselineGiveTheSameBits) {
+  if (!portable_bf16_avx2_available()) GTEST_SKIP() << "no AVX2 build of the portable kernel here (CPU or build)";
+  for (const Case& c : kCases) {
+    const Operands o = operands(c);
+    const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+    std::vector<float> avx2 = o.c0, baseline = o.c0;
+    portable_bf16_panel(true, c.ta, c.tb, c.M, c.N, c.K, c.alpha, o.a16.data(), lda, o.b16.data(), ldb, c.beta,
+                        avx2.data(), c.N);
+    portable_bf16_panel(false, c.ta, c.tb, c.M, c.N, c.K, c.alpha, o.a16.data(), lda, o.b16.data(), ldb, c.beta,
+                        baseline.data(), c.N);
+    EXPECT_TRUE(avx2 == baseline) << c.M << "x" << c.N << "x" << c.K;
+  }
 }
 
 TEST(Bf16Gemm, NamesTheBf16KernelThatRuns) {
