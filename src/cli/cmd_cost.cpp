@@ -135,6 +135,7 @@ void register_sweep(CLI::App& app) {
   cmd->add_option("--adapt-data", o->eval.adapt_data_dir,
                   "With --adapt-steps: token folder with train.bin and val.bin (gaincell data prepare)")
       ->check(CLI::ExistingDirectory);
+  add_precision_option(cmd, o->eval.precision);
   add_thread_options(cmd, o->threads);
   CLI::App* merge =
       cmd->add_subcommand("merge", "Build the CSV files and plots of an --eval sweep from its point files");
@@ -150,8 +151,8 @@ void register_sweep(CLI::App& app) {
     if (o->sets.empty()) throw CLI::RequiredError("--set");
     if (o->out.empty()) throw CLI::RequiredError("--out");
     if (o->eval.eval_path.empty()) {
-      for (const char* f :
-           {"--task", "--attention", "--context", "--stride", "--limit", "--shard", "--adapt-steps", "--adapt-data"})
+      for (const char* f : {"--task", "--attention", "--context", "--stride", "--limit", "--shard", "--adapt-steps",
+                            "--adapt-data", "--precision"})
         if (cmd->count(f)) fail_expected("sweep", std::string(f) + " only with --eval", f);
       apply_thread_options(o->threads);
       std::vector<SweepParam> params;

@@ -26,6 +26,7 @@
 #include "eval/task_data.h"
 #include "eval/tasks.h"
 #include "io/provenance.h"
+#include "kernels/bf16.h"
 #include "kernels/threads.h"
 #include "model/engine.h"
 #include "model/model.h"
@@ -167,6 +168,8 @@ std::vector<std::string> HwSweepOptions::validate() const {
   if (adapt_steps > 0 && adapt_data_dir.empty())
     p.push_back("--adapt-steps: expected --adapt-data (a token folder with train.bin and val.bin)");
   if (adapt_steps == 0 && !adapt_data_dir.empty()) p.push_back("--adapt-data: only with --adapt-steps N > 0");
+  if (precision != "f32" && precision != "bf16")
+    p.push_back("--precision: expected f32 or bf16, got '" + precision + "'");
   return p;
 }
 
@@ -304,6 +307,11 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
   }
   register_digital_attention();
   register_analog_attention();
+  struct PrecisionScope {  // the sweep's projection precision, the caller's again on return
+    MatmulPrecision saved = matmul_precision();
+    explicit PrecisionScope(MatmulPrecision p) { set_matmul_precision(p); }
+    ~PrecisionScope() { set_matmul_precision(saved); }
+  } precision_scope(parse_matmul_precision(o.precision));
   const Model model = Model::load(o.model_dir);
   const Tokenizer tok = Tokenizer::from_dir(o.model_dir);
   std::string text;
@@ -342,6 +350,10 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
       if (old.value("adapt_steps", 0) != o.adapt_steps)
         fail_expected("sweep", "the point file of a sweep with --adapt-steps " + std::to_string(o.adapt_steps),
                       "--adapt-steps " + std::to_string(old.value("adapt_steps", 0)),
+                      "in '" + stem + ".json' (use a new --out)");
+      if (old.value("precision", std::string("f32")) != o.precision)
+        fail_expected("sweep", "the point file of a sweep with --precision " + o.precision,
+                      "--precision " + old.value("precision", std::string("f32")),
                       "in '" + stem + ".json' (use a new --out)");
       if (old.value("status", "") == "ok") {
         ++sum.skipped;
@@ -384,6 +396,7 @@ HwSweepSummary run_hw_sweep(const HwSweepOptions& o, const HwSweepHooks& hooks) 
     j["eval"] = o.eval_path;
     j["limit"] = o.limit;
     j["adapt_steps"] = o.adapt_steps;
+    j["precision"] = o.precision;
     j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // wall time
     RunProvenance prov;
     prov.gemm = gemm_backend_name();

@@ -50,6 +50,9 @@ struct HwSweepOptions {
   // train.bin/val.bin, before the evaluation; the point file records the adaptation and its losses.
   int adapt_steps = 0;
   std::string adapt_data_dir;
+  // Precision of the digital projections at every point (kernels/bf16.h, docs/precision.md): "f32" or "bf16".
+  // The gain-cell simulation stays f32. Set for the sweep, restored when it returns; point files record it.
+  std::string precision = "f32";
   std::vector<std::string> validate() const;  // one line per problem
 };
 

@@ -463,6 +463,7 @@ TEST_F(Flags, CostAndSweep) {
                                     {"--adapt-steps", e + " --adapt-steps 2 --adapt-data {F}/d", Expect::kChanges, e},
                                     {"--adapt-data", e + " --adapt-steps 2 --adapt-data {F}/d2", Expect::kChanges,
                                      e + " --adapt-steps 2 --adapt-data {F}/d"},
+                                    {"--precision", e + " --precision bf16", Expect::kChanges, e},
                                     {"--threads", s + " --threads 2", Expect::kSame}}});
 }
 

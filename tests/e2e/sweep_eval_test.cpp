@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/file.h"
+#include "expect_close.h"
 #include "test_paths.h"
 
 namespace gaincell {
@@ -170,6 +171,36 @@ TEST_F(SweepEval, PointPerplexityEqualsThePerplexityCommand) {
     EXPECT_EQ(j["perplexity"].get<double>(), p["metrics"]["perplexity"].get<double>()) << i;
     EXPECT_EQ(j["bits_per_byte"].get<double>(), p["metrics"]["bits_per_byte"].get<double>()) << i;
   }
+}
+
+TEST_F(SweepEval, Bf16PrecisionIsThePerplexityCommandsAndIsRecorded) {
+  // --precision bf16: every point's projections in bf16 (the gain-cell simulation in f32), the same numbers as
+  // `perplexity --precision bf16` on the point's hardware, near the f32 ones; a resume in another precision is
+  // refused.
+  const std::string f = path("prec_f32"), b = path("prec_bf16");
+  Result r = gc(sweep(f));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = gc(sweep(b, "--precision bf16"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (int i : {0, 3}) {
+    const Json pf = point(f, i), pb = point(b, i);
+    EXPECT_EQ(pf["precision"], "f32");
+    EXPECT_EQ(pb["precision"], "bf16");
+    const double nf = pf["metrics"]["mean_nll"], nb = pb["metrics"]["mean_nll"];
+    EXPECT_NE(nf, nb) << i;
+    EXPECT_TRUE(test::all_close(&nb, &nf, 1, 0.0, 0.02)) << i;
+    char hw[64];
+    std::snprintf(hw, sizeof hw, "/points/point_%05d.hw.toml", i);
+    Result ppl =
+        gc("perplexity --model " + model() + " --attention gaincell --precision bf16 --hw " + b + hw + " --seed " +
+           std::to_string(pb["seed"].get<int>()) + " --text " + path("text.txt") + " --context 64 --json");
+    ASSERT_EQ(ppl.rc, 0) << ppl.err;
+    const double want = Json::parse(ppl.out)["mean_nll"];
+    EXPECT_TRUE(test::all_close(&nb, &want, 1, 0.0, 1e-3)) << i;
+  }
+  r = gc(sweep(b));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("expected the point file of a sweep with --precision f32"), std::string::npos) << r.err;
 }
 
 TEST_F(SweepEval, ATaskScoreIsTheAccuracyMetric) {
