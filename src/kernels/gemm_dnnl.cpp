@@ -1,7 +1,6 @@
 #include "kernels/gemm_dnnl.h"
 
 #if GAINCELL_WITH_DNNL
-#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,6 +43,16 @@ memory::desc matrix_desc(int64_t rows, int64_t cols, bool transposed, int64_t ld
   return memory::desc({rows, cols}, type, transposed ? memory::dims{1, ld} : memory::dims{ld, 1});
 }
 
+// While one lives, oneDNN plans primitives for one OpenMP thread (the caller's count is restored after, also
+// when creating a primitive throws).
+struct SingleThreadedPlanning {
+  const int saved = omp_get_max_threads();
+  SingleThreadedPlanning() { omp_set_num_threads(1); }
+  ~SingleThreadedPlanning() { omp_set_num_threads(saved); }
+  SingleThreadedPlanning(const SingleThreadedPlanning&) = delete;
+  SingleThreadedPlanning& operator=(const SingleThreadedPlanning&) = delete;
+};
+
 // The primitive of one panel shape, created on first use with one OpenMP thread, so that oneDNN plans (and
 // later runs) it single-threaded whatever the process's thread count: its blocking, and so its rounding,
 // never depend on the thread count.
@@ -53,8 +62,7 @@ const Panel& panel_for(const PanelKey& k) {
   std::lock_guard<std::mutex> lock(mu);
   auto& p = cache[k];
   if (!p) {
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
+    const SingleThreadedPlanning one_thread;
     auto panel = std::make_unique<Panel>();
     const auto in_type = k.bf16 ? memory::data_type::bf16 : memory::data_type::f32;
     panel->a = matrix_desc(k.M, k.K, k.ta, k.lda, in_type);
@@ -76,11 +84,9 @@ const Panel& panel_for(const PanelKey& k) {
       panel->scratch = pd.scratchpad_desc();
       panel->prim = dnnl::matmul(pd);
     } catch (const dnnl::error&) {
-      omp_set_num_threads(saved);
       if (!k.bf16) throw;  // every f32 layout has an implementation (at least the reference one)
       panel->exists = false;
     }
-    omp_set_num_threads(saved);
     p = std::move(panel);
   }
   return *p;
@@ -93,7 +99,7 @@ bool run_panel(const PanelKey& key, const void* a, const void* b, float* c) {
   if (!p.exists) return false;
   thread_local dnnl::stream stream(cpu_engine());
   thread_local AlignedBuffer<uint8_t> scratch;  // this thread's scratchpad, grown to the largest panel's, reused
-  scratch.resize(std::max<size_t>(scratch.size(), p.scratch.get_size()));
+  if (scratch.size() < p.scratch.get_size()) scratch.resize(p.scratch.get_size());
   memory ma(p.a, cpu_engine(), const_cast<void*>(a)), mb(p.b, cpu_engine(), const_cast<void*>(b)),
       mc(p.c, cpu_engine(), c), ms(p.scratch, cpu_engine(), scratch.data());
   p.prim.execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}});
@@ -104,21 +110,13 @@ bool run_panel(const PanelKey& key, const void* a, const void* b, float* c) {
 // The primitive descriptor of a single-threaded rows x K x N product (B transposed when tb) of the given input
 // type, as the panels create theirs; throws dnnl::error when oneDNN has no implementation on this CPU.
 dnnl::matmul::primitive_desc probe_desc(int64_t rows, int64_t K, int64_t N, bool tb, memory::data_type type) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
+  const SingleThreadedPlanning one_thread;
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  try {
-    dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc(matrix_desc(rows, K, false, K, type), matrix_desc(K, N, tb, tb ? K : N, type),
-                           matrix_desc(rows, N, false, N)),
-        attr, cpu_engine());
-    omp_set_num_threads(saved);
-    return pd;
-  } catch (...) {
-    omp_set_num_threads(saved);
-    throw;
-  }
+  return dnnl::matmul::primitive_desc(
+      dnnl::matmul::desc(matrix_desc(rows, K, false, K, type), matrix_desc(K, N, tb, tb ? K : N, type),
+                         matrix_desc(rows, N, false, N)),
+      attr, cpu_engine());
 }
 
 }  // namespace
@@ -152,14 +150,7 @@ std::string dnnl_bf16_impl_name(int64_t rows) {
 }
 
 std::string dnnl_impl_name(int64_t rows) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const int64_t K = 768, N = 3072;
-  dnnl::matmul::primitive_desc pd(
-      dnnl::matmul::desc(matrix_desc(rows, K, false, K), matrix_desc(K, N, false, N), matrix_desc(rows, N, false, N)),
-      cpu_engine());
-  omp_set_num_threads(saved);
-  return pd.impl_info_str();
+  return probe_desc(rows, 768, 3072, false, memory::data_type::f32).impl_info_str();
 }
 
 std::string dnnl_isa_name() {
