@@ -67,6 +67,8 @@ class SafeTensorsFile {
   void to_f32(const TensorInfo& t, float* dst) const;
   // Drops a tensor's whole pages from resident memory once it has been converted (MappedFile::release).
   void release(const TensorInfo& t) const { file_.release(data(t), t.nbytes); }
+  // The same for the whole pages inside [p, p + n) of the map (part of a tensor).
+  void release(const uint8_t* p, size_t n) const { file_.release(p, n); }
 
  private:
   MappedFile file_;
