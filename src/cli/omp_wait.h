@@ -6,23 +6,23 @@
 
 namespace gaincell::cli {
 
-// Bounded spin of the workers when the machine has a core free for each of them: GOMP_SPINCOUNT iterations of
-// `pause` (25-70 ns each on this Zen 3 VM depending on load, ~40 ns on recent Intel, so 25-70 us) keep the threads
-// warm across the ~50 parallel regions of one decoded token, whose gaps are a few microseconds of serial work,
-// and let them sleep when the next region does not come (between tokens, in I/O). libgomp's default of 300,000
-// spins several milliseconds: on a busy machine a spinning worker takes the core from the thread it waits for
-// (measured: 4,000 spins already cost 1.3-1.7x passive at load 12; 1,000 did not; docs/performance.md).
-constexpr long long kBoundedSpinCount = 1000;
+// Spin of the workers when the machine has a core free for each of them: GOMP_SPINCOUNT iterations of `pause`
+// (~40-140 cycles each, so about 0.3-0.6 ms) keep the threads warm across the ~50 parallel regions of one decoded
+// token, whose gaps are a few microseconds of serial work, and let them sleep when no region follows (between
+// tokens, in I/O). Measured on the Intel AMX host (gpt2 generate, 2 threads, docs/performance.md): idle, passive
+// waiting 26-27 ms/token, 1,000 spins 19.7-20.8, 10,000 spins 18.7-18.8 (= active waiting, 18.4-18.7); with one
+// busy process beside it, passive 36-37, 1,000 spins 39-42, 10,000 spins 60, active 49-55.
+constexpr long long kIdleSpinCount = 10000;
 
 struct WaitChoice {
   const char* variable = nullptr;  // environment variable to set, nullptr: leave the environment as found
   std::string value;
-  std::string reason;  // one line for `info`
 };
 
-// The choice for a process about to run with `threads` workers on `cpus` processors when the 1-minute load
-// average is `load1` (the other runnable work): spin when load1 + threads <= cpus + 0.5, else passive waiting.
-WaitChoice choose_wait_policy(double load1, int threads, int cpus);
+// The choice for a process about to run `threads` workers on `cpus` processors while `others_running` other
+// threads are runnable (a snapshot of the kernel's run queue): spin when others_running + threads <= cpus, else
+// passive waiting (a spinning worker would take the core from the thread it waits for).
+WaitChoice choose_wait_policy(int others_running, int threads, int cpus);
 
 // Applies the choice to this process's environment unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT.
 // Returns true when the environment changed (the caller re-executes itself so that libgomp reads it).

@@ -58,9 +58,16 @@ TEST_F(Cli, ChoosesBoundedSpinOrPassiveWaitingUnlessTheUserChose) {
   std::string out, err;
   const std::string info = test::binary_path() + " info --model " + model();
   ASSERT_EQ(test::run_command("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + info, &out, &err), 0) << err;
-  const bool spin = out.find("omp wait:    spin 1000 then sleep (GOMP_SPINCOUNT)\n") != std::string::npos;
+  const bool spin = out.find("omp wait:    spin 10000 then sleep (GOMP_SPINCOUNT)\n") != std::string::npos;
   const bool passive = out.find("omp wait:    passive\n") != std::string::npos;
   EXPECT_TRUE(spin != passive) << out;
+  // One busy process per core beside it: every core is taken, so the workers wait passively.
+  const std::string busy =
+      "pids=; for i in $(seq $(nproc)); do (while :; do :; done) & pids=\"$pids $!\"; done; "
+      "sleep 0.3; env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " +
+      info + "; rc=$?; kill $pids; exit $rc";
+  ASSERT_EQ(test::run_command("bash -c '" + busy + "'", &out, &err), 0) << err;
+  EXPECT_NE(out.find("omp wait:    passive\n"), std::string::npos) << out;
   ASSERT_EQ(test::run_command("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active " + info, &out, &err), 0) << err;
   EXPECT_NE(out.find("omp wait:    active\n"), std::string::npos) << out;
   ASSERT_EQ(test::run_command("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=77 " + info, &out, &err), 0) << err;
