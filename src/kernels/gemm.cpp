@@ -58,9 +58,19 @@ void openblas_panel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
 
 std::atomic<GemmLibrary> g_library{GemmLibrary::kAuto};
 
-// The measured default (docs/performance.md, "oneDNN"): on AVX2 CPUs OpenBLAS's kernels beat oneDNN 2.6's
-// gemm:jit for both shape classes, so OpenBLAS wherever it is built in, then oneDNN, then loops.
-GemmLibrary default_library(int64_t /*M*/) {
+// The measured default (docs/performance.md, "oneDNN" and "Intel AMX host"): on AVX2 CPUs OpenBLAS's kernels
+// beat oneDNN 2.6's gemm:jit for both shape classes; on the Intel host with AMX, oneDNN's brgemm f32 kernels
+// (brg:avx512_core) run a gpt2 prompt in 181 ms against OpenBLAS SkylakeX's 224 and a training step in 879
+// against 1011 ms, while OpenBLAS's sgemv still decodes faster (24 against 31 ms/token). So oneDNN for products
+// of several rows on CPUs whose oneDNN ISA includes AMX (other AVX-512 CPUs are not measured: OpenBLAS, as
+// before), and OpenBLAS otherwise wherever it is built in, then oneDNN, then loops.
+GemmLibrary default_library(int64_t M) {
+#if GAINCELL_WITH_DNNL && GAINCELL_WITH_OPENBLAS
+  static const bool dnnl_for_rows = dnnl_isa_name().find("amx") != std::string::npos;
+  if (M > 1 && dnnl_for_rows) return GemmLibrary::kDnnl;
+#else
+  (void)M;
+#endif
 #if GAINCELL_WITH_OPENBLAS
   return GemmLibrary::kOpenBlas;
 #elif GAINCELL_WITH_DNNL

@@ -14,7 +14,8 @@ namespace gaincell {
 
 // The library that computes the panels. kAuto picks, per shape class (one row: matrix-vector, decoding; more
 // rows: matrix-matrix), the faster library this build has, as measured on this project's machines
-// (docs/performance.md, "oneDNN"): OpenBLAS for both classes on AVX2 CPUs. kLoops is the plain triple loop.
+// (docs/performance.md, "oneDNN", "Intel AMX host"): OpenBLAS for both classes on AVX2 CPUs; oneDNN for several
+// rows and OpenBLAS for one on CPUs with AMX. kLoops is the plain triple loop.
 enum class GemmLibrary { kAuto, kOpenBlas, kDnnl, kLoops };
 // Forces one library for every shape class (kAuto restores the defaults); throws Error when the build lacks it.
 void set_gemm_library(GemmLibrary lib);

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "core/bf16.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_bf16_portable.h"
 #include "kernels/gemm_bf16_rows.h"
@@ -138,15 +140,39 @@ std::string bf16_kernel_label(Bf16Kernel k, int64_t M) {
   return "portable (bf16 widened to f32 in the product)";
 }
 
+namespace {
+
+// to_bf16 over n contiguous floats, branch-free so that it vectorizes (the NaN case is a select): the bits of
+// to_bf16 for every input.
+GAINCELL_SIMD_CLONES void to_bf16_row(uint16_t* out, const float* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    uint32_t u;
+    std::memcpy(&u, x + j, 4);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet_nan = (u >> 16) | 0x0040u;
+    out[j] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+  }
+}
+
+}  // namespace
+
 void to_bf16_matrix(uint16_t* out, const float* x, int64_t rows, int64_t cols, int64_t ld, bool transposed) {
+  if (!transposed) {
+    parallel_for(
+        0, rows, [&](int64_t r) { to_bf16_row(out + r * cols, x + r * ld, cols); }, rows * cols * 4);
+    return;
+  }
+  // out[j, r] = x[r, j] in 32 x 32 tiles (a row-by-row scatter wrote a new cache line per element: 38 % of a bf16
+  // training step of gpt2); each task owns 32 output rows.
+  constexpr int64_t kTile = 32;
   parallel_for(
-      0, rows,
-      [&](int64_t r) {
-        const float* xr = x + r * ld;
-        if (transposed)
-          for (int64_t j = 0; j < cols; ++j) out[j * rows + r] = to_bf16(xr[j]);
-        else
-          for (int64_t j = 0; j < cols; ++j) out[r * cols + j] = to_bf16(xr[j]);
+      0, (cols + kTile - 1) / kTile,
+      [&](int64_t jb) {
+        const int64_t j1 = std::min(cols, (jb + 1) * kTile);
+        for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+          const int64_t r1 = std::min(rows, r0 + kTile);
+          for (int64_t j = jb * kTile; j < j1; ++j)
+            for (int64_t r = r0; r < r1; ++r) out[j * rows + r] = to_bf16(x[r * ld + j]);
+        }
       },
       rows * cols * 4);
 }

@@ -16,7 +16,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "expect_close.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/ops.h"
+#include "kernels/threads.h"
 #include "model/attention.h"
 #include "model/engine.h"
 #include "train/trainer.h"
@@ -95,6 +97,34 @@ TEST(Bf16, KeepsNanAndInfAndOverflowsToInf) {
     EXPECT_EQ(bits_of(y[i]), bits_of(from_bf16(to_bf16(x[i])))) << i;
     EXPECT_EQ(bits_of(round_to_bf16(y[i])), bits_of(y[i])) << i;
   }
+}
+
+// The matrix conversion of the bf16 GEMMs (vectorized rows, 32 x 32 tiles when transposing) gives the scalar
+// to_bf16 of every element, at every position: random bit patterns (NaN, Inf, subnormals included), odd shapes
+// and a leading dimension beyond the columns, at 1 and 2 threads.
+TEST(Bf16, MatrixConversionIsTheScalarConversionInBothOrientations) {
+  Rng r(17);
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 70}, {45, 33}, {130, 257}, {64, 1}}) {
+    const int64_t ld = cols + 5;
+    std::vector<float> x(static_cast<size_t>(rows * ld));
+    for (float& v : x) v = float_of(static_cast<uint32_t>(r.next_u64()));
+    x[0] = float_of(0x7f80ffffu);  // a NaN that plain rounding would carry into Inf
+    for (int threads : {1, 2}) {
+      set_compute_threads(threads);
+      std::vector<uint16_t> plain(static_cast<size_t>(rows * cols)), transposed(plain.size());
+      to_bf16_matrix(plain.data(), x.data(), rows, cols, ld);
+      to_bf16_matrix(transposed.data(), x.data(), rows, cols, ld, true);
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          const uint16_t want = to_bf16(x[i * ld + j]);
+          wrong += plain[i * cols + j] != want;
+          wrong += transposed[j * rows + i] != want;
+        }
+      EXPECT_EQ(wrong, 0) << rows << "x" << cols << " at " << threads << " threads";
+    }
+  }
+  set_compute_threads(0);
 }
 
 TEST(Bf16, ParsesPrecisionNamesAndRejectsOthers) {
