@@ -18,6 +18,23 @@ namespace {
 
 std::atomic<MatmulPrecision> g_precision{MatmulPrecision::kF32};
 
+struct Shadow {
+  const float* values = nullptr;
+  const uint16_t* copy = nullptr;
+  int64_t n = 0;
+};
+Shadow g_shadow;
+
+// The shadow's copy of the rows x cols operand at x (row stride ld), or nullptr when it does not lie inside it.
+const uint16_t* shadow_of(const float* x, int64_t rows, int64_t cols, int64_t ld) {
+  if (g_shadow.copy == nullptr || rows <= 0 || cols <= 0) return nullptr;
+  const auto lo = reinterpret_cast<uintptr_t>(g_shadow.values), at = reinterpret_cast<uintptr_t>(x);
+  if (at < lo || (at - lo) % sizeof(float) != 0) return nullptr;
+  const int64_t offset = static_cast<int64_t>((at - lo) / sizeof(float));
+  if (offset + (rows - 1) * ld + cols > g_shadow.n) return nullptr;
+  return g_shadow.copy + offset;
+}
+
 // rows x cols of a matrix with row stride ld, rounded to bf16 into a compact copy (row stride cols).
 const float* rounded_copy(std::vector<float>& scratch, const float* x, int64_t rows, int64_t cols, int64_t ld) {
   if (scratch.size() < static_cast<size_t>(rows * cols)) scratch.resize(rows * cols);
@@ -32,6 +49,14 @@ const float* rounded_copy(std::vector<float>& scratch, const float* x, int64_t r
 }
 
 }  // namespace
+
+void set_bf16_shadow(const float* values, const uint16_t* copy, int64_t n) {
+  g_shadow = Shadow{values, copy, n};
+}
+
+void clear_bf16_shadow() {
+  g_shadow = Shadow{};
+}
 
 void set_matmul_precision(MatmulPrecision p) {
   g_precision.store(p);
@@ -62,6 +87,10 @@ void gemm_projection(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
     if (a16.size() < static_cast<size_t>(M * K)) a16.resize(M * K);
     if (b16.size() < static_cast<size_t>(K * N)) b16.resize(K * N);
     to_bf16_matrix(a16.data(), a, ta ? K : M, ta ? M : K, lda, ta);
+    if (const uint16_t* b_copy = shadow_of(b, tb ? N : K, tb ? K : N, ldb)) {
+      gemm_bf16_deterministic(false, tb, M, N, K, alpha, a16.data(), K, b_copy, ldb, beta, c, ldc);
+      return;
+    }
     to_bf16_matrix(b16.data(), b, tb ? N : K, tb ? K : N, ldb);
     gemm_bf16_deterministic(false, tb, M, N, K, alpha, a16.data(), K, b16.data(), tb ? K : N, beta, c, ldc);
     return;

@@ -31,6 +31,21 @@ const char* matmul_precision_name(MatmulPrecision p);
 // summation-order error.
 void gemm_projection(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
                      int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// A bf16 copy of a block of float32 weights, kept by its owner (the trainer under --precision bf16 fills it
+// once per step from the weights it is about to use): while it is set, gemm_projection takes a B operand that lies
+// inside [values, values + n) from the copy instead of rounding it again, in every call of the step's forward and
+// backward (gpt2: two roundings of 124 M weights per step saved). The owner keeps copy[i] == to_bf16(values[i])
+// while it is set, so the results are the same bits as without it. Process-wide, like the precision; set and
+// cleared on the thread that runs the GEMMs (Bf16ShadowScope).
+void set_bf16_shadow(const float* values, const uint16_t* copy, int64_t n);
+void clear_bf16_shadow();
+struct Bf16ShadowScope {
+  Bf16ShadowScope(const float* values, const uint16_t* copy, int64_t n) { set_bf16_shadow(values, copy, n); }
+  ~Bf16ShadowScope() { clear_bf16_shadow(); }
+  Bf16ShadowScope(const Bf16ShadowScope&) = delete;
+  Bf16ShadowScope& operator=(const Bf16ShadowScope&) = delete;
+};
+
 // C[M, N] = alpha A op(B) + beta C for a weight B held in bf16 (a Model loaded with bf16 projection weights,
 // [K, N] or, trans_b, [N, K]): A (float32, row stride lda) rounded to bf16 per call, then
 // gemm_bf16_deterministic (oneDNN's bf16 panels, or the portable kernel that reads B in 16 bits). Runs in bf16

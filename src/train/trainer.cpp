@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "io/safetensors.h"
+#include "kernels/bf16.h"
+#include "kernels/gemm_bf16.h"
 
 namespace gaincell {
 namespace fs = std::filesystem;
@@ -106,6 +108,17 @@ StepRecord Trainer::step_on(const int32_t* inputs, const int32_t* targets) {
                                  : static_cast<float>(Bm) / static_cast<float>(int64_t{B} * options_.accum);
   StepRecord r;
   model_.zero_grad();
+  // Under --precision bf16 with oneDNN's bf16 panels, the weights are rounded once here for every projection of
+  // the step's forward and backward passes (kernels/bf16.h set_bf16_shadow): the same bits as rounding per call.
+  const bool shadow = matmul_precision() == MatmulPrecision::kBf16 && bf16_kernel() == Bf16Kernel::kDnnl;
+  if (shadow) {
+    const int64_t n = model_.num_params(), cols = 4096;
+    if (weights_bf16_.size() != static_cast<size_t>(n)) weights_bf16_.resize(static_cast<size_t>(n));
+    to_bf16_matrix(weights_bf16_.data(), model_.params(), n / cols, cols, cols);
+    to_bf16_matrix(weights_bf16_.data() + n / cols * cols, model_.params() + n / cols * cols, 1, n % cols, cols);
+  }
+  Bf16ShadowScope shadow_scope(shadow ? model_.params() : nullptr, shadow ? weights_bf16_.data() : nullptr,
+                               shadow ? model_.num_params() : 0);
   double loss = 0.0;
   for (int a = 0; a < options_.accum && Bm > 0; ++a) {
     const int64_t at = a * per + int64_t{b0} * T;
@@ -115,6 +128,7 @@ StepRecord Trainer::step_on(const int32_t* inputs, const int32_t* targets) {
     const double l = model_.backward(targets + at, teacher, options_.distill, scale);
     loss += ranks == 1 ? l : l * Bm / B;
   }
+  clear_bf16_shadow();  // the optimizer changes the weights next
   if (ranks > 1) {
     dist_allreduce_sum(&loss, 1);
     float* run = nullptr;  // contiguous gradient spans (the model's tensors) go in one reduction

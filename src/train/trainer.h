@@ -86,6 +86,7 @@ class Trainer {
   Rng data_rng_;
   int64_t step_ = 0;
   std::vector<int32_t> inputs_, targets_;
+  std::vector<uint16_t> weights_bf16_;  // --precision bf16: the model's weights rounded once per step
 };
 
 }  // namespace gaincell

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -198,6 +199,50 @@ TEST(Bf16, TinyModelLogitsWithinTwoPercentOfFloat32) {
     EXPECT_LE(diff, 0.02 * scale) << preset << ": scale " << scale;
     EXPECT_GT(diff, 0.0) << preset;
     std::printf("%s: max |bf16 - f32| = %.3g of max |logit| %.3g (%.2f %%)\n", preset, diff, scale, 100 * diff / scale);
+  }
+}
+
+// The trainer rounds the weights once per step into a shadow copy that every projection of the forward and
+// backward passes reads (kernels/bf16.h set_bf16_shadow): the loss and every gradient are the same bits as with
+// the weights rounded per call, and the copy is really what the GEMMs read (a copy of other weights changes them).
+TEST(Bf16, ShadowWeightsGiveTheBitsOfRoundingPerCall) {
+  if (!bf16_kernel_available(Bf16Kernel::kDnnl))
+    GTEST_SKIP() << "no oneDNN bf16 matmul here (a build without oneDNN, or a CPU without AVX512_BF16 / AMX): the "
+                    "shadow serves its panels only";
+  register_digital_attention();
+  for (const char* preset : {"tiny", "llama-tiny"}) {
+    ModelConfig c = config_preset(preset);
+    c.vocab_size = 200;
+    c.n_positions = 32;
+    const Model init = Model::random(c, 21);
+    PrecisionScope scope(MatmulPrecision::kBf16);
+    auto att = create_attention("softmax", init, {});
+    TrainModel m(init, *att);
+    const int B = 2, T = 32;
+    std::vector<int32_t> in(B * T), tg(B * T);
+    for (int i = 0; i < B * T; ++i) {
+      in[i] = static_cast<int32_t>((i * 5 + 1) % c.vocab_size);
+      tg[i] = static_cast<int32_t>((i * 11 + 2) % c.vocab_size);
+    }
+    const int64_t n = m.num_params();
+    auto pass = [&](const std::vector<uint16_t>* shadow, double* loss) {
+      std::fill(m.grads(), m.grads() + n, 0.0f);
+      Bf16ShadowScope s(shadow ? m.params() : nullptr, shadow ? shadow->data() : nullptr, shadow ? n : 0);
+      m.forward(in.data(), B, T);
+      *loss = m.backward(tg.data(), nullptr, 0.0f, 1.0f);
+      return std::vector<float>(m.grads(), m.grads() + n);
+    };
+    std::vector<uint16_t> rounded(static_cast<size_t>(n)), other(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      rounded[i] = to_bf16(m.params()[i]);
+      other[i] = to_bf16(1.5f * m.params()[i]);
+    }
+    double l_call = 0, l_shadow = 0, l_other = 0;
+    const auto g_call = pass(nullptr, &l_call), g_shadow = pass(&rounded, &l_shadow), g_other = pass(&other, &l_other);
+    EXPECT_EQ(std::memcmp(&l_call, &l_shadow, sizeof l_call), 0) << preset << ": " << l_call << " vs " << l_shadow;
+    EXPECT_EQ(std::memcmp(g_call.data(), g_shadow.data(), g_call.size() * 4), 0) << preset;
+    EXPECT_NE(std::memcmp(g_call.data(), g_other.data(), g_call.size() * 4), 0) << preset;
+    EXPECT_TRUE(std::isfinite(l_other) && l_other != l_call) << preset;
   }
 }
 
