@@ -2,6 +2,7 @@
 // their formulas, bit-identical results at 1 and 2 threads, bit-identical resume, and token-file validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -108,6 +109,57 @@ TEST(Optimizer, AdamWStepMatchesFormula) {
   EXPECT_NEAR(p[0], 1.0 * (1 - 1e-3) - 1e-2 * 0.1 / (0.1 + 1e-8), 1e-6);
   EXPECT_NEAR(p[1], -2.0 * (1 - 1e-3) + 1e-2, 1e-6);
   EXPECT_FLOAT_EQ(p[2], 0.5f);  // zero gradient, no decay on 1-D
+}
+
+// grad_norm sums each chunk of 2^14 gradients in double over four lanes, in a fixed order (same bits at any thread
+// count), and runs four chunks interleaved: the result is the bits of the chunk-by-chunk reference below, for
+// spans that end inside a chunk, on a chunk, inside a group of four and on one, at 1 and 2 threads.
+TEST(Optimizer, GradNormIsTheChunkedDoubleSumInItsFixedOrder) {
+  constexpr int64_t kChunk = 1 << 14;
+  const std::vector<int64_t> sizes = {1, 5, kChunk - 1, kChunk, 4 * kChunk, 4 * kChunk + 3, 9 * kChunk + 7, 3 * kChunk};
+  int64_t total = 0;
+  for (int64_t n : sizes) total += n;
+  std::vector<float> g(static_cast<size_t>(total));
+  Rng r(8);
+  // Magnitudes spread over 2^-20 .. 2^20, so that another order of the additions changes the last bits.
+  for (float& x : g) x = std::ldexp(r.uniform() + 0.5f, static_cast<int>(r.next_u64() % 41) - 20);
+  std::vector<ParamSpan> spans;
+  double want = 0.0;
+  int64_t at = 0;
+  for (int64_t n : sizes) {
+    spans.push_back({"s", nullptr, g.data() + at, n, true});
+    for (int64_t b = 0; b < n; b += kChunk) {
+      const int64_t e = std::min(n, b + kChunk);
+      double acc[4] = {0.0, 0.0, 0.0, 0.0};
+      int64_t i = b;
+      for (; i + 4 <= e; i += 4)
+        for (int l = 0; l < 4; ++l) acc[l] += double(g[at + i + l]) * g[at + i + l];
+      for (; i < e; ++i) acc[0] += double(g[at + i]) * g[at + i];
+      want += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+    at += n;
+  }
+  want = std::sqrt(want);
+  for (int threads : {1, 2}) {
+    set_compute_threads(threads);
+    const double got = grad_norm(spans);
+    EXPECT_EQ(std::memcmp(&got, &want, sizeof got), 0) << threads << " threads: " << got << " vs " << want;
+    // One group of four chunks alone, sixteen times over other data: each norm is then one group's sum.
+    for (int trial = 0; trial < 16; ++trial) {
+      const float* h = g.data() + trial * 1000;
+      double acc_want = 0.0;
+      for (int64_t b = 0; b < 4 * kChunk; b += kChunk) {
+        double acc[4] = {0.0, 0.0, 0.0, 0.0};
+        for (int64_t i = b; i < b + kChunk; i += 4)
+          for (int l = 0; l < 4; ++l) acc[l] += double(h[i + l]) * h[i + l];
+        acc_want += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      }
+      const std::vector<ParamSpan> one = {{"s", nullptr, const_cast<float*>(h), 4 * kChunk, true}};
+      const double norm = grad_norm(one), norm_want = std::sqrt(acc_want);
+      ASSERT_EQ(std::memcmp(&norm, &norm_want, sizeof norm), 0) << "trial " << trial << ": " << norm;
+    }
+  }
+  set_compute_threads(0);
 }
 
 TEST(Optimizer, ClipAndSchedule) {
