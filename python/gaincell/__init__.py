@@ -204,16 +204,19 @@ class Model:
         window: the window of windowed backends in tokens (None: the backend's default), as ``--window``.
         threads: worker threads (0 = all cores); results are the same bits at any count.
         seed: the root seed of the noisy analog simulation (``--seed``).
+        precision: "f32" or "bf16" (``--precision``): with "bf16" the projection weights are held in bf16 (half the
+            bytes; F32 files rounded once at load) and every projection multiplies bf16 operands with float32
+            accumulation; the attention, norms and the gain-cell simulation stay float32 (docs/precision.md).
 
     The numbers are the CLI's: ``logits`` equals ``gaincell logits`` bit for bit, ``perplexity`` and
     ``generate`` run as ``gaincell perplexity`` and ``gaincell generate`` (same flags, same results).
     """
 
-    def __init__(self, path, attention="softmax", hw=None, window=None, threads=0, seed=0):
+    def __init__(self, path, attention="softmax", hw=None, window=None, threads=0, seed=0, precision="f32"):
         if hw is not None and not isinstance(hw, (_C._HardwareConfig, str, _os.PathLike)):
             raise TypeError(f"hw: expected None, a gaincell.HardwareConfig or a path to a hardware TOML, got "
                             f"{type(hw).__name__}")
-        self._m = _C._Model(_os.fspath(path), attention, hw, window, threads, seed)
+        self._m = _C._Model(_os.fspath(path), attention, hw, window, threads, seed, precision)
 
     @property
     def config(self):
@@ -224,6 +227,11 @@ class Model:
     def attention(self):
         """The name of the attention backend."""
         return self._m.attention
+
+    @property
+    def precision(self):
+        """The precision of the projections: "f32" or "bf16"."""
+        return self._m.precision
 
     @property
     def path(self):

@@ -17,6 +17,7 @@
 #include "common.h"
 #include "core/error.h"
 #include "eval/perplexity.h"
+#include "kernels/bf16.h"
 #include "kernels/threads.h"
 #include "model/engine.h"
 #include "model/model.h"
@@ -73,8 +74,8 @@ pyb::str utf8(const std::string& bytes) {
 class PyModel {
  public:
   PyModel(const std::string& path, const std::string& attention, pyb::object hw, std::optional<int> window, int threads,
-          uint64_t seed)
-      : dir_(path), threads_(threads) {
+          uint64_t seed, const std::string& precision)
+      : dir_(path), threads_(threads), precision_(parse_matmul_precision(precision)) {
     if (threads < 0) fail_expected("python", "threads >= 0 (0 = all cores)", std::to_string(threads));
     if (window && *window < 1) fail_expected("python", "window >= 1 or None", std::to_string(*window));
     AttentionOptions o;
@@ -94,13 +95,17 @@ class PyModel {
     }
     pyb::gil_scoped_release nogil;
     set_compute_threads(threads_);
-    model_ = std::make_unique<Model>(Model::load(path));
+    // bf16: the projection weights held in bf16 (as `--precision bf16`); their GEMMs then run in bf16 whatever the
+    // process-wide precision is, so Models of both precisions can live side by side.
+    model_ = std::make_unique<Model>(Model::load(
+        path, precision_ == MatmulPrecision::kBf16 ? WeightStorage::kBf16Projections : WeightStorage::kF32));
     attention_ = create_attention(attention, *model_, o);
     engine_ = std::make_unique<Engine>(*model_, *attention_);
   }
 
   pyb::object config() const { return json_loads(config_to_json(model_->config())); }
   std::string attention_name() const { return attention_->name(); }
+  std::string precision() const { return matmul_precision_name(precision_); }
   const std::string& path() const { return dir_; }
 
   const Tokenizer& tokenizer() {
@@ -231,6 +236,7 @@ class PyModel {
 
   std::string dir_;
   int threads_;
+  MatmulPrecision precision_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Attention> attention_;
   std::unique_ptr<Engine> engine_;
@@ -243,9 +249,12 @@ class PyModel {
 
 void bind_model(pyb::module_& m) {
   pyb::class_<PyModel>(m, "_Model", "The C++ model runner; use gaincell.Model.")
-      .def(pyb::init<const std::string&, const std::string&, pyb::object, std::optional<int>, int, uint64_t>(),
+      .def(pyb::init<const std::string&, const std::string&, pyb::object, std::optional<int>, int, uint64_t,
+                     const std::string&>(),
            pyb::arg("path"), pyb::arg("attention") = "softmax", pyb::arg("hw") = pyb::none(),
-           pyb::arg("window") = pyb::none(), pyb::arg("threads") = 0, pyb::arg("seed") = 0)
+           pyb::arg("window") = pyb::none(), pyb::arg("threads") = 0, pyb::arg("seed") = 0,
+           pyb::arg("precision") = "f32")
+      .def_property_readonly("precision", &PyModel::precision)
       .def_property_readonly("config", &PyModel::config)
       .def_property_readonly("attention", &PyModel::attention_name)
       .def_property_readonly("path", &PyModel::path)

@@ -35,6 +35,25 @@ def test_logits_equal_cli_bit_for_bit(cli, scratch, model_dir, attention, flags,
     assert np.isfinite(py).all()
 
 
+def test_bf16_logits_equal_cli_bit_for_bit(cli, scratch, model_dir):
+    """precision="bf16" holds the projection weights in bf16, as ``--precision bf16``: the same bits as the CLI,
+    within 2 % of the float32 logits (max |logit|) and not equal to them."""
+    m = gaincell.Model(model_dir, threads=2, precision="bf16")
+    assert m.precision == "bf16" and gaincell.Model(model_dir).precision == "f32"
+    ids = m.tokenize(PROMPT * 2)
+    py = m.logits(ids)
+    ref = cli_logits(cli, scratch, model_dir, ids, "--precision", "bf16")
+    assert py.tobytes() == ref.tobytes()
+    f32 = gaincell.Model(model_dir, threads=2).logits(ids)
+    diff = np.max(np.abs(py.astype(np.float64) - f32))
+    scale = np.max(np.abs(f32))
+    assert np.isfinite(py).all() and 0 < diff <= 0.02 * scale, (diff, scale)
+    # A float32 Model built after it still computes in float32 (the precision is the model's, not the process's).
+    assert gaincell.Model(model_dir, threads=2).logits(ids).tobytes() == f32.tobytes()
+    with pytest.raises(gaincell.Error, match="expected f32 or bf16, got 'f16'"):
+        gaincell.Model(model_dir, precision="f16")
+
+
 def test_hardware_object_equals_toml_path(cli, scratch, model_dir):
     hw = gaincell.HardwareConfig.paper()
     hw.converters.adc.levels = 16
