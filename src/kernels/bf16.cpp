@@ -1,17 +1,40 @@
 #include "kernels/bf16.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_bf16.h"
 
 namespace gaincell {
 
+namespace {
+
+// out[j] = round_to_bf16(x[j]) for j < n, branch-free so that it vectorizes (the NaN case is a select): the bits
+// of the scalar conversion for every input.
+GAINCELL_SIMD_CLONES void round_row(float* out, const float* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    uint32_t u;
+    std::memcpy(&u, x + j, 4);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u,
+                   quiet_nan = (u | 0x00400000u) & 0xffff0000u;
+    const uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded;
+    std::memcpy(out + j, &r, 4);
+  }
+}
+
+}  // namespace
+
 void round_to_bf16(float* out, const float* in, int64_t n) {
-  parallel_elementwise(n, [&](int64_t i) { out[i] = round_to_bf16(in[i]); });
+  constexpr int64_t kBlock = 4096;
+  parallel_for(
+      0, (n + kBlock - 1) / kBlock,
+      [&](int64_t b) { round_row(out + b * kBlock, in + b * kBlock, std::min(kBlock, n - b * kBlock)); }, n * 4);
 }
 
 namespace {
@@ -40,11 +63,7 @@ const float* rounded_copy(std::vector<float>& scratch, const float* x, int64_t r
   if (scratch.size() < static_cast<size_t>(rows * cols)) scratch.resize(rows * cols);
   float* out = scratch.data();
   parallel_for(
-      0, rows,
-      [&](int64_t r) {
-        for (int64_t j = 0; j < cols; ++j) out[r * cols + j] = round_to_bf16(x[r * ld + j]);
-      },
-      rows * cols * 4);
+      0, rows, [&](int64_t r) { round_row(out + r * cols, x + r * ld, cols); }, rows * cols * 4);
   return out;
 }
 

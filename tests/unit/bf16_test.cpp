@@ -100,9 +100,9 @@ TEST(Bf16, KeepsNanAndInfAndOverflowsToInf) {
   }
 }
 
-// The matrix conversion of the bf16 GEMMs (vectorized rows, 32 x 32 tiles when transposing) gives the scalar
-// to_bf16 of every element, at every position: random bit patterns (NaN, Inf, subnormals included), odd shapes
-// and a leading dimension beyond the columns, at 1 and 2 threads.
+// The matrix conversion of the bf16 GEMMs (vectorized rows, 32 x 32 tiles when transposing) and the float array
+// rounding give the scalar to_bf16 of every element, at every position: random bit patterns (NaN, Inf, subnormals
+// included), odd shapes and a leading dimension beyond the columns, at 1 and 2 threads.
 TEST(Bf16, MatrixConversionIsTheScalarConversionInBothOrientations) {
   Rng r(17);
   for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 70}, {45, 33}, {130, 257}, {64, 1}}) {
@@ -123,6 +123,12 @@ TEST(Bf16, MatrixConversionIsTheScalarConversionInBothOrientations) {
           wrong += transposed[j * rows + i] != want;
         }
       EXPECT_EQ(wrong, 0) << rows << "x" << cols << " at " << threads << " threads";
+      // The float form (round_to_bf16 over an array: the conversion path's operand copies use its row kernel).
+      std::vector<float> rounded(x.size());
+      round_to_bf16(rounded.data(), x.data(), static_cast<int64_t>(x.size()));
+      int64_t wrong_float = 0;
+      for (size_t i = 0; i < x.size(); ++i) wrong_float += bits_of(rounded[i]) != bits_of(from_bf16(to_bf16(x[i])));
+      EXPECT_EQ(wrong_float, 0) << rows << "x" << cols << " at " << threads << " threads";
     }
   }
   set_compute_threads(0);
