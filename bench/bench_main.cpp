@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("OMP_WAIT_POLICY", env_or("OMP_WAIT_POLICY", "(unset)"));
   benchmark::AddCustomContext("GOMP_SPINCOUNT", env_or("GOMP_SPINCOUNT", "(unset)"));
   benchmark::AddCustomContext("avx2_fma", has_avx2_fma() ? "yes" : "no");
+  benchmark::AddCustomContext("fma_peak_isa", fma_peak_isa());
   benchmark::AddCustomContext("loadavg_at_start", load_average());
   std::fprintf(stderr, "gemm backend: %s\n", gaincell::gemm_backend_name().c_str());
   benchmark::RunSpecifiedBenchmarks();

@@ -69,6 +69,14 @@ bool has_avx2_fma() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+bool has_avx512f() {
+  return __builtin_cpu_supports("avx512f") && has_avx2_fma();
+}
+
+const char* fma_peak_isa() {
+  return has_avx512f() ? "avx512" : has_avx2_fma() ? "avx2" : "none";
+}
+
 void fill_uniform(float* x, int64_t n, uint64_t seed) {
   uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
   for (int64_t i = 0; i < n; ++i) {
@@ -80,13 +88,15 @@ void fill_uniform(float* x, int64_t n, uint64_t seed) {
 double run_fma_peak_gflops(int threads) {
   if (!has_avx2_fma()) return 0.0;
   constexpr int64_t kIters = 20'000'000;
+  const bool wide = has_avx512f();
   std::vector<float> sink(threads);
   auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads)
-  sink[omp_get_thread_num()] = avx2::fma_chains(kIters, 1.0f + omp_get_thread_num());
+  sink[omp_get_thread_num()] = wide ? avx512::fma_chains(kIters, 1.0f + omp_get_thread_num())
+                                    : avx2::fma_chains(kIters, 1.0f + omp_get_thread_num());
   double s = seconds_since(t0);
   benchmark::DoNotOptimize(sink.data());
-  return 192.0 * kIters * threads / s * 1e-9;
+  return (wide ? 384.0 : 192.0) * kIters * threads / s * 1e-9;
 }
 
 double run_triad_gbs(int threads) {

@@ -11,9 +11,13 @@ namespace gaincell::bench {
 std::string cpu_model();     // "model name" of /proc/cpuinfo
 std::string load_average();  // first three fields of /proc/loadavg
 bool has_avx2_fma();         // CPUID check guarding the *_avx2.cpp kernels
+bool has_avx512f();          // CPUID check guarding the *_avx512.cpp kernel
+// "avx512" where the CPU has AVX-512 (the FMA peak is then its 16-lane FMA's), "avx2", or "none".
+const char* fma_peak_isa();
 
 // Ceilings for `threads` threads, measured once per process on first use (median of 7 runs), in GFLOP/s and
-// GB/s (stream convention: triad moves 12 bytes per element; the read kernel 4).
+// GB/s (stream convention: triad moves 12 bytes per element; the read kernel 4). The FMA peak is that of the
+// widest FMA the CPU has (fma_peak_isa()): x_peak / peak_frac counters are fractions of it.
 double fma_peak_gflops(int threads);
 double triad_gbs(int threads);
 double read_gbs(int threads);
@@ -46,3 +50,9 @@ void triad(float* a, const float* b, const float* c, float s, int64_t n);
 // Sum of n floats (n a multiple of 32), four vector accumulators.
 float read_sum(const float* x, int64_t n);
 }  // namespace gaincell::bench::avx2
+
+// The AVX-512 FMA peak kernel (bench/ceilings_avx512.cpp); call only after has_avx512f().
+namespace gaincell::bench::avx512 {
+// 12 independent FMA chains of 16 lanes for `iters` iterations: 384 flops per iteration.
+float fma_chains(int64_t iters, float seed);
+}  // namespace gaincell::bench::avx512
