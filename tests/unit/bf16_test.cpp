@@ -49,6 +49,14 @@ uint16_t nearest_bf16(float x) {
   return (lo & 1) ? hi : lo;
 }
 
+// A family's tiny preset with a smaller vocabulary and context.
+ModelConfig tiny_preset(const char* preset, int vocab, int positions) {
+  ModelConfig c = config_preset(preset);
+  c.vocab_size = vocab;
+  c.n_positions = positions;
+  return c;
+}
+
 // Sets the matmul precision for one scope and restores float32, pass or fail.
 struct PrecisionScope {
   explicit PrecisionScope(MatmulPrecision p) { set_matmul_precision(p); }
@@ -183,9 +191,7 @@ TEST(Bf16, ProjectionMultipliesRoundedOperandsWithFloatAccumulation) {
 TEST(Bf16, TinyModelLogitsWithinTwoPercentOfFloat32) {
   register_digital_attention();
   for (const char* preset : {"tiny", "llama-tiny"}) {
-    ModelConfig c = config_preset(preset);
-    c.vocab_size = 96;
-    c.n_positions = 64;
+    const ModelConfig c = tiny_preset(preset, 96, 64);
     const Model m = Model::random(c, 11);
     auto att = create_attention("softmax", m, {});
     std::vector<int32_t> tokens(48);
@@ -217,9 +223,7 @@ TEST(Bf16, ShadowWeightsGiveTheBitsOfRoundingPerCall) {
                     "shadow serves its panels only";
   register_digital_attention();
   for (const char* preset : {"tiny", "llama-tiny"}) {
-    ModelConfig c = config_preset(preset);
-    c.vocab_size = 200;
-    c.n_positions = 32;
+    const ModelConfig c = tiny_preset(preset, 200, 32);
     const Model init = Model::random(c, 21);
     PrecisionScope scope(MatmulPrecision::kBf16);
     auto att = create_attention("softmax", init, {});
