@@ -46,7 +46,7 @@ struct Shadow {
   const uint16_t* copy = nullptr;
   int64_t n = 0;
 };
-Shadow g_shadow;
+thread_local Shadow g_shadow;  // per thread: a trainer on one thread never affects GEMMs on another
 
 // The shadow's copy of the rows x cols operand at x (row stride ld), or nullptr when it does not lie inside it.
 const uint16_t* shadow_of(const float* x, int64_t rows, int64_t cols, int64_t ld) {

@@ -35,8 +35,8 @@ void gemm_projection(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // once per step from the weights it is about to use): while it is set, gemm_projection takes a B operand that lies
 // inside [values, values + n) from the copy instead of rounding it again, in every call of the step's forward and
 // backward (gpt2: two roundings of 124 M weights per step saved). The owner keeps copy[i] == to_bf16(values[i])
-// while it is set, so the results are the same bits as without it. Process-wide, like the precision; set and
-// cleared on the thread that runs the GEMMs (Bf16ShadowScope).
+// while it is set, so the results are the same bits as without it. Per thread: set and cleared on the thread that
+// calls the GEMMs (Bf16ShadowScope), so a trainer never affects products another thread computes.
 void set_bf16_shadow(const float* values, const uint16_t* copy, int64_t n);
 void clear_bf16_shadow();
 struct Bf16ShadowScope {
