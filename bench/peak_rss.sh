@@ -4,7 +4,7 @@
 # Makes the gpt2 preset with random weights (`gaincell init --preset gpt2 --seed 1`), a text of ~1,050 tokens,
 # and runs under /usr/bin/time -v: generate (130-token prompt + 16 tokens) and perplexity (one 1024-token window,
 # the largest activations inference has), each in f32 and with --precision bf16 (bf16-held projections), and 2
-# training steps at batch 4 x context 64. Prints one line per run: peak RSS in MB and its ratio to the parameter
+# training steps at batch 4 x context 64 (f32, and bf16 with its float32 master weights). Prints one line per run: peak RSS in MB and its ratio to the parameter
 # bytes in the precision the weights are held in (4 x parameters for f32, 2 x parameters for bf16).
 set -euo pipefail
 BUILD=${1:-build}
@@ -35,4 +35,7 @@ peak perplexity-bf16 2 "$G" perplexity --model "$WORK/gpt2" --text "$WORK/text.t
 rm -rf "$WORK/train"
 peak train 4 "$G" train --model "$WORK/gpt2" --data "$WORK/data" --out "$WORK/train" --steps 2 --batch 4 --context 64 \
   --eval-every 0 --checkpoint-every 0 --threads 2
+rm -rf "$WORK/train"
+peak train-bf16 4 "$G" train --model "$WORK/gpt2" --data "$WORK/data" --out "$WORK/train" --steps 2 --batch 4 \
+  --context 64 --eval-every 0 --checkpoint-every 0 --threads 2 --precision bf16
 rm -rf "$WORK/train"
