@@ -9,12 +9,14 @@ namespace gaincell {
 
 // float32 -> bf16 bits, rounded to nearest, ties to even. NaN stays NaN (quiet, sign kept, never rounded into
 // Inf); +-Inf stays +-Inf; finite values beyond the largest bf16 (about 3.39e38) round to +-Inf, as IEEE does.
+// Branch-free (the NaN case is a select), so that loops over arrays of it vectorize (kernels/bf16.cpp,
+// kernels/gemm_bf16.cpp).
 inline uint16_t to_bf16(float x) {
   uint32_t u;
   std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // NaN: set quiet bit
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x0040u;  // NaN: set the quiet bit (never rounded into Inf)
+  return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 inline float from_bf16(uint16_t h) {

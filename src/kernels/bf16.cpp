@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -15,17 +14,9 @@ namespace gaincell {
 
 namespace {
 
-// out[j] = round_to_bf16(x[j]) for j < n, branch-free so that it vectorizes (the NaN case is a select): the bits
-// of the scalar conversion for every input.
+// out[j] = round_to_bf16(x[j]) for j < n, in a loop that vectorizes (to_bf16 is branch-free).
 GAINCELL_SIMD_CLONES void round_row(float* out, const float* x, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) {
-    uint32_t u;
-    std::memcpy(&u, x + j, 4);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u,
-                   quiet_nan = (u | 0x00400000u) & 0xffff0000u;
-    const uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded;
-    std::memcpy(out + j, &r, 4);
-  }
+  for (int64_t j = 0; j < n; ++j) out[j] = round_to_bf16(x[j]);
 }
 
 }  // namespace
@@ -104,12 +95,12 @@ void gemm_projection(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
   if (bf16_kernel() == Bf16Kernel::kDnnl) {  // bf16 copies (A untransposed) into oneDNN's bf16 panels
     thread_local std::vector<uint16_t> a16, b16;
     if (a16.size() < static_cast<size_t>(M * K)) a16.resize(M * K);
-    if (b16.size() < static_cast<size_t>(K * N)) b16.resize(K * N);
     to_bf16_matrix(a16.data(), a, ta ? K : M, ta ? M : K, lda, ta);
     if (const uint16_t* b_copy = shadow_of(b, tb ? N : K, tb ? K : N, ldb)) {
       gemm_bf16_deterministic(false, tb, M, N, K, alpha, a16.data(), K, b_copy, ldb, beta, c, ldc);
       return;
     }
+    if (b16.size() < static_cast<size_t>(K * N)) b16.resize(K * N);
     to_bf16_matrix(b16.data(), b, tb ? N : K, tb ? K : N, ldb);
     gemm_bf16_deterministic(false, tb, M, N, K, alpha, a16.data(), K, b16.data(), tb ? K : N, beta, c, ldc);
     return;
