@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/simd_v8.h"
+
 namespace gaincell {
 
 void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_mismatch) {
@@ -38,18 +40,8 @@ void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, 
 
 namespace {
 
-// The two inner kernels use 8-float vectors (GCC vector extension) and are compiled twice, for AVX2 and for
-// baseline x86-64 (GAINCELL_SIMD_CLONES, array_read.h): the same bits as the scalar loops of the reference.
-
-typedef float V8 __attribute__((vector_size(32)));
-inline V8 load8(const float* p) {
-  V8 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, V8 v) {
-  __builtin_memcpy(p, &v, sizeof v);
-}
+// The inner kernels use 8-float vectors (V8, core/simd.h) and are compiled twice, for AVX2 and for baseline
+// x86-64 (GAINCELL_SIMD_CLONES): the same bits as the scalar loops of the reference.
 
 // dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range). Each lane sums
 // d = 0, 1, ... in order. The last block of a range may read up to 7 columns past it (the K arrays carry
@@ -251,6 +243,62 @@ void block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, 
   }
 }
 
+// Steps 6-7 of one K block, vectorized over the keys (the scalar loop's operations in its order per key):
+// sb[k] = sum over the active powers p, in order from 0, of (alpha[p] * dec[p][k]) * dot[p][k], plus off[k].
+GAINCELL_SIMD_CLONES void block_charges(float* sb, const float* const* dot, const float* const* dec, const float* alpha,
+                                        const bool* active, int np, const float* off, int64_t n) {
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    V8 s = {};
+    for (int p = 0; p < np; ++p)
+      if (active[p]) s += (alpha[p] * load8(dec[p] + k)) * load8(dot[p] + k);
+    if (off) s += load8(off + k);
+    store8(sb + k, s);
+  }
+  for (; k < n; ++k) {
+    float s = 0.0f;
+    for (int p = 0; p < np; ++p)
+      if (active[p]) s += alpha[p] * dec[p][k] * dot[p][k];
+    if (off) s += off[k];
+    sb[k] = s;
+  }
+}
+
+// Step 8 of one K block: pk = min(max(sb / S_sat, 0), 1) (S_sat per key, or sat_c for all). The first block
+// sets S and P; a later one adds its charge to S and its pulse to P, at most T_max (min(P + pk, 1)).
+GAINCELL_SIMD_CLONES void block_pulses(float* s, float* p, const float* sb, const float* sat, float sat_c, int64_t n,
+                                       bool first) {
+  const V8 zero = {}, one = zero + 1.0f;
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const V8 b = load8(sb + k);
+    V8 x = b / (sat ? load8(sat + k) : zero + sat_c);
+    x = x < zero ? zero : x;  // std::max(x, 0.0f)
+    x = one < x ? one : x;    // std::min(x, 1.0f)
+    if (first) {
+      store8(s + k, b), store8(p + k, x);
+    } else {
+      V8 q = load8(p + k) + x;
+      store8(s + k, load8(s + k) + b), store8(p + k, one < q ? one : q);
+    }
+  }
+  for (; k < n; ++k) {
+    const float x = std::min(std::max(sb[k] / (sat ? sat[k] : sat_c), 0.0f), 1.0f);
+    if (first) {
+      s[k] = sb[k], p[k] = x;
+    } else {
+      s[k] += sb[k], p[k] = std::min(p[k] + x, 1.0f);
+    }
+  }
+}
+
+// w[k] = p[k] * dec[k].
+GAINCELL_SIMD_CLONES void scale_by(float* w, const float* p, const float* dec, int64_t n) {
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) store8(w + k, load8(p + k) * load8(dec + k));
+  for (; k < n; ++k) w[k] = p[k] * dec[k];
+}
+
 // Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p. A head of D > rows with
 // rc.digital_row_sum: every block of `rows` K rows converts its own charge, P = min(sum of the pulses, 1).
 void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
@@ -260,43 +308,66 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   const int64_t refreshed = last_refresh(now, rc.refresh);
   scr.s.resize(n);
   scr.p.resize(n);
+  scr.s_blk.resize(n);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t t = cells.written_at[scr.col[k]];
+    scr.age[k] = int32_t(refreshed > t ? now - refreshed : now - t);
+  }
+  const float* dec[kMaxPowers] = {};
+  const float* dot[kMaxPowers] = {};
+  for (int p = 0; p < poly.n; ++p) {
+    if (!poly.active[p]) continue;
+    scr.dec[p].resize(n);
+    const float* table = rc.decay + p * rc.n_ages;
+    for (int64_t k = 0; k < n; ++k) scr.dec[p][k] = table[scr.age[k]];
+    dec[p] = scr.dec[p].data();
+  }
+  const bool sat_per_key = rc.mm && !rc.mm->s_sat.empty();
+  if (sat_per_key) scr.s_sat.resize(n);
   for (int blk = 0; blk < n_blocks; ++blk) {
     const int r0 = n_blocks > 1 ? blk * rc.rows : 0, Db = n_blocks > 1 ? std::min(rc.rows, D - r0) : D;
     block_dots(q, r0, Db, ranges, nr, n, cells, rc, scr);
-    for (int64_t k = 0; k < n; ++k) {
-      int64_t t = cells.written_at[scr.col[k]];
-      int32_t age = int32_t(refreshed > t ? now - refreshed : now - t);
-      scr.age[k] = age;
-      float s = 0.0f;
-      for (int p = 0; p < poly.n; ++p)
-        if (poly.active[p]) s += poly.alpha[p] * rc.decay[p * rc.n_ages + age] * scr.dot[p][k];
-      if (cells.mismatch) s += scr.dot_off[k];
-      if (rc.c2c && rc.sigma_s > 0)
-        s += float(rc.sigma_s * c2c_normal(*rc.c2c, NoiseTag::kReadS, now, uint64_t(t) | uint64_t(blk) << 48));
-      const int64_t slot = mod_pos(t, rc.window);
-      float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[size_t(blk) * rc.window + slot] : rc.cv->s_sat;
-      const float pk = std::min(std::max(s / s_sat, 0.0f), 1.0f);
-      if (blk == 0) {
-        scr.s[k] = s;
-        scr.p[k] = pk;
-      } else {  // the digital sum of the blocks' pulse widths, at most T_max
-        scr.s[k] += s;
-        scr.p[k] = std::min(scr.p[k] + pk, 1.0f);
+    for (int p = 0; p < poly.n; ++p) dot[p] = poly.active[p] ? scr.dot[p].data() : nullptr;
+    float* sb = scr.s_blk.data();
+    block_charges(sb, dot, dec, poly.alpha, poly.active, poly.n, cells.mismatch ? scr.dot_off.data() : nullptr, n);
+    if (rc.c2c && rc.sigma_s > 0)
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t t = cells.written_at[scr.col[k]];
+        sb[k] += float(rc.sigma_s * c2c_normal(*rc.c2c, NoiseTag::kReadS, now, uint64_t(t) | uint64_t(blk) << 48));
       }
-    }
+    if (sat_per_key)
+      for (int64_t k = 0; k < n; ++k)
+        scr.s_sat[k] = rc.mm->s_sat[size_t(blk) * rc.window + mod_pos(cells.written_at[scr.col[k]], rc.window)];
+    block_pulses(scr.s.data(), scr.p.data(), sb, sat_per_key ? scr.s_sat.data() : nullptr, rc.cv->s_sat, n, blk == 0);
   }
   if (rc.c2c && rc.snr_s_db > 0) add_snr_noise_s(now, n, cells, rc, scr);
-  if (rc.hist)
-    for (int64_t k = 0; k < n; ++k) rc.hist->add_pulse(scr.p[k]);
+  if (rc.hist) rc.hist->add_pulses(scr.p.data(), n);
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
     scr.w[p].resize(n);
-    for (int64_t k = 0; k < n; ++k) scr.w[p][k] = scr.p[k] * rc.decay[p * rc.n_ages + scr.age[k]];
+    scale_by(scr.w[p].data(), scr.p.data(), dec[p], n);
   }
 }
 
-// Steps 9-11 for the keys [k0, k1) of one array; adds the ADC output to out[D].
-void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, const HeadCells& cells,
+// Step 11's ADC inputs: x[d] = A[d] / a_fs, then x * (1 + gain[d]) + off[d] with the ADC's errors (gain and
+// off null without them).
+GAINCELL_SIMD_CLONES void adc_inputs(float* x, const float* A, int D, float a_fs, const float* gain, const float* off) {
+  int d = 0;
+  for (; d + 8 <= D; d += 8) {
+    V8 v = load8(A + d) / a_fs;
+    if (gain) v = v * (1.0f + load8(gain + d)) + load8(off + d);
+    store8(x + d, v);
+  }
+  for (; d < D; ++d) {
+    float v = A[d] / a_fs;
+    if (gain) v = v * (1.0f + gain[d]) + off[d];
+    x[d] = v;
+  }
+}
+
+// Steps 9-11 for the keys [k0, k1) of one array; adds the ADC output to out[D] and writes the ADC codes to
+// code[D] (null: not wanted).
+void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0, int64_t k1, const HeadCells& cells,
                 const ReadConfig& rc, ReadScratch& scr) {
   const CellPoly& poly = *rc.poly;
   const int D = cells.D;
@@ -330,18 +401,16 @@ void read_array(float* out, int64_t now, int64_t group, int64_t k0, int64_t k1, 
       for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[p][d];
   if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), scr.col.data(), k0, k1, D, true);
   if (rc.c2c && rc.snr_a_db > 0) add_snr_noise_a(A, now, group, D, rc);
-  int64_t n_arrays = (rc.window + rc.cols - 1) / rc.cols;
-  int64_t adc = mod_pos(group, n_arrays);
-  bool adc_err = rc.mm && !rc.mm->adc_gain.empty();
-  for (int d = 0; d < D; ++d) {
-    float a = A[d];
-    if (rc.c2c && rc.sigma_a > 0)
-      a += float(rc.sigma_a * c2c_normal(*rc.c2c, NoiseTag::kReadA, now, uint64_t(group) * D + d));
-    float x = a / rc.cv->a_fs;
-    if (adc_err) x = x * (1.0f + rc.mm->adc_gain[adc * D + d]) + rc.mm->adc_off[adc * D + d];
-    if (rc.hist) rc.hist->adc.add(rc.cv->adc, x);
-    out[d] += rc.cv->adc(x);
-  }
+  if (rc.c2c && rc.sigma_a > 0)
+    for (int d = 0; d < D; ++d)
+      A[d] += float(rc.sigma_a * c2c_normal(*rc.c2c, NoiseTag::kReadA, now, uint64_t(group) * D + d));
+  const int64_t n_arrays = (rc.window + rc.cols - 1) / rc.cols, adc = mod_pos(group, n_arrays);
+  const bool adc_err = rc.mm && !rc.mm->adc_gain.empty();
+  float* x = scr.x.data();
+  adc_inputs(x, A, D, rc.cv->a_fs, adc_err ? &rc.mm->adc_gain[adc * D] : nullptr,
+             adc_err ? &rc.mm->adc_off[adc * D] : nullptr);
+  rc.cv->adc.apply(x, code, x, D);
+  for (int d = 0; d < D; ++d) out[d] += x[d];
 }
 
 }  // namespace
@@ -358,11 +427,12 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
   scr.col.resize(n);
   scr.group.resize(n);
   scr.age.resize(n);
+  const int shift = (rc.cols & (rc.cols - 1)) == 0 ? __builtin_ctz(unsigned(rc.cols)) : -1;  // cols = 2^shift
   for (int r = 0, k = 0; r < n_ranges; ++r)
     for (int64_t c = ranges[r].c0; c < ranges[r].c1; ++c, ++k) {
-      int64_t t = cells.written_at[c];
+      const int64_t t = cells.written_at[c], pos = rc.ring ? mod_pos(t, rc.window) : t;
       scr.col[k] = c;
-      scr.group[k] = div_pos(rc.ring ? mod_pos(t, rc.window) : t, rc.cols);
+      scr.group[k] = shift >= 0 && pos >= 0 ? pos >> shift : div_pos(pos, rc.cols);
     }
   std::fill(out, out + cells.D, 0.0f);
   ReadStats st;
@@ -370,14 +440,19 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
   if (n == 0) return st;
   first_product(q, now, ranges, n_ranges, n, cells, rc, scr);
   scr.a.resize(cells.D);
+  scr.x.resize(cells.D);
   for (int p = 0; p < kMaxPowers; ++p) scr.acc[p].resize(cells.D);
+  const size_t D = size_t(cells.D);
   for (int64_t k0 = 0; k0 < n;) {  // arrays are runs of equal group in read order
     int64_t k1 = k0 + 1;
     while (k1 < n && scr.group[k1] == scr.group[k0]) ++k1;
-    read_array(out, now, scr.group[k0], k0, k1, cells, rc, scr);
+    if (rc.hist && scr.code.size() < (size_t(st.arrays) + 1) * D) scr.code.resize((size_t(st.arrays) + 1) * D);
+    read_array(out, rc.hist ? scr.code.data() + size_t(st.arrays) * D : nullptr, now, scr.group[k0], k0, k1, cells, rc,
+               scr);
     ++st.arrays;
     k0 = k1;
   }
+  if (rc.hist) rc.hist->adc.add_codes(scr.code.data(), st.arrays * int64_t(D));  // one batch per read
   return st;
 }
 

@@ -61,7 +61,9 @@ struct ColRange {
 
 struct ReadScratch {
   std::vector<float> dot[kMaxPowers], w[kMaxPowers], acc[kMaxPowers];
+  std::vector<float> dec[kMaxPowers];  // delta_k^p of each key's age
   std::vector<float> s, p, dot_off, a;
+  std::vector<float> s_blk, s_sat, x, code;  // one K block's charges, per-key S_sat, ADC inputs, ADC codes
   std::vector<int32_t> age;
   std::vector<int64_t> col, group;
 };

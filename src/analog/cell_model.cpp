@@ -136,13 +136,11 @@ Converters::Converters(const HardwareConfig& c)
       a_fs(float(c.converters.adc_full_scale_ua_tmax)) {}
 
 void query_pulses(float* out, const float* q, int D, float a, float b, const Converters& cv) {
-  a = scale_of(a);
-  for (int d = 0; d < D; ++d) out[d] = cv.query(a * q[d] + b);
+  cv.query.apply(out, nullptr, q, D, true, scale_of(a), b);
 }
 
 void stored_voltages(float* out, const float* x, int D, float a, float b, const Converters& cv) {
-  a = scale_of(a);
-  for (int d = 0; d < D; ++d) out[d] = cv.store(a * x[d] + b);
+  cv.store.apply(out, nullptr, x, D, true, scale_of(a), b);
 }
 
 }  // namespace gaincell

@@ -106,8 +106,7 @@ HeadMismatch GainCellModel::mismatch(int layer, int kv_head) const {
 void GainCellModel::query(float* qp, const float* q, int layer, int head, QuantHistograms* hist) const {
   const LayerScalers& s = scalers_[layer];
   query_pulses(qp, q, dim_, s.q_scale[head], s.q_shift[head], cv_);
-  if (hist)
-    for (int d = 0; d < dim_; ++d) hist->query.add(cv_.query, qp[d]);
+  if (hist) hist->query.add_all(cv_.query, qp, dim_);
 }
 
 QuantHistograms GainCellModel::new_histograms() const {
@@ -123,8 +122,10 @@ void GainCellModel::write_token(HeadCells& cells, int64_t col, int64_t t, const 
   float yk[kMaxRows], yv[kMaxRows];
   stored_voltages(yk, k, dim_, s.k_scale[head], s.k_shift[head], cv_);
   stored_voltages(yv, v, dim_, s.v_scale[head], s.v_shift[head], cv_);
-  if (hist)
-    for (int d = 0; d < dim_; ++d) hist->store_k.add(cv_.store, yk[d]), hist->store_v.add(cv_.store, yv[d]);
+  if (hist) {
+    hist->store_k.add_all(cv_.store, yk, dim_);
+    hist->store_v.add_all(cv_.store, yv, dim_);
+  }
   double sw = hw_.noise.write_noise_sigma_v;
   if (sw > 0)
     for (int d = 0; d < dim_; ++d) {

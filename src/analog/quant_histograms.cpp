@@ -1,5 +1,7 @@
 #include "analog/quant_histograms.h"
 
+#include <algorithm>
+
 #include "core/dist.h"
 
 namespace gaincell {
@@ -32,6 +34,66 @@ void QuantHistograms::init(const Quantizer& query_q, const Quantizer& store_q, c
   adc.init(adc_q);
   pulse.assign(kPulseBins, 0);
   pulse_zero = pulse_saturated = pulse_invalid = 0;
+}
+
+void CodeHistogram::add_codes(const float* code, int64_t n) {
+  constexpr int kMaxLocal = 64;
+  const int n_bins = int(counts.size()), stride = n_bins + 1;
+  const float size = float(n_bins);
+  if (n_bins > kMaxLocal) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float r = code[i] - float(code_lo);
+      if (r >= 0.0f && r < size)
+        ++counts[size_t(r)];
+      else
+        ++invalid;
+    }
+    return;
+  }
+  // Four interleaved sub-histograms (runs of one code do not wait on each other's increments); the last bin of
+  // each counts the invalid codes.
+  int32_t bins[4 * (kMaxLocal + 1)];
+  std::fill_n(bins, 4 * stride, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = code[i] - float(code_lo);
+    const bool valid = (r >= 0.0f) & (r < size);  // false for NaN
+    const int b = int(valid ? r : 0.0f);
+    bins[(i & 3) * stride + (valid ? b : n_bins)] += 1;
+  }
+  for (int b = 0; b <= n_bins; ++b) {
+    const int64_t c = bins[b] + bins[stride + b] + bins[2 * stride + b] + bins[3 * stride + b];
+    if (b < n_bins)
+      counts[size_t(b)] += c;
+    else
+      invalid += c;
+  }
+}
+
+void CodeHistogram::add_all(const Quantizer& q, const float* x, int64_t n) {
+  float code[256];
+  for (int64_t i = 0; i < n; i += 256) {
+    const int64_t m = std::min<int64_t>(256, n - i);
+    q.apply(nullptr, code, x + i, m);
+    add_codes(code, m);
+  }
+}
+
+void QuantHistograms::add_pulses(const float* p, int64_t n) {
+  int32_t bins[4][kPulseBins + 1] = {};  // four interleaved sub-histograms; bin kPulseBins counts NaN
+  int64_t zero = 0, saturated = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    // Branch-free (pulses of 0 and of positive widths alternate unpredictably): no && and selects.
+    const float x = p[k];
+    const bool valid = (x >= 0.0f) & (x <= 1.0f);  // false for NaN
+    const int b = std::min(int((valid ? x : 0.0f) * float(kPulseBins)), kPulseBins - 1);
+    ++bins[k & 3][valid ? b : kPulseBins];
+    zero += valid & (x <= 0.0f);
+    saturated += valid & (x >= 1.0f);
+  }
+  for (int b = 0; b < kPulseBins; ++b) pulse[size_t(b)] += bins[0][b] + bins[1][b] + bins[2][b] + bins[3][b];
+  pulse_zero += zero;
+  pulse_saturated += saturated;
+  pulse_invalid += bins[0][kPulseBins] + bins[1][kPulseBins] + bins[2][kPulseBins] + bins[3][kPulseBins];
 }
 
 void QuantHistograms::merge(const QuantHistograms& o) {

@@ -25,6 +25,9 @@ struct CodeHistogram {
     else
       ++invalid;
   }
+  // add(q, x[i]) for i < n; add_codes of the codes q.apply gives (code[i], before subtracting code_lo).
+  void add_all(const Quantizer& q, const float* x, int64_t n);
+  void add_codes(const float* code, int64_t n);
   int64_t total() const;
   void merge(const CodeHistogram& o);
 };
@@ -51,6 +54,9 @@ struct QuantHistograms {
     pulse_zero += p <= 0.0f;
     pulse_saturated += p >= 1.0f;
   }
+  // add_pulse of p[0..n), with the same counts (four interleaved sub-histograms, so that runs of one bin do
+  // not wait on each other's increments).
+  void add_pulses(const float* p, int64_t n);
   void merge(const QuantHistograms& o);
 };
 

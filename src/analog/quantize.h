@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "analog/hw_config.h"
 
@@ -28,6 +29,11 @@ struct Quantizer {
     return std::copysign(sum - kMagic, r);
   }
   float operator()(float x) const { return quantize(clip(x)); }
+  // For i < n: out[i] = (*this)(x[i]), or of a * x[i] + b with `affine` (float, as the scalar expression), and
+  // code[i] = round_half_even(clip(that) / step), the integer the quantiser outputs; out or code may be null.
+  // Vectorized (quantize.cpp) with the scalar functions' bits.
+  void apply(float* out, float* code, const float* x, int64_t n, bool affine = false, float a = 1.0f,
+             float b = 0.0f) const;
 };
 
 }  // namespace gaincell

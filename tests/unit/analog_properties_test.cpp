@@ -10,6 +10,7 @@
 #include "analog/cell_model.h"
 #include "analog/gaincell_attention.h"
 #include "analog/gaincell_reference.h"
+#include "analog/quant_histograms.h"
 #include "core/rng.h"
 
 namespace gaincell {
@@ -129,6 +130,80 @@ TEST(AnalogQuantizer, InlineRoundingEqualsNearbyint) {
     std::memcpy(&ub, &b, 4);
     ASSERT_EQ(ua, ub) << x;
   }
+}
+
+uint32_t bits_of(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u;
+}
+
+// Inputs for the vectorized quantiser: random values around the converters' range, ties, signed zeros, and
+// values its vector path must hand to the scalar one (NaN, infinities, |x / step| >= 2^22).
+std::vector<float> quantizer_inputs(bool with_specials) {
+  std::vector<float> xs;
+  Rng r(5);
+  for (int i = 0; i < 203; ++i) xs.push_back((r.uniform() - 0.3f) * 2.5f);
+  for (int i = 0; i < 40; ++i) xs.push_back(float(i) / 32.0f - 0.25f);  // ties of small steps
+  xs.insert(xs.end(), {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 1e-30f, -1e-30f});
+  if (with_specials) {
+    xs.insert(xs.begin() + 17, std::nanf(""));
+    xs.insert(xs.begin() + 90, INFINITY);
+    xs.insert(xs.begin() + 91, -INFINITY);
+    xs.push_back(3e7f);
+  }
+  return xs;
+}
+
+// Quantizer::apply (vectorized) gives, per element, the bits of the scalar operator() and of
+// round_half_even(clip(x) / step), also on the affine input, disabled, and with values that leave the vector path.
+TEST(AnalogQuantizer, VectorizedApplyEqualsScalarBits) {
+  QuantizerConfig wide;  // a range wide enough that 3e7 / step passes 2^22 unclipped
+  wide.lo = -1e8, wide.hi = 1e8, wide.levels = 16;
+  QuantizerConfig narrow;
+  narrow.lo = -0.25, narrow.hi = 1.0, narrow.levels = 32;
+  for (bool specials : {false, true})
+    for (const QuantizerConfig& c : {narrow, wide})
+      for (bool enabled : {true, false})
+        for (bool affine : {false, true}) {
+          QuantizerConfig cc = c;
+          cc.enabled = enabled;
+          Quantizer q(cc);
+          auto xs = quantizer_inputs(specials);
+          const float a = 1.3f, b = -0.05f;
+          std::vector<float> out(xs.size(), 7.0f), code(xs.size(), 7.0f);
+          q.apply(out.data(), code.data(), xs.data(), int64_t(xs.size()), affine, a, b);
+          for (size_t i = 0; i < xs.size(); ++i) {
+            const float in = affine ? a * xs[i] + b : xs[i];
+            ASSERT_EQ(bits_of(out[i]), bits_of(q(in))) << i << " x " << xs[i] << " enabled " << enabled;
+            ASSERT_EQ(bits_of(code[i]), bits_of(Quantizer::round_half_even(q.clip(in) / q.step))) << i;
+          }
+        }
+}
+
+// The batched histogram adds count what the per-element adds count, NaN and out-of-range included.
+TEST(AnalogHistograms, BatchedAddsEqualOneByOne) {
+  HardwareConfig hw;
+  Converters cv(hw);
+  QuantHistograms one, batch;
+  one.init(cv.query, cv.store, cv.adc);
+  batch.init(cv.query, cv.store, cv.adc);
+  auto xs = quantizer_inputs(true);
+  for (int rep = 0; rep < 3; ++rep) xs.insert(xs.end(), xs.begin(), xs.begin() + 300);  // > 256: two chunks
+  for (float x : xs) one.adc.add(cv.adc, x), one.store_k.add(cv.store, x), one.add_pulse(x);
+  batch.adc.add_all(cv.adc, xs.data(), int64_t(xs.size()));
+  batch.store_k.add_all(cv.store, xs.data(), int64_t(xs.size()));
+  batch.add_pulses(xs.data(), int64_t(xs.size()));
+  EXPECT_EQ(one.adc.counts, batch.adc.counts);
+  EXPECT_EQ(one.adc.invalid, batch.adc.invalid);
+  EXPECT_GT(one.adc.invalid, 0);  // the NaN
+  EXPECT_EQ(one.store_k.counts, batch.store_k.counts);
+  EXPECT_EQ(one.pulse, batch.pulse);
+  EXPECT_EQ(one.pulse_zero, batch.pulse_zero);
+  EXPECT_EQ(one.pulse_saturated, batch.pulse_saturated);
+  EXPECT_EQ(one.pulse_invalid, batch.pulse_invalid);
+  EXPECT_GT(one.pulse_saturated, 0);
+  EXPECT_GT(one.pulse_invalid, 0);
 }
 
 }  // namespace GAINCELL_UNITY_ID

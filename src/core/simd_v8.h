@@ -1,0 +1,24 @@
+// 8-float vectors for the GAINCELL_SIMD_CLONES kernels (core/simd.h). Only .cpp files compiled with
+// -Wno-psabi include this header (src/CMakeLists.txt): GCC warns that a 32-byte vector argument's ABI differs
+// without AVX, which concerns calls across objects built with different flags, never made here.
+#pragma once
+#include <cstdint>
+
+#include "core/simd.h"
+
+namespace gaincell {
+
+// One AVX register in the AVX2 clone, two SSE registers in the baseline one; element-wise IEEE operations,
+// so each lane rounds as scalar code does.
+typedef float V8 __attribute__((vector_size(32)));
+typedef int32_t I8 __attribute__((vector_size(32)));
+inline V8 load8(const float* p) {
+  V8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, V8 v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+}  // namespace gaincell
