@@ -21,11 +21,17 @@ void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_m
   k_off.assign(mismatch ? k_size : 0, 0.0f);
   v_off.assign(mismatch ? v_size : 0, 0.0f);
   written_at.assign(ld, -1);
+  v_nonfinite.assign(ld, 0);
+  n_v_nonfinite = 0;
 }
 
 void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, const CellPoly& /*poly*/,
                       const HeadMismatch* mm, int64_t slot) {
   written_at[col] = t;
+  bool finite = true;
+  for (int d = 0; d < D; ++d) finite &= std::isfinite(yv[d]);
+  n_v_nonfinite += int64_t(!finite) - int64_t(v_nonfinite[col]);
+  v_nonfinite[col] = !finite;
   for (int d = 0; d < D; ++d) {
     ky[size_t(d) * ld + col] = yk[d];
     vy[size_t(col) * D + d] = yv[d];
@@ -75,15 +81,16 @@ GAINCELL_SIMD_CLONES void dot_columns(float* dst, const float* q, const float* m
   }
 }
 
-// acc[d] = sum over k in [k0, k1) (in order) of w[k] * V[col[k]][d], starting from 0, or from acc[d] itself
-// when `add` is set.
-GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, const int64_t* col, int64_t k0,
-                                   int64_t k1, int D, bool add = false) {
+// acc[d] = sum over the keys k = kidx[j], j < m (in order), of w[k] * V[col[k]][d], starting from 0, or from
+// acc[d] itself when `add` is set.
+GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, const int64_t* col, const int32_t* kidx,
+                                   int64_t m, int D, bool add = false) {
   int d0 = 0;
   for (; d0 + 32 <= D; d0 += 32) {
     V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
     if (add) a0 = load8(acc + d0), a1 = load8(acc + d0 + 8), a2 = load8(acc + d0 + 16), a3 = load8(acc + d0 + 24);
-    for (int64_t k = k0; k < k1; ++k) {
+    for (int64_t j = 0; j < m; ++j) {
+      const int32_t k = kidx[j];
       const float* row = v + size_t(col[k]) * D + d0;
       const float wk = w[k];
       a0 += wk * load8(row);
@@ -96,12 +103,12 @@ GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, c
   for (; d0 + 8 <= D; d0 += 8) {
     V8 a0 = {};
     if (add) a0 = load8(acc + d0);
-    for (int64_t k = k0; k < k1; ++k) a0 += w[k] * load8(v + size_t(col[k]) * D + d0);
+    for (int64_t j = 0; j < m; ++j) a0 += w[kidx[j]] * load8(v + size_t(col[kidx[j]]) * D + d0);
     store8(acc + d0, a0);
   }
   for (; d0 < D; ++d0) {
     float a = add ? acc[d0] : 0.0f;
-    for (int64_t k = k0; k < k1; ++k) a += w[k] * v[size_t(col[k]) * D + d0];
+    for (int64_t j = 0; j < m; ++j) a += w[kidx[j]] * v[size_t(col[kidx[j]]) * D + d0];
     acc[d0] = a;
   }
 }
@@ -138,14 +145,16 @@ GAINCELL_SIMD_CLONES void dot_powers(float* const* dst, const bool* need, const 
   }
 }
 
-// acc[p][d] = sum over k in [k0, k1) (in order) of w[p][k] * c_p(col_k, d) for the powers with need[p].
+// acc[p][d] = sum over the keys k = kidx[j], j < m (in order), of w[p][k] * c_p(col_k, d) for the powers with
+// need[p].
 template <int NP, bool MM>
 GAINCELL_SIMD_CLONES void mix_powers(float* const* acc, const float* const* w, const bool* need, const float* vy,
-                                     const float* vg, const int64_t* col, int64_t k0, int64_t k1, int D) {
+                                     const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D) {
   int d0 = 0;
   for (; d0 + 8 <= D; d0 += 8) {
     V8 a[NP] = {};
-    for (int64_t k = k0; k < k1; ++k) {
+    for (int64_t j = 0; j < m; ++j) {
+      const int32_t k = kidx[j];
       const size_t at = size_t(col[k]) * D + d0;
       const V8 y = load8(vy + at);
       V8 g = {};
@@ -162,7 +171,8 @@ GAINCELL_SIMD_CLONES void mix_powers(float* const* acc, const float* const* w, c
   }
   for (; d0 < D; ++d0) {
     float a[NP] = {};
-    for (int64_t k = k0; k < k1; ++k) {
+    for (int64_t j = 0; j < m; ++j) {
+      const int32_t k = kidx[j];
       const size_t at = size_t(col[k]) * D + d0;
       float y = vy[at], g = MM ? vg[at] : 1.0f, pk = 1.0f;
       for (int p = 0; p < NP; ++p) {
@@ -373,6 +383,17 @@ void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0,
   const int D = cells.D;
   float* A = scr.a.data();
   std::fill(A, A + D, 0.0f);
+  // The keys with a pulse P = 0 add (+-)0 to every sum (their weights are 0 and the V cells finite), which
+  // leaves a sum started at +0 with the same bits (it is never -0): they are skipped, unless some V column of the
+  // head holds a NaN or an infinity (0 times that is NaN).
+  const bool skip_zero = cells.n_v_nonfinite == 0;
+  const float* P = scr.p.data();
+  int32_t* kidx = scr.kidx.data();
+  int64_t m = 0;
+  for (int64_t k = k0; k < k1; ++k) {  // branch-free compaction
+    kidx[m] = int32_t(k);
+    m += !skip_zero || P[k] != 0.0f;
+  }
   float* acc[kMaxPowers] = {};
   const float* w[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
@@ -381,25 +402,25 @@ void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0,
     w[p] = scr.w[p].data();
     if (!cells.need[p]) {  // y^0 = 1: the same sum in every dim
       float a = 0.0f;
-      for (int64_t k = k0; k < k1; ++k) a += w[p][k] * 1.0f;
+      for (int64_t j = 0; j < m; ++j) a += w[p][kidx[j]] * 1.0f;
       std::fill(acc[p], acc[p] + D, a);
     }
   }
   const float *vy = cells.vy.data(), *vg = cells.vg.data();
   const int64_t* col = scr.col.data();
   if (poly.n <= 2)
-    cells.mismatch ? mix_powers<2, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
-                   : mix_powers<2, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+    cells.mismatch ? mix_powers<2, true>(acc, w, cells.need, vy, vg, col, kidx, m, D)
+                   : mix_powers<2, false>(acc, w, cells.need, vy, vg, col, kidx, m, D);
   else if (poly.n <= 4)
-    cells.mismatch ? mix_powers<4, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
-                   : mix_powers<4, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+    cells.mismatch ? mix_powers<4, true>(acc, w, cells.need, vy, vg, col, kidx, m, D)
+                   : mix_powers<4, false>(acc, w, cells.need, vy, vg, col, kidx, m, D);
   else
-    cells.mismatch ? mix_powers<kMaxPowers, true>(acc, w, cells.need, vy, vg, col, k0, k1, D)
-                   : mix_powers<kMaxPowers, false>(acc, w, cells.need, vy, vg, col, k0, k1, D);
+    cells.mismatch ? mix_powers<kMaxPowers, true>(acc, w, cells.need, vy, vg, col, kidx, m, D)
+                   : mix_powers<kMaxPowers, false>(acc, w, cells.need, vy, vg, col, kidx, m, D);
   for (int p = 0; p < poly.n; ++p)
     if (poly.active[p])
       for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[p][d];
-  if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), scr.col.data(), k0, k1, D, true);
+  if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), col, kidx, m, D, true);
   if (rc.c2c && rc.snr_a_db > 0) add_snr_noise_a(A, now, group, D, rc);
   if (rc.c2c && rc.sigma_a > 0)
     for (int d = 0; d < D; ++d)
@@ -427,6 +448,7 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
   scr.col.resize(n);
   scr.group.resize(n);
   scr.age.resize(n);
+  scr.kidx.resize(n);
   const int shift = (rc.cols & (rc.cols - 1)) == 0 ? __builtin_ctz(unsigned(rc.cols)) : -1;  // cols = 2^shift
   for (int r = 0, k = 0; r < n_ranges; ++r)
     for (int64_t c = ranges[r].c0; c < ranges[r].c1; ++c, ++k) {

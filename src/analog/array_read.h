@@ -29,7 +29,9 @@ struct HeadCells {
   bool need[kMaxPowers] = {};  // power p is read from the cells (else p = 0 without mismatch: y^0 = 1)
   std::vector<float> ky, vy, kg, vg;
   std::vector<float> k_off, v_off;
-  std::vector<int64_t> written_at;  // [ld], -1 = never written
+  std::vector<int64_t> written_at;   // [ld], -1 = never written
+  std::vector<uint8_t> v_nonfinite;  // [ld], the V column holds a NaN or an infinity
+  int64_t n_v_nonfinite = 0;         // columns with v_nonfinite set
 
   void init(int dim, int64_t columns, const CellPoly& poly, bool with_mismatch);
   // Writes offset-removed voltages yk, yv [D] of token t into column col (physical slot `slot`).
@@ -64,7 +66,7 @@ struct ReadScratch {
   std::vector<float> dec[kMaxPowers];  // delta_k^p of each key's age
   std::vector<float> s, p, dot_off, a;
   std::vector<float> s_blk, s_sat, x, code;  // one K block's charges, per-key S_sat, ADC inputs, ADC codes
-  std::vector<int32_t> age;
+  std::vector<int32_t> age, kidx;
   std::vector<int64_t> col, group;
 };
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -110,6 +111,38 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AnalogFastVsReference,
                                            Case{true, 150, 1024, "absolute"}, Case{false, 150, 128, "absolute"},
                                            Case{true, 150, 100, "absolute"}, Case{false, 150, 128, "ring"},
                                            Case{true, 201, 96, "ring"}, Case{false, 67, 33, "ring"}));
+
+// A NaN in one token's V: the reads skip the keys whose pulse is 0 (exact for finite cells: their terms are
+// +-0), but 0 x NaN is NaN, so with such a column stored they must not. The outputs equal the reference's bit
+// for bit, NaN where it has NaN (every query whose window holds the token), and some of those queries give that
+// token a zero pulse (the case the skip would get wrong).
+TEST(AnalogFastVsReference, NonFiniteValueCellsPropagateAsInTheReference) {
+  for (bool linear : {false, true}) {
+    auto m = std::make_shared<GainCellModel>(HardwareConfig{}, 1, kH, kD, 1024, linear, 0);
+    set_scalers(*m);
+    GainCellAttention att(m, linear);
+    const int T = 90, bad_t = 7;
+    auto qkv = random_qkv(1, T, 31);
+    qkv[size_t(bad_t) * 3 * kC + 2 * kC + 5] = std::nanf("");  // head 0, V dim 5
+    std::vector<float> out(size_t(T) * kC);
+    att.forward(out.data(), qkv.data(), 1, T, 0);
+    auto q = slice(qkv, T, 0, 0, 0), k = slice(qkv, T, 0, 0, 1), v = slice(qkv, T, 0, 0, 2);
+    std::vector<float> ref(size_t(T) * kD), P;
+    reference_gaincell_head(ref.data(), q.data(), k.data(), v.data(), T, kD, ref_params(*m, 0, linear), nullptr, &P);
+    int nan_rows = 0, zero_pulses = 0;
+    for (int t = 0; t < T; ++t) {
+      for (int d = 0; d < kD; ++d) {
+        const float a = out[size_t(t) * kC + d], b = ref[size_t(t) * kD + d];
+        ASSERT_TRUE(std::isnan(a) ? std::isnan(b) : std::memcmp(&a, &b, 4) == 0)
+            << t << " " << d << ": " << a << " vs " << b;
+      }
+      nan_rows += std::isnan(ref[size_t(t) * kD + 5]);
+      if (t >= bad_t) zero_pulses += P[size_t(t) * T + bad_t] == 0.0f;
+    }
+    EXPECT_EQ(nan_rows, T - bad_t) << "linear " << linear;
+    EXPECT_GT(zero_pulses, 0) << "linear " << linear;
+  }
+}
 
 // Streams T tokens through a cache, returning [B, T, C].
 std::vector<float> stream(Attention& att, const std::vector<float>& qkv, int B, int T) {
