@@ -116,19 +116,19 @@ GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, c
 // dst[p][k] = sum_d q[d] * c_p(d, col_k) for the powers with need[p], where c_p = (1 + g) y^p with mismatch,
 // else y^p, y^p built as ((1*y)*y)*y: the values the reference stores, in the reference's order over d.
 template <int NP, bool MM>
-GAINCELL_SIMD_CLONES void dot_powers(float* const* dst, const bool* need, const float* q, const float* ky,
-                                     const float* kg, int D, int64_t ld, const ColRange* r, int nr) {
+GAINCELL_SIMD_CLONES_512 void dot_powers(float* const* dst, const bool* need, const float* q, const float* ky,
+                                         const float* kg, int D, int64_t ld, const ColRange* r, int nr) {
   for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
     const int64_t n = r[ri].c1 - r[ri].c0, c0 = r[ri].c0;
-    for (int64_t c = 0; c < n; c += 8) {
-      V8 acc[NP] = {};
+    for (int64_t c = 0; c < n; c += 16) {  // may read 15 columns past the range (kColumnSlack)
+      V16 acc[NP] = {};
       for (int d = 0; d < D; ++d) {
         const size_t at = size_t(d) * ld + c0 + c;
-        const V8 y = load8(ky + at);
-        V8 g = {};
-        if (MM) g = load8(kg + at);
+        const V16 y = load16(ky + at);
+        V16 g = {};
+        if (MM) g = load16(kg + at);
         const float qd = q[d];
-        V8 pk = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+        V16 pk = V16{} + 1.0f;
 #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) {
           if (need[p]) acc[p] += qd * (MM ? g * pk : pk);
@@ -137,9 +137,9 @@ GAINCELL_SIMD_CLONES void dot_powers(float* const* dst, const bool* need, const 
       }
       for (int p = 0; p < NP; ++p) {
         if (!need[p]) continue;
-        float tmp[8];
-        store8(tmp, acc[p]);
-        for (int j = 0; j < 8 && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
+        float tmp[16];
+        store16(tmp, acc[p]);
+        for (int j = 0; j < 16 && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
       }
     }
   }
@@ -148,9 +148,32 @@ GAINCELL_SIMD_CLONES void dot_powers(float* const* dst, const bool* need, const 
 // acc[p][d] = sum over the keys k = kidx[j], j < m (in order), of w[p][k] * c_p(col_k, d) for the powers with
 // need[p].
 template <int NP, bool MM>
-GAINCELL_SIMD_CLONES void mix_powers(float* const* acc, const float* const* w, const bool* need, const float* vy,
-                                     const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D) {
+GAINCELL_SIMD_CLONES_512 void mix_powers(float* const* acc, const float* const* w, const bool* need, const float* vy,
+                                         const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D) {
   int d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {  // 32 dims per pass: each weight is loaded once for two vectors
+    V16 a0[NP] = {}, a1[NP] = {};
+    for (int64_t j = 0; j < m; ++j) {
+      const int32_t k = kidx[j];
+      const size_t at = size_t(col[k]) * D + d0;
+      const V16 y0 = load16(vy + at), y1 = load16(vy + at + 16);
+      V16 g0 = {}, g1 = {};
+      if (MM) g0 = load16(vg + at), g1 = load16(vg + at + 16);
+      V16 pk0 = V16{} + 1.0f, pk1 = pk0;
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        if (need[p]) {
+          const float wk = w[p][k];
+          a0[p] += wk * (MM ? g0 * pk0 : pk0);
+          a1[p] += wk * (MM ? g1 * pk1 : pk1);
+        }
+        pk0 *= y0;
+        pk1 *= y1;
+      }
+    }
+    for (int p = 0; p < NP; ++p)
+      if (need[p]) store16(acc[p] + d0, a0[p]), store16(acc[p] + d0 + 16, a1[p]);
+  }
   for (; d0 + 8 <= D; d0 += 8) {
     V8 a[NP] = {};
     for (int64_t j = 0; j < m; ++j) {

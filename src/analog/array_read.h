@@ -14,8 +14,9 @@
 
 namespace gaincell {
 
-// Zero floats after the last K row, so that vector loads of a row's last columns stay inside the allocation.
-constexpr int kColumnSlack = 8;
+// Zero floats after the last K row, so that vector loads of a row's last columns stay inside the allocation
+// (16-float vectors).
+constexpr int kColumnSlack = 16;
 
 // Stored cell values of one head: the offset-removed voltage y of every cell, K transposed as the array holds
 // it (ky [D][ld]) and V as rows (vy [ld][D]); with cell mismatch also the gains (1 + g) (kg, vg) and the

@@ -1,10 +1,15 @@
 // Functions compiled twice, for AVX2 and for baseline x86-64, picked at load time (ifunc). "avx2" does not
-// enable FMA (and -std=c++20 contracts nothing), so every product and sum rounds exactly as in scalar code, in
-// the same order per element: the same bits on every CPU, only faster where the vectors are wider.
+// enable FMA, so every product and sum rounds exactly as in scalar code, in the same order per element: the same
+// bits on every CPU, only faster where the vectors are wider. GAINCELL_SIMD_CLONES_512 adds an AVX-512 clone,
+// which has FMA: a file using it must compile with -ffp-contract=off (GCC contracts a * b + c by default in C++,
+// ISO mode included; src/CMakeLists.txt).
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define GAINCELL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+// The same with an AVX-512 clone too (AVX512F: 16-float vectors in one register), for kernels written on V16.
+#define GAINCELL_SIMD_CLONES_512 __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define GAINCELL_SIMD_CLONES
+#define GAINCELL_SIMD_CLONES_512
 #endif

@@ -21,4 +21,15 @@ inline void store8(float* p, V8 v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
 
+// 16 floats: one AVX-512 register in a clone with AVX-512, two AVX registers in the AVX2 clone.
+typedef float V16 __attribute__((vector_size(64)));
+inline V16 load16(const float* p) {
+  V16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store16(float* p, V16 v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
 }  // namespace gaincell
