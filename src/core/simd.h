@@ -1,8 +1,8 @@
 // Functions compiled twice, for AVX2 and for baseline x86-64, picked at load time (ifunc). "avx2" does not
 // enable FMA, so every product and sum rounds exactly as in scalar code, in the same order per element: the same
 // bits on every CPU, only faster where the vectors are wider. GAINCELL_SIMD_CLONES_512 adds an AVX-512 clone,
-// which has FMA: a file using it must compile with -ffp-contract=off (GCC contracts a * b + c by default in C++,
-// ISO mode included; src/CMakeLists.txt).
+// which has FMA: a module using it for bit-exact code compiles with -ffp-contract=off (GCC contracts a * b + c by
+// default in C++, ISO mode included; src/CMakeLists.txt).
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
