@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/dist.h"
+#include "core/simd_v8.h"
 
 namespace gaincell {
 
@@ -36,32 +37,91 @@ void QuantHistograms::init(const Quantizer& query_q, const Quantizer& store_q, c
   pulse_zero = pulse_saturated = pulse_invalid = 0;
 }
 
+namespace {
+
+constexpr int kChunk = 256;  // elements binned per pass (the bin indices live on the stack)
+
+// idx[i] = code[i] - lo when that is in [0, n_bins), else n_bins (NaN included): the bin of a code.
+GAINCELL_SIMD_CLONES void code_bins(int32_t* idx, const float* code, int64_t n, float lo, int n_bins) {
+  const V8 zero = {}, size = zero + float(n_bins);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const V8 r = load8(code + i) - lo;
+    const I8 valid = (r >= zero) & (r < size);  // false for NaN
+    I8 b = __builtin_convertvector(valid ? r : zero, I8);
+    b = valid ? b : I8{} + n_bins;
+    __builtin_memcpy(idx + i, &b, sizeof b);
+  }
+  for (; i < n; ++i) {
+    const float r = code[i] - lo;
+    const bool valid = (r >= 0.0f) & (r < float(n_bins));
+    idx[i] = valid ? int(r) : n_bins;
+  }
+}
+
+// idx[i] = the pulse bin of p[i] in [0, 1] (min(int(16 p), 15)), else kPulseBins (NaN included); counts the
+// valid pulses at 0 and at 1.
+GAINCELL_SIMD_CLONES void pulse_bins(int32_t* idx, int64_t* zeros, int64_t* ones, const float* p, int64_t n) {
+  const V8 zero = {}, one = zero + 1.0f;
+  I8 z = {}, o = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const V8 x = load8(p + i);
+    const I8 valid = (x >= zero) & (x <= one);  // false for NaN
+    I8 b = __builtin_convertvector((valid ? x : zero) * float(kPulseBins), I8);
+    b = b > kPulseBins - 1 ? I8{} + (kPulseBins - 1) : b;
+    b = valid ? b : I8{} + kPulseBins;
+    __builtin_memcpy(idx + i, &b, sizeof b);
+    z -= valid & (x <= zero);  // masks are -1
+    o -= valid & (x >= one);
+  }
+  for (int j = 0; j < 8; ++j) *zeros += z[j], *ones += o[j];
+  for (; i < n; ++i) {
+    const float x = p[i];
+    const bool valid = (x >= 0.0f) & (x <= 1.0f);
+    idx[i] = valid ? std::min(int(x * float(kPulseBins)), kPulseBins - 1) : kPulseBins;
+    *zeros += valid & (x <= 0.0f);
+    *ones += valid & (x >= 1.0f);
+  }
+}
+
+// bins[(i mod 4) * stride + idx[i]] += 1: four interleaved sub-histograms, so that runs of one bin do not wait
+// on each other's increments.
+void count_bins(int32_t* bins, int stride, const int32_t* idx, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    ++bins[idx[i]];
+    ++bins[stride + idx[i + 1]];
+    ++bins[2 * stride + idx[i + 2]];
+    ++bins[3 * stride + idx[i + 3]];
+  }
+  for (; i < n; ++i) ++bins[idx[i]];
+}
+
+}  // namespace
+
 void CodeHistogram::add_codes(const float* code, int64_t n) {
-  constexpr int kMaxLocal = 64;
-  const int n_bins = int(counts.size()), stride = n_bins + 1;
-  const float size = float(n_bins);
+  constexpr int kMaxLocal = 255;
+  const int n_bins = int(counts.size()), stride = n_bins + 1;  // the last bin counts the invalid codes
   if (n_bins > kMaxLocal) {
     for (int64_t i = 0; i < n; ++i) {
       const float r = code[i] - float(code_lo);
-      if (r >= 0.0f && r < size)
+      if (r >= 0.0f && r < float(n_bins))
         ++counts[size_t(r)];
       else
         ++invalid;
     }
     return;
   }
-  // Four interleaved sub-histograms (runs of one code do not wait on each other's increments); the last bin of
-  // each counts the invalid codes.
-  int32_t bins[4 * (kMaxLocal + 1)];
+  int32_t bins[4 * (kMaxLocal + 1)], idx[kChunk];
   std::fill_n(bins, 4 * stride, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    const float r = code[i] - float(code_lo);
-    const bool valid = (r >= 0.0f) & (r < size);  // false for NaN
-    const int b = int(valid ? r : 0.0f);
-    bins[(i & 3) * stride + (valid ? b : n_bins)] += 1;
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int64_t m = std::min<int64_t>(kChunk, n - i);
+    code_bins(idx, code + i, m, float(code_lo), n_bins);
+    count_bins(bins, stride, idx, m);
   }
   for (int b = 0; b <= n_bins; ++b) {
-    const int64_t c = bins[b] + bins[stride + b] + bins[2 * stride + b] + bins[3 * stride + b];
+    const int64_t c = int64_t(bins[b]) + bins[stride + b] + bins[2 * stride + b] + bins[3 * stride + b];
     if (b < n_bins)
       counts[size_t(b)] += c;
     else
@@ -70,30 +130,29 @@ void CodeHistogram::add_codes(const float* code, int64_t n) {
 }
 
 void CodeHistogram::add_all(const Quantizer& q, const float* x, int64_t n) {
-  float code[256];
-  for (int64_t i = 0; i < n; i += 256) {
-    const int64_t m = std::min<int64_t>(256, n - i);
+  float code[kChunk];
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int64_t m = std::min<int64_t>(kChunk, n - i);
     q.apply(nullptr, code, x + i, m);
     add_codes(code, m);
   }
 }
 
 void QuantHistograms::add_pulses(const float* p, int64_t n) {
-  int32_t bins[4][kPulseBins + 1] = {};  // four interleaved sub-histograms; bin kPulseBins counts NaN
-  int64_t zero = 0, saturated = 0;
-  for (int64_t k = 0; k < n; ++k) {
-    // Branch-free (pulses of 0 and of positive widths alternate unpredictably): no && and selects.
-    const float x = p[k];
-    const bool valid = (x >= 0.0f) & (x <= 1.0f);  // false for NaN
-    const int b = std::min(int((valid ? x : 0.0f) * float(kPulseBins)), kPulseBins - 1);
-    ++bins[k & 3][valid ? b : kPulseBins];
-    zero += valid & (x <= 0.0f);
-    saturated += valid & (x >= 1.0f);
+  constexpr int stride = kPulseBins + 1;  // the last bin counts NaN and values outside [0, 1]
+  int32_t bins[4 * stride] = {}, idx[kChunk];
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int64_t m = std::min<int64_t>(kChunk, n - i);
+    pulse_bins(idx, &pulse_zero, &pulse_saturated, p + i, m);
+    count_bins(bins, stride, idx, m);
   }
-  for (int b = 0; b < kPulseBins; ++b) pulse[size_t(b)] += bins[0][b] + bins[1][b] + bins[2][b] + bins[3][b];
-  pulse_zero += zero;
-  pulse_saturated += saturated;
-  pulse_invalid += bins[0][kPulseBins] + bins[1][kPulseBins] + bins[2][kPulseBins] + bins[3][kPulseBins];
+  for (int b = 0; b <= kPulseBins; ++b) {
+    const int64_t c = int64_t(bins[b]) + bins[stride + b] + bins[2 * stride + b] + bins[3 * stride + b];
+    if (b < kPulseBins)
+      pulse[size_t(b)] += c;
+    else
+      pulse_invalid += c;
+  }
 }
 
 void QuantHistograms::merge(const QuantHistograms& o) {
