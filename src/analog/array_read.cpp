@@ -1,7 +1,9 @@
 #include "analog/array_read.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <stdexcept>
 
 #include "core/simd_v8.h"
 
@@ -208,6 +210,77 @@ GAINCELL_SIMD_CLONES_512 void mix_powers(float* const* acc, const float* const* 
   }
 }
 
+// Step 5 for Q queries at once over one column range (cells without mismatch): the y^p of each 16 (or 8) keys
+// are formed once per row d and used by every query. Each lane sums d = 0, 1, ... as dot_powers does, so the
+// same bits. out[(j * np + p) * n + k] for the keys k < n; reads up to L - 1 columns past the range.
+template <int NP, int Q, typename V, int L>
+inline __attribute__((always_inline)) void query_dots(float* out, int np, const float* qp, int D, const bool* need,
+                                                      const float* ky, int64_t ld, int64_t c0, int64_t n) {
+  for (int64_t c = 0; c < n; c += L) {
+    V acc[Q][NP] = {};
+    for (int d = 0; d < D; ++d) {
+      V y;
+      __builtin_memcpy(&y, ky + size_t(d) * ld + c0 + c, sizeof y);
+      V pk = V{} + 1.0f;
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        if (need[p])
+#pragma GCC unroll 4
+          for (int j = 0; j < Q; ++j) acc[j][p] += qp[size_t(j) * D + d] * pk;
+        pk *= y;
+      }
+    }
+    for (int j = 0; j < Q; ++j)
+      for (int p = 0; p < NP; ++p) {
+        if (!need[p]) continue;
+        float tmp[L];
+        __builtin_memcpy(tmp, &acc[j][p], sizeof tmp);
+        float* dst = out + (size_t(j) * np + p) * n + c;
+        for (int e = 0; e < L && c + e < n; ++e) dst[e] = tmp[e];
+      }
+  }
+}
+
+// Groups of 4 queries, then 2, then 1.
+template <int NP, typename V, int L>
+inline __attribute__((always_inline)) void query_dots_all(float* out, int np, const float* qp, int Q, int D,
+                                                          const bool* need, const float* ky, int64_t ld, int64_t c0,
+                                                          int64_t n) {
+  int j = 0;
+  const size_t stride = size_t(np) * n;
+  for (; j + 4 <= Q; j += 4) query_dots<NP, 4, V, L>(out + j * stride, np, qp + size_t(j) * D, D, need, ky, ld, c0, n);
+  for (; j + 2 <= Q; j += 2) query_dots<NP, 2, V, L>(out + j * stride, np, qp + size_t(j) * D, D, need, ky, ld, c0, n);
+  for (; j < Q; ++j) query_dots<NP, 1, V, L>(out + j * stride, np, qp + size_t(j) * D, D, need, ky, ld, c0, n);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+template <int NP>
+__attribute__((target("avx512f"))) void query_dots_avx512(float* out, int np, const float* qp, int Q, int D,
+                                                          const bool* need, const float* ky, int64_t ld, int64_t c0,
+                                                          int64_t n) {
+  query_dots_all<NP, V16, 16>(out, np, qp, Q, D, need, ky, ld, c0, n);
+}
+#endif
+
+template <int NP>
+GAINCELL_SIMD_CLONES void query_dots_v8(float* out, int np, const float* qp, int Q, int D, const bool* need,
+                                        const float* ky, int64_t ld, int64_t c0, int64_t n) {
+  query_dots_all<NP, V8, 8>(out, np, qp, Q, D, need, ky, ld, c0, n);
+}
+
+std::atomic<bool> g_query_dots_avx512{true};
+
+template <int NP>
+void query_dots_dispatch(float* out, int np, const float* qp, int Q, int D, const bool* need, const float* ky,
+                         int64_t ld, int64_t c0, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512 && g_query_dots_avx512.load(std::memory_order_relaxed))
+    return query_dots_avx512<NP>(out, np, qp, Q, D, need, ky, ld, c0, n);
+#endif
+  query_dots_v8<NP>(out, np, qp, Q, D, need, ky, ld, c0, n);
+}
+
 // Time of the last refresh at or before `now` (cells written before it restart their age there), or -1.
 int64_t last_refresh(int64_t now, int refresh) {
   return refresh > 0 ? (now / refresh) * refresh : -1;
@@ -247,7 +320,7 @@ void add_snr_noise_a(float* A, int64_t now, int64_t group, int D, const ReadConf
 
 // Step 5: dot[p][k] (and dot_off[k] with mismatch) of the K rows [r0, r0 + Db) for the keys of the ranges.
 void block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
-                const ReadConfig& rc, ReadScratch& scr) {
+                const ReadConfig& rc, ReadScratch& scr, bool given) {
   const CellPoly& poly = *rc.poly;
   float sumq = 0.0f;
   for (int d = r0; d < r0 + Db; ++d) sumq += q[d] * 1.0f;
@@ -258,6 +331,7 @@ void block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, 
     dst[p] = scr.dot[p].data();
     if (!cells.need[p]) std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
   }
+  if (given) return;  // the needed powers' dots come from read_cells' caller
   const size_t at = size_t(r0) * cells.ld;
   const float *kq = q + r0, *ky = cells.ky.data() + at, *kg = cells.mismatch ? cells.kg.data() + at : nullptr;
   const int64_t ld = cells.ld;
@@ -335,7 +409,7 @@ GAINCELL_SIMD_CLONES void scale_by(float* w, const float* p, const float* dec, i
 // Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p. A head of D > rows with
 // rc.digital_row_sum: every block of `rows` K rows converts its own charge, P = min(sum of the pulses, 1).
 void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
-                   const ReadConfig& rc, ReadScratch& scr) {
+                   const ReadConfig& rc, ReadScratch& scr, const float* const* dots) {
   const CellPoly& poly = *rc.poly;
   const int D = cells.D, n_blocks = rc.digital_row_sum ? (D + rc.rows - 1) / rc.rows : 1;
   const int64_t refreshed = last_refresh(now, rc.refresh);
@@ -359,8 +433,9 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   if (sat_per_key) scr.s_sat.resize(n);
   for (int blk = 0; blk < n_blocks; ++blk) {
     const int r0 = n_blocks > 1 ? blk * rc.rows : 0, Db = n_blocks > 1 ? std::min(rc.rows, D - r0) : D;
-    block_dots(q, r0, Db, ranges, nr, n, cells, rc, scr);
-    for (int p = 0; p < poly.n; ++p) dot[p] = poly.active[p] ? scr.dot[p].data() : nullptr;
+    block_dots(q, r0, Db, ranges, nr, n, cells, rc, scr, dots != nullptr);
+    for (int p = 0; p < poly.n; ++p)
+      dot[p] = !poly.active[p] ? nullptr : dots && cells.need[p] ? dots[p] : scr.dot[p].data();
     float* sb = scr.s_blk.data();
     block_charges(sb, dot, dec, poly.alpha, poly.active, poly.n, cells.mismatch ? scr.dot_off.data() : nullptr, n);
     if (rc.c2c && rc.sigma_s > 0)
@@ -464,8 +539,27 @@ void dot_by_columns(float* dst, const float* q, const float* m, int D, int64_t l
   dot_columns(dst, q, m, D, ld, ranges, n_ranges);
 }
 
+void set_query_block_dots_avx512(bool allowed) {
+  g_query_dots_avx512.store(allowed, std::memory_order_relaxed);
+}
+
+void query_block_dots(float* out, const float* qp, int Q, int64_t c0, int64_t c1, const HeadCells& cells,
+                      const CellPoly& poly) {
+  const int np = poly.n;
+  const int64_t n = c1 - c0;
+  if (n <= 0 || Q <= 0) return;
+  if (cells.mismatch) throw std::logic_error("query_block_dots: cells with mismatch");
+  const float* ky = cells.ky.data();
+  if (np <= 2)
+    query_dots_dispatch<2>(out, np, qp, Q, cells.D, cells.need, ky, cells.ld, c0, n);
+  else if (np <= 4)
+    query_dots_dispatch<4>(out, np, qp, Q, cells.D, cells.need, ky, cells.ld, c0, n);
+  else
+    query_dots_dispatch<kMaxPowers>(out, np, qp, Q, cells.D, cells.need, ky, cells.ld, c0, n);
+}
+
 ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ranges, int n_ranges,
-                     const HeadCells& cells, const ReadConfig& rc, ReadScratch& scr) {
+                     const HeadCells& cells, const ReadConfig& rc, ReadScratch& scr, const float* const* dots) {
   int64_t n = 0;
   for (int r = 0; r < n_ranges; ++r) n += ranges[r].c1 - ranges[r].c0;
   scr.col.resize(n);
@@ -483,7 +577,7 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
   ReadStats st;
   st.keys = n;
   if (n == 0) return st;
-  first_product(q, now, ranges, n_ranges, n, cells, rc, scr);
+  first_product(q, now, ranges, n_ranges, n, cells, rc, scr, dots);
   scr.a.resize(cells.D);
   scr.x.resize(cells.D);
   for (int p = 0; p < kMaxPowers; ++p) scr.acc[p].resize(cells.D);

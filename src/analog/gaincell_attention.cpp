@@ -6,6 +6,11 @@
 #include "core/parallel.h"
 
 namespace gaincell {
+namespace {
+
+constexpr int kQueryBlock = 4;  // queries whose first-product sums are computed in one pass
+
+}  // namespace
 
 GainCellAttention::GainCellAttention(const AttentionContext& ctx, bool linear)
     : GainCellAttention(std::make_shared<GainCellModel>(ctx, linear), linear) {
@@ -38,27 +43,45 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
     }
   }
   act.cell_writes += int64_t(2) * T * D;
-  std::vector<float> qp(size_t(T) * D), o(D);
+  std::vector<float> qp(size_t(T) * D), o(D), dots;
   ReadScratch scr;
+  const int n_pow = m.poly().n;
   for (int h = g * G; h < (g + 1) * G; ++h) {
     Rng c2c = m.c2c(layer, b, h);  // read noise: the query head's
     for (int t = 0; t < T; ++t) m.query(&qp[size_t(t) * D], qkv.q.at(int64_t(b) * T + t, h), layer, h, &hist);
     ReadConfig rc = m.read_config(&mm, &c2c);
     rc.hist = &hist;
-    for (int i = 0; i < T; ++i) {
-      int lo = std::max(0, i - W + 1);
-      ColRange r[2];
-      int nr = 1;
-      r[0] = {lo, i + 1};
-      int base = (i / W) * W;
-      if (rc.ring && lo < base) {
-        r[0] = {base, i + 1};
-        r[1] = {lo, base};
-        nr = 2;
+    // Queries in blocks of kQueryBlock: when each reads one column range (always, unless ring tiles split the
+    // window) and the cells have no mismatch nor a digital row sum, their step-5 sums come from one pass over
+    // the union of the ranges (query_block_dots), each query reading its slice.
+    const bool blockable = !cells.mismatch && !rc.digital_row_sum;
+    for (int i0 = 0; i0 < T; i0 += kQueryBlock) {
+      const int i1 = std::min(T, i0 + kQueryBlock), lo0 = std::max(0, i0 - W + 1);
+      bool block = blockable;
+      for (int i = i0; i < i1 && block; ++i) block = !(rc.ring && std::max(0, i - W + 1) < (i / W) * W);
+      const int64_t width = i1 - lo0;
+      if (block) {
+        dots.resize(size_t(i1 - i0) * n_pow * width);
+        query_block_dots(dots.data(), &qp[size_t(i0) * D], i1 - i0, lo0, i1, cells, m.poly());
       }
-      ReadStats st = read_cells(o.data(), &qp[size_t(i) * D], i, r, nr, cells, rc, scr);
-      count_read(act, st, D, m.c2p_per_key());
-      m.output(out + (size_t(b) * T + i) * C + size_t(h) * D, o.data(), layer, h);
+      for (int i = i0; i < i1; ++i) {
+        int lo = std::max(0, i - W + 1);
+        ColRange r[2];
+        int nr = 1;
+        r[0] = {lo, i + 1};
+        int base = (i / W) * W;
+        if (rc.ring && lo < base) {
+          r[0] = {base, i + 1};
+          r[1] = {lo, base};
+          nr = 2;
+        }
+        const float* given[kMaxPowers] = {};
+        for (int p = 0; p < n_pow && block; ++p)
+          given[p] = dots.data() + (size_t(i - i0) * n_pow + p) * width + (lo - lo0);
+        ReadStats st = read_cells(o.data(), &qp[size_t(i) * D], i, r, nr, cells, rc, scr, block ? given : nullptr);
+        count_read(act, st, D, m.c2p_per_key());
+        m.output(out + (size_t(b) * T + i) * C + size_t(h) * D, o.data(), layer, h);
+      }
     }
   }
   log_->add(layer, hist);
