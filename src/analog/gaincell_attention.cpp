@@ -31,7 +31,7 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
                                       AttentionActivity& act) const {
   const GainCellModel& m = *model_;
   const int D = m.head_dim(), C = m.n_head() * D, W = m.window(), G = m.shape().group();
-  HeadMismatch mm = m.mismatch(layer, g);
+  const HeadMismatch& mm = m.mismatch(layer, g);
   HeadCells cells;
   cells.init(D, T, m.poly(), mm.cells());
   QuantHistograms hist = m.new_histograms();

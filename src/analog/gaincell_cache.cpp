@@ -18,11 +18,11 @@ class GainCellCache : public AttentionCache {
       : AttentionCache(model->shape()), m_(std::move(model)), log_(std::move(log)), layer_(layer), B_(B) {
     const int Hkv = m_->n_kv_head();
     int64_t cols = m_->window();
-    if (max_tokens > 0 && max_tokens < cols) cols = max_tokens;           // never wraps: fewer columns suffice
-    for (int g = 0; g < Hkv; ++g) mm_.push_back(m_->mismatch(layer, g));  // arrays are created now
+    if (max_tokens > 0 && max_tokens < cols) cols = max_tokens;            // never wraps: fewer columns suffice
+    for (int g = 0; g < Hkv; ++g) mm_.push_back(&m_->mismatch(layer, g));  // arrays are created now
     groups_.resize(size_t(B) * Hkv);
     for (int64_t task = 0; task < int64_t(B) * Hkv; ++task)
-      groups_[task].init(m_->head_dim(), cols, m_->poly(), mm_[task % Hkv].cells());
+      groups_[task].init(m_->head_dim(), cols, m_->poly(), mm_[task % Hkv]->cells());
     scratch_.resize(size_t(B) * Hkv);
   }
 
@@ -35,7 +35,7 @@ class GainCellCache : public AttentionCache {
     std::vector<AttentionActivity> acts(size_t(B_) * Hkv);
     parallel_for(0, int64_t(B_) * Hkv, [&](int64_t task) {
       const int b = int(task / Hkv), g = int(task % Hkv);
-      const HeadMismatch* mm = &mm_[g];
+      const HeadMismatch* mm = mm_[g];
       HeadCells& cells = groups_[task];
       const int64_t slot = t % m_->window();
       QuantHistograms hist = m_->new_histograms();
@@ -69,8 +69,8 @@ class GainCellCache : public AttentionCache {
   std::shared_ptr<ActivityLog> log_;
   int layer_, B_;
   int64_t pos_ = 0;
-  std::vector<HeadMismatch> mm_;
-  std::vector<HeadCells> groups_;  // [B][n_kv_head]
+  std::vector<const HeadMismatch*> mm_;  // the model's (it outlives this cache through m_)
+  std::vector<HeadCells> groups_;        // [B][n_kv_head]
   std::vector<ReadScratch> scratch_;
 };
 

@@ -58,6 +58,7 @@ GainCellModel::GainCellModel(const HardwareConfig& hw, int n_layer, int n_head, 
 
 void GainCellModel::init(bool linear) {
   hw_.array.window_tokens = window_;
+  mismatch_cache_ = std::make_shared<MismatchCache>(size_t(std::max(n_layer_, 0)) * std::max(n_kv_head_, 0));
   hw_.check("gain-cell attention");
   if (n_layer_ < 1 || n_head_ < 1 || dim_ < 1)
     fail_expected("gaincell", "positive n_layer, n_head, head_dim",
@@ -98,9 +99,27 @@ bool GainCellModel::has_read_noise() const {
   return n.read_noise_s_ua_tmax > 0 || n.read_noise_a_ua_tmax > 0 || n.read_snr_s_db > 0 || n.read_snr_a_db > 0;
 }
 
-HeadMismatch GainCellModel::mismatch(int layer, int kv_head) const {
-  if (!has_mismatch()) return {};
-  return draw_head_mismatch(hw_, window_, hw_.array.cols, dim_, layer, kv_head, c2p_per_key());
+struct GainCellModel::MismatchCache {
+  struct Slot {
+    std::once_flag drawn;
+    HeadMismatch value;
+  };
+  explicit MismatchCache(size_t n) : slots(n) {}
+  std::vector<Slot> slots;
+};
+
+const HeadMismatch& GainCellModel::mismatch(int layer, int kv_head) const {
+  static const HeadMismatch kNone;
+  if (!has_mismatch()) return kNone;
+  if (layer < 0 || layer >= n_layer_ || kv_head < 0 || kv_head >= n_kv_head_)
+    fail_expected("gaincell",
+                  "a layer below " + std::to_string(n_layer_) + " and a KV head below " + std::to_string(n_kv_head_),
+                  std::to_string(layer) + ", " + std::to_string(kv_head));
+  MismatchCache::Slot& slot = mismatch_cache_->slots[size_t(layer) * n_kv_head_ + kv_head];
+  std::call_once(slot.drawn, [&] {
+    slot.value = draw_head_mismatch(hw_, window_, hw_.array.cols, dim_, layer, kv_head, c2p_per_key());
+  });
+  return slot.value;
 }
 
 void GainCellModel::query(float* qp, const float* q, int layer, int head, QuantHistograms* hist) const {

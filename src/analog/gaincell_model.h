@@ -44,8 +44,11 @@ class GainCellModel {
   LayerScalers& scalers(int layer) { return scalers_[layer]; }
   const LayerScalers& scalers(int layer) const { return scalers_[layer]; }
 
-  // The d2d values of the arrays of (layer, KV head), or an empty struct when mismatch is off.
-  HeadMismatch mismatch(int layer, int kv_head) const;
+  // The d2d values of the arrays of (layer, KV head), or an empty struct when mismatch is off. Drawn on the
+  // first call for each (layer, KV head) and kept (thread-safe): the training form asked for them anew in every
+  // forward, and their draws were a third of a forward with every non-ideality on. Copies of this model share
+  // them.
+  const HeadMismatch& mismatch(int layer, int kv_head) const;
   // The c2c stream of (layer, sequence, head): writes use the KV head's, reads the query head's.
   Rng c2c(int layer, int64_t seq, int head) const { return c2c_stream(seed_, layer, seq, head); }
   // Query pulses of one token [D] (counted into hist when given).
@@ -73,6 +76,8 @@ class GainCellModel {
   Converters cv_{HardwareConfig{}};
   std::vector<float> decay_;  // [poly.n][window]
   std::vector<LayerScalers> scalers_;
+  struct MismatchCache;
+  std::shared_ptr<MismatchCache> mismatch_cache_;  // [n_layer][n_kv_head]
 };
 
 // Per-layer activity counters and converter histograms shared by a backend and its caches (thread-safe

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "analog/gaincell_attention.h"
+#include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "expect_close.h"
@@ -68,6 +69,27 @@ TEST(AnalogNoise, SameSeedSameBitsAtOneAndTwoThreads) {
   other.noise.chip_seed = 78;
   EXPECT_NE(a, run(other, 5, 2, 2, 140));             // another chip: other mismatch
   EXPECT_NE(a, run(HardwareConfig{}, 5, 2, 2, 140));  // noise does something
+}
+
+// The device mismatch is drawn once per (layer, KV head) and kept by the model: a second forward (which reads
+// the kept values, from two threads at once here) gives the first one's bits, and a model copy shares them.
+TEST(AnalogNoise, KeptMismatchGivesTheBitsOfAFreshDraw) {
+  const int B = 2, T = 120;
+  auto m = std::make_shared<GainCellModel>(noisy(), 2, kH, kD, 128, false, 5);
+  GainCellAttention att(m, false);
+  auto qkv = qkv_of(B, T);
+  std::vector<float> first(size_t(B) * T * kC), again(first.size()), layer1(first.size());
+  set_num_threads(2);
+  att.forward(first.data(), qkv.data(), B, T, 0);
+  att.forward(layer1.data(), qkv.data(), B, T, 1);
+  att.forward(again.data(), qkv.data(), B, T, 0);
+  set_num_threads(0);
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first, layer1);  // layer 1's arrays have their own mismatch
+  EXPECT_EQ(first, run(noisy(), 5, 1, B, T));
+  const GainCellModel copy = *m;
+  EXPECT_EQ(&copy.mismatch(1, 1), &m->mismatch(1, 1));
+  EXPECT_THROW(m->mismatch(2, 0), Error);
 }
 
 TEST(AnalogNoise, StreamingEqualsTrainingFormWithEveryNonIdeality) {
