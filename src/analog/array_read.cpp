@@ -300,9 +300,13 @@ void add_snr_noise_s(int64_t now, int64_t n, const HeadCells& cells, const ReadC
   double power = 0;
   for (int64_t k = 0; k < n; ++k) power += double(scr.s[k]) * scr.s[k];
   const double sigma = std::sqrt(power / double(n) / std::pow(10.0, rc.snr_s_db / 10.0));
+  scr.noise_at.resize(n);
+  scr.noise.resize(n);
+  for (int64_t k = 0; k < n; ++k) scr.noise_at[k] = uint64_t(cells.written_at[scr.col[k]]);
+  c2c_normals(scr.noise.data(), *rc.c2c, NoiseTag::kReadSnrS, now, scr.noise_at.data(), 0, n);
   for (int64_t k = 0; k < n; ++k) {
     const int64_t t = cells.written_at[scr.col[k]];
-    const float s = scr.s[k] + float(sigma * c2c_normal(*rc.c2c, NoiseTag::kReadSnrS, now, t));
+    const float s = scr.s[k] + float(sigma * scr.noise[k]);
     const float s_sat = rc.mm && !rc.mm->s_sat.empty() ? rc.mm->s_sat[t % rc.window] : rc.cv->s_sat;
     scr.s[k] = s;
     scr.p[k] = std::min(std::max(s / s_sat, 0.0f), 1.0f);
@@ -310,12 +314,12 @@ void add_snr_noise_s(int64_t now, int64_t n, const HeadCells& cells, const ReadC
 }
 
 // The same on the D column charges A[d] of one array read.
-void add_snr_noise_a(float* A, int64_t now, int64_t group, int D, const ReadConfig& rc) {
+void add_snr_noise_a(float* A, int64_t now, int64_t group, int D, const ReadConfig& rc, double* noise) {
   double power = 0;
   for (int d = 0; d < D; ++d) power += double(A[d]) * A[d];
   const double sigma = std::sqrt(power / D / std::pow(10.0, rc.snr_a_db / 10.0));
-  for (int d = 0; d < D; ++d)
-    A[d] += float(sigma * c2c_normal(*rc.c2c, NoiseTag::kReadSnrA, now, uint64_t(group) * D + d));
+  c2c_normals(noise, *rc.c2c, NoiseTag::kReadSnrA, now, nullptr, uint64_t(group) * D, D);
+  for (int d = 0; d < D; ++d) A[d] += float(sigma * noise[d]);
 }
 
 // Step 5: dot[p][k] (and dot_off[k] with mismatch) of the K rows [r0, r0 + Db) for the keys of the ranges.
@@ -438,11 +442,13 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
       dot[p] = !poly.active[p] ? nullptr : dots && cells.need[p] ? dots[p] : scr.dot[p].data();
     float* sb = scr.s_blk.data();
     block_charges(sb, dot, dec, poly.alpha, poly.active, poly.n, cells.mismatch ? scr.dot_off.data() : nullptr, n);
-    if (rc.c2c && rc.sigma_s > 0)
-      for (int64_t k = 0; k < n; ++k) {
-        const int64_t t = cells.written_at[scr.col[k]];
-        sb[k] += float(rc.sigma_s * c2c_normal(*rc.c2c, NoiseTag::kReadS, now, uint64_t(t) | uint64_t(blk) << 48));
-      }
+    if (rc.c2c && rc.sigma_s > 0) {
+      scr.noise_at.resize(n);
+      scr.noise.resize(n);
+      for (int64_t k = 0; k < n; ++k) scr.noise_at[k] = uint64_t(cells.written_at[scr.col[k]]) | uint64_t(blk) << 48;
+      c2c_normals(scr.noise.data(), *rc.c2c, NoiseTag::kReadS, now, scr.noise_at.data(), 0, n);
+      for (int64_t k = 0; k < n; ++k) sb[k] += float(rc.sigma_s * scr.noise[k]);
+    }
     if (sat_per_key)
       for (int64_t k = 0; k < n; ++k)
         scr.s_sat[k] = rc.mm->s_sat[size_t(blk) * rc.window + mod_pos(cells.written_at[scr.col[k]], rc.window)];
@@ -519,10 +525,12 @@ void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0,
     if (poly.active[p])
       for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[p][d];
   if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), col, kidx, m, D, true);
-  if (rc.c2c && rc.snr_a_db > 0) add_snr_noise_a(A, now, group, D, rc);
-  if (rc.c2c && rc.sigma_a > 0)
-    for (int d = 0; d < D; ++d)
-      A[d] += float(rc.sigma_a * c2c_normal(*rc.c2c, NoiseTag::kReadA, now, uint64_t(group) * D + d));
+  if (rc.c2c && (rc.snr_a_db > 0 || rc.sigma_a > 0) && scr.noise.size() < size_t(D)) scr.noise.resize(D);
+  if (rc.c2c && rc.snr_a_db > 0) add_snr_noise_a(A, now, group, D, rc, scr.noise.data());
+  if (rc.c2c && rc.sigma_a > 0) {
+    c2c_normals(scr.noise.data(), *rc.c2c, NoiseTag::kReadA, now, nullptr, uint64_t(group) * D, D);
+    for (int d = 0; d < D; ++d) A[d] += float(rc.sigma_a * scr.noise[d]);
+  }
   const int64_t n_arrays = (rc.window + rc.cols - 1) / rc.cols, adc = mod_pos(group, n_arrays);
   const bool adc_err = rc.mm && !rc.mm->adc_gain.empty();
   float* x = scr.x.data();

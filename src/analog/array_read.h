@@ -68,6 +68,8 @@ struct ReadScratch {
   std::vector<float> s, p, dot_off, a;
   std::vector<float> s_blk, s_sat, x, code;  // one K block's charges, per-key S_sat, ADC inputs, ADC codes
   std::vector<int32_t> age, kidx;
+  std::vector<double> noise;       // read-noise draws of one read (keys or dims)
+  std::vector<uint64_t> noise_at;  // their addresses
   std::vector<int64_t> col, group;
 };
 

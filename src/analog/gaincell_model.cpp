@@ -146,11 +146,15 @@ void GainCellModel::write_token(HeadCells& cells, int64_t col, int64_t t, const 
     hist->store_v.add_all(cv_.store, yv, dim_);
   }
   double sw = hw_.noise.write_noise_sigma_v;
-  if (sw > 0)
+  if (sw > 0) {
+    double nk[kMaxRows], nv[kMaxRows];
+    c2c_normals(nk, c2c, NoiseTag::kWriteK, uint64_t(t), nullptr, 0, dim_);
+    c2c_normals(nv, c2c, NoiseTag::kWriteV, uint64_t(t), nullptr, 0, dim_);
     for (int d = 0; d < dim_; ++d) {
-      yk[d] = cv_.store.clip(yk[d] + float(sw * c2c_normal(c2c, NoiseTag::kWriteK, t, d)));
-      yv[d] = cv_.store.clip(yv[d] + float(sw * c2c_normal(c2c, NoiseTag::kWriteV, t, d)));
+      yk[d] = cv_.store.clip(yk[d] + float(sw * nk[d]));
+      yv[d] = cv_.store.clip(yv[d] + float(sw * nv[d]));
     }
+  }
   for (int d = 0; d < dim_; ++d) {  // step 4: offset
     yk[d] -= cv_.v_offset;
     yv[d] -= cv_.v_offset;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/simd.h"
+
 namespace gaincell {
 namespace {
 
@@ -39,6 +41,56 @@ double normal_quantile(double u) {
   double x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
              ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0);
   return u < 0.5 ? x : -x;
+}
+
+namespace {
+
+typedef uint64_t U4 __attribute__((vector_size(32)));
+typedef int64_t I4 __attribute__((vector_size(32)));
+typedef double D4 __attribute__((vector_size(32)));
+
+inline U4 mix4(U4 z) {  // Rng::mix on each lane
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// c2c_normals with key = the key of s.split(tag).split(a): per lane split(b), one next_u64 (counter 1), the
+// uniform and the quantile, each operation as the scalar code does it.
+GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const uint64_t* b, uint64_t b0, int64_t n) {
+  static constexpr double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
+                                  1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static constexpr double bb[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                                   6.680131188771972e+01, -1.328068155288572e+01};
+  constexpr double kLow = 0.02425;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    U4 t;
+    if (b)
+      __builtin_memcpy(&t, b + i, sizeof t);
+    else
+      t = U4{b0 + i, b0 + i + 1, b0 + i + 2, b0 + i + 3};
+    const U4 k = mix4((U4{} + key) ^ mix4(t + 0xD1B54A32D192ED03ull));  // split(b)
+    const U4 r = mix4(k + 0x9E3779B97F4A7C15ull);                       // next_u64(), counter 1
+    const D4 u = (__builtin_convertvector(I4(r >> 11), D4) + 0.5) * (1.0 / 9007199254740992.0);
+    const D4 q = u - 0.5, rr = q * q;
+    const D4 x = (((((a[0] * rr + a[1]) * rr + a[2]) * rr + a[3]) * rr + a[4]) * rr + a[5]) * q /
+                 (((((bb[0] * rr + bb[1]) * rr + bb[2]) * rr + bb[3]) * rr + bb[4]) * rr + 1.0);
+    __builtin_memcpy(out + i, &x, sizeof x);
+    for (int j = 0; j < 4; ++j)
+      if (!(u[j] > kLow && u[j] < 1.0 - kLow)) out[i + j] = normal_quantile(u[j]);  // the tails
+  }
+  for (; i < n; ++i) {
+    Rng r(0);
+    r.restore(Rng::mix(key ^ Rng::mix((b ? b[i] : b0 + i) + 0xD1B54A32D192ED03ull)), 0);  // split(b)
+    out[i] = normal_quantile((double(r.next_u64() >> 11) + 0.5) * (1.0 / 9007199254740992.0));
+  }
+}
+
+}  // namespace
+
+void c2c_normals(double* out, const Rng& s, NoiseTag tag, uint64_t a, const uint64_t* b, uint64_t b0, int64_t n) {
+  normals_kernel(out, s.split(uint64_t(tag)).split(a).key(), b, b0, n);
 }
 
 HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, int dim, int layer, int head,

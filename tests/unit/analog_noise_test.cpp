@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "analog/gaincell_attention.h"
@@ -167,6 +168,27 @@ namespace gaincell {
 namespace GAINCELL_UNITY_ID {
 
 // The c2c draws use an inverse-CDF normal (mismatch.h): known quantiles and the moments of many draws.
+// The batched draws (vector hashes and quantiles) are c2c_normal's values, the tails (about 5 % of the draws,
+// through log and sqrt) and a length that is not a multiple of the vector width included.
+TEST(AnalogNoise, BatchedDrawsEqualOneByOne) {
+  const Rng s = c2c_stream(9, 3, 1, 2);
+  const int64_t n = 1003;
+  std::vector<uint64_t> at(n);
+  for (int64_t i = 0; i < n; ++i) at[i] = uint64_t(i * 7 + 3) | uint64_t(i % 3) << 48;
+  std::vector<double> seq(n), given(n);
+  c2c_normals(seq.data(), s, NoiseTag::kReadA, 41, nullptr, 1000, n);
+  c2c_normals(given.data(), s, NoiseTag::kReadS, 41, at.data(), 0, n);
+  int tails = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = c2c_normal(s, NoiseTag::kReadA, 41, 1000 + uint64_t(i));
+    ASSERT_EQ(std::memcmp(&seq[i], &a, sizeof a), 0) << i << ": " << seq[i] << " vs " << a;
+    const double b = c2c_normal(s, NoiseTag::kReadS, 41, at[i]);
+    ASSERT_EQ(std::memcmp(&given[i], &b, sizeof b), 0) << i;
+    tails += std::fabs(a) > 1.97;  // outside the central 95 %
+  }
+  EXPECT_GT(tails, 10);
+}
+
 TEST(AnalogNoise, NormalQuantileMatchesKnownValuesAndMoments) {
   EXPECT_EQ(normal_quantile(0.5), 0.0);
   EXPECT_NEAR(normal_quantile(0.975), 1.959963984540054, 1e-8);
