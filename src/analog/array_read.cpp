@@ -463,6 +463,13 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   }
 }
 
+// a[d] += alpha * b[d].
+GAINCELL_SIMD_CLONES_512 void add_scaled(float* a, float alpha, const float* b, int D) {
+  int d = 0;
+  for (; d + 16 <= D; d += 16) store16(a + d, load16(a + d) + alpha * load16(b + d));
+  for (; d < D; ++d) a[d] += alpha * b[d];
+}
+
 // Step 11's ADC inputs: x[d] = A[d] / a_fs, then x * (1 + gain[d]) + off[d] with the ADC's errors (gain and
 // off null without them).
 GAINCELL_SIMD_CLONES void adc_inputs(float* x, const float* A, int D, float a_fs, const float* gain, const float* off) {
@@ -522,8 +529,7 @@ void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0,
     cells.mismatch ? mix_powers<kMaxPowers, true>(acc, w, cells.need, vy, vg, col, kidx, m, D)
                    : mix_powers<kMaxPowers, false>(acc, w, cells.need, vy, vg, col, kidx, m, D);
   for (int p = 0; p < poly.n; ++p)
-    if (poly.active[p])
-      for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * acc[p][d];
+    if (poly.active[p]) add_scaled(A, poly.alpha[p], acc[p], D);
   if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), col, kidx, m, D, true);
   if (rc.c2c && (rc.snr_a_db > 0 || rc.sigma_a > 0) && scr.noise.size() < size_t(D)) scr.noise.resize(D);
   if (rc.c2c && rc.snr_a_db > 0) add_snr_noise_a(A, now, group, D, rc, scr.noise.data());
@@ -575,12 +581,22 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
   scr.age.resize(n);
   scr.kidx.resize(n);
   const int shift = (rc.cols & (rc.cols - 1)) == 0 ? __builtin_ctz(unsigned(rc.cols)) : -1;  // cols = 2^shift
-  for (int r = 0, k = 0; r < n_ranges; ++r)
-    for (int64_t c = ranges[r].c0; c < ranges[r].c1; ++c, ++k) {
-      const int64_t t = cells.written_at[c], pos = rc.ring ? mod_pos(t, rc.window) : t;
-      scr.col[k] = c;
-      scr.group[k] = shift >= 0 && pos >= 0 ? pos >> shift : div_pos(pos, rc.cols);
+  for (int r = 0, k = 0; r < n_ranges; ++r) {
+    int64_t* col = scr.col.data() + k;
+    int64_t* group = scr.group.data() + k;
+    const int64_t c0 = ranges[r].c0, nc = ranges[r].c1 - c0;
+    const int64_t* at = cells.written_at.data() + c0;
+    if (!rc.ring && shift >= 0) {  // the common case, without divisions (columns read were written: t >= 0)
+      for (int64_t j = 0; j < nc; ++j) col[j] = c0 + j, group[j] = std::max<int64_t>(at[j], 0) >> shift;
+    } else {
+      for (int64_t j = 0; j < nc; ++j) {
+        const int64_t pos = rc.ring ? mod_pos(at[j], rc.window) : at[j];
+        col[j] = c0 + j;
+        group[j] = shift >= 0 && pos >= 0 ? pos >> shift : div_pos(pos, rc.cols);
+      }
     }
+    k += int(nc);
+  }
   std::fill(out, out + cells.D, 0.0f);
   ReadStats st;
   st.keys = n;

@@ -7,7 +7,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define GAINCELL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-// The same with an AVX-512 clone too (x86-64-v4: AVX-512 F, BW, CD, DQ and VL; 16-float vectors in one register, 64-bit lane products), for kernels written on V16.
+// The same with an AVX-512 clone too (x86-64-v4: AVX-512 F, BW, CD, DQ and VL; 16-float vectors in one register, 64-bit
+// lane products), for kernels written on V16.
 #define GAINCELL_SIMD_CLONES_512 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define GAINCELL_SIMD_CLONES
