@@ -142,7 +142,7 @@ std::string bf16_kernel_label(Bf16Kernel k, int64_t M) {
 namespace {
 
 // to_bf16 over n contiguous floats, in a loop that vectorizes (to_bf16 is branch-free).
-GAINCELL_SIMD_CLONES void to_bf16_row(uint16_t* out, const float* x, int64_t n) {
+GAINCELL_SIMD_CLONES_512 void to_bf16_row(uint16_t* out, const float* x, int64_t n) {
   for (int64_t j = 0; j < n; ++j) out[j] = to_bf16(x[j]);
 }
 

@@ -12,10 +12,11 @@ namespace {
 constexpr int64_t kChunk = 1 << 14;
 
 // One chunk of the AdamW update. Separate restrict-qualified pointers let the compiler vectorise it (the
-// lambda's captured references alias as far as it knows, which kept the loop scalar: 15 % of a gpt2 step).
-void adamw_chunk(float* __restrict value, const float* __restrict grad, float* __restrict m, float* __restrict v,
-                 int64_t n, float grad_scale, float decay, float b1, float b2, float step_size, float bc2_sqrt,
-                 float eps) {
+// lambda's captured references alias as far as it knows, which kept the loop scalar: 15 % of a gpt2 step), and
+// the clones give it 8 or 16 lanes (sqrt and division round as the scalar ones; no contraction, src/CMakeLists.txt).
+GAINCELL_SIMD_CLONES_512 void adamw_chunk(float* __restrict value, const float* __restrict grad, float* __restrict m,
+                                          float* __restrict v, int64_t n, float grad_scale, float decay, float b1,
+                                          float b2, float step_size, float bc2_sqrt, float eps) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i] * grad_scale;
     const float p = value[i] * decay;
@@ -32,7 +33,7 @@ void adamw_chunk(float* __restrict value, const float* __restrict grad, float* _
 // sums: a single chunk's four-lane chain was latency bound, 10 % of a bf16 gpt2 step), each in its own order,
 // so every chunk's sum has the bits it has alone.
 constexpr int64_t kGroup = 4;
-GAINCELL_SIMD_CLONES void chunk_square_sums(const float* g, int64_t n, double* out) {
+GAINCELL_SIMD_CLONES_512 void chunk_square_sums(const float* g, int64_t n, double* out) {
   if (n == kGroup * kChunk) {
     double acc[kGroup][4] = {};
     for (int64_t i = 0; i < kChunk; i += 4)
