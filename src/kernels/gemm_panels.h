@@ -62,7 +62,12 @@ void gemm_panels(const Panel& panel, bool ta, bool tb, int64_t M, int64_t N, int
   }
   const bool by_rows = M >= N;
   const int64_t len = by_rows ? M : N;
-  const int64_t plen = panel_length(len), panels = (len + plen - 1) / plen;
+  // A decoding row against a transposed B ([N][K], PyTorch's layout of Llama checkpoints): N in 8 equal panels
+  // (multiples of 8), so 2, 4 or 8 threads get equal shares; panel_length's multiples of 64 cut SmolLM's 576 and
+  // 192 outputs into 5 and 2 unequal panels (3 against 2 on two threads: 15 % of its decode step was spent
+  // waiting at the barrier). Every output stays one dot product over the whole of K inside one panel.
+  const int64_t plen = M == 1 && !by_rows ? std::max<int64_t>(8, ((N + 7) / 8 + 7) / 8 * 8) : panel_length(len);
+  const int64_t panels = (len + plen - 1) / plen;
   // Always a parallel region, even for one panel or one thread: BLAS called inside one runs single-threaded.
 #pragma omp parallel for schedule(static) num_threads(num_threads())
   for (int64_t p = 0; p < panels; ++p) {
