@@ -65,38 +65,8 @@ void gemv_bf16_rows_avx512bf16(float* c, const uint16_t* a, const uint16_t* b, i
   }
 }
 
-// The sum of acc's 16 lanes by halving: lanes l + 8 onto l, then l + 4, l + 2 and l + 1 (the order of the
-// scalar loop `for half = 8, 4, 2, 1: lane[l] += lane[l + half]`, so the same bits).
-static float halving_sum(__m512 acc) {
-  alignas(64) float lane[16];  // (the register halves through memory: GCC 12's extract intrinsics trip
-  _mm512_store_ps(lane, acc);  // -Wmaybe-uninitialized)
-  const __m256 s8 = _mm256_add_ps(_mm256_load_ps(lane), _mm256_load_ps(lane + 8));
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
-
 void gemv_bf16_dots_avx512bf16(float* c, const uint16_t* a, const uint16_t* b, int64_t ldb, int64_t K, int64_t N) {
-  // Four rows at a time: four independent accumulation chains (one row's chain of vdpbf16ps waited on its own
-  // latency), and each load of a serves four rows. Every row sums its 32-element blocks in k order, then halves.
-  int64_t j = 0;
-  for (; j + 4 <= N; j += 4) {
-    const uint16_t* row = b + j * ldb;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    for (int64_t k = 0; k < K; k += 32) {
-      const __mmask32 m = K - k >= 32 ? ~__mmask32{0} : (__mmask32{1} << (K - k)) - 1;
-      const __m512bh x = as_bh(_mm512_maskz_loadu_epi16(m, a + k));
-      acc0 = _mm512_dpbf16_ps(acc0, x, as_bh(_mm512_maskz_loadu_epi16(m, row + k)));
-      acc1 = _mm512_dpbf16_ps(acc1, x, as_bh(_mm512_maskz_loadu_epi16(m, row + ldb + k)));
-      acc2 = _mm512_dpbf16_ps(acc2, x, as_bh(_mm512_maskz_loadu_epi16(m, row + 2 * ldb + k)));
-      acc3 = _mm512_dpbf16_ps(acc3, x, as_bh(_mm512_maskz_loadu_epi16(m, row + 3 * ldb + k)));
-    }
-    c[j] = halving_sum(acc0);
-    c[j + 1] = halving_sum(acc1);
-    c[j + 2] = halving_sum(acc2);
-    c[j + 3] = halving_sum(acc3);
-  }
-  for (; j < N; ++j) {
+  for (int64_t j = 0; j < N; ++j) {
     const uint16_t* row = b + j * ldb;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; k += 32) {
@@ -104,7 +74,11 @@ void gemv_bf16_dots_avx512bf16(float* c, const uint16_t* a, const uint16_t* b, i
       acc =
           _mm512_dpbf16_ps(acc, as_bh(_mm512_maskz_loadu_epi16(m, a + k)), as_bh(_mm512_maskz_loadu_epi16(m, row + k)));
     }
-    c[j] = halving_sum(acc);
+    float lane[16];
+    _mm512_storeu_ps(lane, acc);
+    for (int half = 8; half > 0; half /= 2)
+      for (int l = 0; l < half; ++l) lane[l] += lane[l + half];
+    c[j] = lane[0];
   }
 }
 
