@@ -45,39 +45,40 @@ double normal_quantile(double u) {
 
 namespace {
 
-typedef uint64_t U4 __attribute__((vector_size(32)));
-typedef int64_t I4 __attribute__((vector_size(32)));
-typedef double D4 __attribute__((vector_size(32)));
+typedef uint64_t U8 __attribute__((vector_size(64)));
+typedef int64_t I8 __attribute__((vector_size(64)));
+typedef double D8 __attribute__((vector_size(64)));
 
-inline U4 mix4(U4 z) {  // Rng::mix on each lane
+inline U8 mix8(U8 z) {  // Rng::mix on each lane
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
 
 // c2c_normals with key = the key of s.split(tag).split(a): per lane split(b), one next_u64 (counter 1), the
-// uniform and the quantile, each operation as the scalar code does it.
+// uniform and the quantile, each operation as the scalar code does it; 8 lanes (one AVX-512 register of doubles).
 GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const uint64_t* b, uint64_t b0, int64_t n) {
   static constexpr double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                                   1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
   static constexpr double bb[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
                                    6.680131188771972e+01, -1.328068155288572e+01};
   constexpr double kLow = 0.02425;
+  const U8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    U4 t;
+  for (; i + 8 <= n; i += 8) {
+    U8 t;
     if (b)
       __builtin_memcpy(&t, b + i, sizeof t);
     else
-      t = U4{b0 + i, b0 + i + 1, b0 + i + 2, b0 + i + 3};
-    const U4 k = mix4((U4{} + key) ^ mix4(t + 0xD1B54A32D192ED03ull));  // split(b)
-    const U4 r = mix4(k + 0x9E3779B97F4A7C15ull);                       // next_u64(), counter 1
-    const D4 u = (__builtin_convertvector(I4(r >> 11), D4) + 0.5) * (1.0 / 9007199254740992.0);
-    const D4 q = u - 0.5, rr = q * q;
-    const D4 x = (((((a[0] * rr + a[1]) * rr + a[2]) * rr + a[3]) * rr + a[4]) * rr + a[5]) * q /
+      t = (b0 + uint64_t(i)) + lane;
+    const U8 k = mix8((U8{} + key) ^ mix8(t + 0xD1B54A32D192ED03ull));  // split(b)
+    const U8 r = mix8(k + 0x9E3779B97F4A7C15ull);                        // next_u64(), counter 1
+    const D8 u = (__builtin_convertvector(I8(r >> 11), D8) + 0.5) * (1.0 / 9007199254740992.0);
+    const D8 q = u - 0.5, rr = q * q;
+    const D8 x = (((((a[0] * rr + a[1]) * rr + a[2]) * rr + a[3]) * rr + a[4]) * rr + a[5]) * q /
                  (((((bb[0] * rr + bb[1]) * rr + bb[2]) * rr + bb[3]) * rr + bb[4]) * rr + 1.0);
     __builtin_memcpy(out + i, &x, sizeof x);
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < 8; ++j)
       if (!(u[j] > kLow && u[j] < 1.0 - kLow)) out[i + j] = normal_quantile(u[j]);  // the tails
   }
   for (; i < n; ++i) {

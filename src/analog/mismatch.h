@@ -46,7 +46,7 @@ inline double c2c_normal(const Rng& s, NoiseTag tag, uint64_t a, uint64_t b) {
   return normal_quantile((double(r.next_u64() >> 11) + 0.5) * (1.0 / 9007199254740992.0));
 }
 
-// out[i] = c2c_normal(s, tag, a, b[i]) for i < n, or of b0 + i when b is null: the same values, 4 or 8 at a time
+// out[i] = c2c_normal(s, tag, a, b[i]) for i < n, or of b0 + i when b is null: the same values, 8 at a time
 // (the hashes on 64-bit lanes, the central 95 % of the quantiles as vectors, the tails through normal_quantile).
 void c2c_normals(double* out, const Rng& s, NoiseTag tag, uint64_t a, const uint64_t* b, uint64_t b0, int64_t n);
 
