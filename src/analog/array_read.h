@@ -86,17 +86,22 @@ void dot_by_columns(float* dst, const float* q, const float* m, int D, int64_t l
                     int n_ranges);
 
 // out[D] = sum over arrays of ADC(A_array / a_fs) for query pulses q[D] at time `now`. `dots` (optional, only
-// for cells without mismatch and reads without a digital row sum): dots[p] holds, for each power p the cells
-// need, this query's step-5 sums over the keys of the ranges in read order (query_block_dots computes them).
+// for reads without a digital row sum): dots[p] holds, for each power p the cells need, this query's step-5 sums
+// over the keys of the ranges in read order, and with mismatch dots[poly.n] the offset currents' sums
+// (query_block_dots computes them).
 ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ranges, int n_ranges,
                      const HeadCells& cells, const ReadConfig& rc, ReadScratch& scr,
                      const float* const* dots = nullptr);
 
 // Step 5 of Q queries (qp [Q][D]) over the columns [c0, c1) in one pass (the y^p formed once for all of them),
-// the bits read_cells computes for each query alone: out[(j * poly.n + p) * (c1 - c0) + k] for the powers with
-// cells.need[p], key k = column c0 + k. Cells without mismatch only (throws std::logic_error otherwise).
+// the bits read_cells computes for each query alone: out[(j * slots + p) * (c1 - c0) + k] for the powers with
+// cells.need[p], key k = column c0 + k, and with mismatch the offset sums at p = poly.n (slots =
+// query_dot_slots).
 void query_block_dots(float* out, const float* qp, int Q, int64_t c0, int64_t c1, const HeadCells& cells,
                       const CellPoly& poly);
+inline int query_dot_slots(const HeadCells& cells, const CellPoly& poly) {
+  return poly.n + (cells.mismatch ? 1 : 0);
+}
 // For tests: false makes query_block_dots take its 8-float kernel (AVX2 or baseline) on AVX-512 CPUs too.
 void set_query_block_dots_avx512(bool allowed);
 

@@ -45,23 +45,23 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
   act.cell_writes += int64_t(2) * T * D;
   std::vector<float> qp(size_t(T) * D), o(D), dots;
   ReadScratch scr;
-  const int n_pow = m.poly().n;
+  const int slots = query_dot_slots(cells, m.poly());
   for (int h = g * G; h < (g + 1) * G; ++h) {
     Rng c2c = m.c2c(layer, b, h);  // read noise: the query head's
     for (int t = 0; t < T; ++t) m.query(&qp[size_t(t) * D], qkv.q.at(int64_t(b) * T + t, h), layer, h, &hist);
     ReadConfig rc = m.read_config(&mm, &c2c);
     rc.hist = &hist;
     // Queries in blocks of kQueryBlock: when each reads one column range (always, unless ring tiles split the
-    // window) and the cells have no mismatch nor a digital row sum, their step-5 sums come from one pass over
-    // the union of the ranges (query_block_dots), each query reading its slice.
-    const bool blockable = !cells.mismatch && !rc.digital_row_sum;
+    // window) and the K arrays are not summed digitally, their step-5 sums come from one pass over the union of
+    // the ranges (query_block_dots), each query reading its slice.
+    const bool blockable = !rc.digital_row_sum;
     for (int i0 = 0; i0 < T; i0 += kQueryBlock) {
       const int i1 = std::min(T, i0 + kQueryBlock), lo0 = std::max(0, i0 - W + 1);
       bool block = blockable;
       for (int i = i0; i < i1 && block; ++i) block = !(rc.ring && std::max(0, i - W + 1) < (i / W) * W);
       const int64_t width = i1 - lo0;
       if (block) {
-        dots.resize(size_t(i1 - i0) * n_pow * width);
+        dots.resize(size_t(i1 - i0) * slots * width);
         query_block_dots(dots.data(), &qp[size_t(i0) * D], i1 - i0, lo0, i1, cells, m.poly());
       }
       for (int i = i0; i < i1; ++i) {
@@ -75,9 +75,9 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
           r[1] = {lo, base};
           nr = 2;
         }
-        const float* given[kMaxPowers] = {};
-        for (int p = 0; p < n_pow && block; ++p)
-          given[p] = dots.data() + (size_t(i - i0) * n_pow + p) * width + (lo - lo0);
+        const float* given[kMaxPowers + 1] = {};
+        for (int p = 0; p < slots && block; ++p)
+          given[p] = dots.data() + (size_t(i - i0) * slots + p) * width + (lo - lo0);
         ReadStats st = read_cells(o.data(), &qp[size_t(i) * D], i, r, nr, cells, rc, scr, block ? given : nullptr);
         count_read(act, st, D, m.c2p_per_key());
         m.output(out + (size_t(b) * T + i) * C + size_t(h) * D, o.data(), layer, h);

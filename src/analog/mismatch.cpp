@@ -72,7 +72,7 @@ GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const ui
     else
       t = (b0 + uint64_t(i)) + lane;
     const U8 k = mix8((U8{} + key) ^ mix8(t + 0xD1B54A32D192ED03ull));  // split(b)
-    const U8 r = mix8(k + 0x9E3779B97F4A7C15ull);                        // next_u64(), counter 1
+    const U8 r = mix8(k + 0x9E3779B97F4A7C15ull);                       // next_u64(), counter 1
     const D8 u = (__builtin_convertvector(I8(r >> 11), D8) + 0.5) * (1.0 / 9007199254740992.0);
     const D8 q = u - 0.5, rr = q * q;
     const D8 x = (((((a[0] * rr + a[1]) * rr + a[2]) * rr + a[3]) * rr + a[4]) * rr + a[5]) * q /
