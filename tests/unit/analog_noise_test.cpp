@@ -93,6 +93,29 @@ TEST(AnalogNoise, KeptMismatchGivesTheBitsOfAFreshDraw) {
   EXPECT_THROW(m->mismatch(2, 0), Error);
 }
 
+// With cell mismatch the training form computes the first product of four queries in one pass (the gains and
+// offsets of the K cells in it), the streaming decoder one query at a time: without quantisers, where one ulp
+// anywhere shows, the two give the same bits, and so does the 8-float kernel of CPUs without AVX-512.
+TEST(AnalogNoise, BlockedFirstProductWithMismatchHasThePerQueryBits) {
+  HardwareConfig hw = noisy();
+  hw.array.tile_mapping = "absolute";  // T <= W: every read one column range, so every query block is blocked
+  hw.converters.query.enabled = hw.converters.store.enabled = hw.converters.adc.enabled = false;
+  auto m = std::make_shared<GainCellModel>(hw, 1, kH, kD, 128, false, 3);
+  GainCellAttention att(m, false);
+  const int T = 120;
+  auto qkv = qkv_of(1, T);
+  std::vector<float> full(size_t(T) * kC), full8(full.size()), streamed(full.size());
+  att.forward(full.data(), qkv.data(), 1, T, 0);
+  set_query_block_dots_avx512(false);
+  att.forward(full8.data(), qkv.data(), 1, T, 0);
+  set_query_block_dots_avx512(true);
+  auto cache = att.make_cache(0, 1, T);
+  for (int t = 0; t < T; ++t) cache->step(&streamed[size_t(t) * kC], &qkv[size_t(t) * 3 * kC]);
+  EXPECT_EQ(0, std::memcmp(full.data(), streamed.data(), full.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(full.data(), full8.data(), full.size() * sizeof(float)));
+  EXPECT_NE(full, run(HardwareConfig{}, 3, 1, 1, T));  // the mismatch is on
+}
+
 TEST(AnalogNoise, StreamingEqualsTrainingFormWithEveryNonIdeality) {
   for (int threads : {1, 2}) {
     set_num_threads(threads);
