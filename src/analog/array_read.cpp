@@ -449,14 +449,24 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   scr.s.resize(n);
   scr.p.resize(n);
   scr.s_blk.resize(n);
-  for (int64_t k = 0; k < n; ++k) {
-    const int64_t t = cells.written_at[scr.col[k]];
-    scr.age[k] = int32_t(refreshed > t ? now - refreshed : now - t);
-  }
+  // Keys written at t0, t0 + 1, ... with no refresh after t0: ages now - t0 - k, one run of the reversed table.
+  const int64_t* col = scr.col.data();
+  const int64_t t0 = cells.written_at[col[0]], age0 = now - t0;
+  bool run = rc.decay_reversed && refreshed <= t0 && age0 < rc.n_ages && age0 - (n - 1) >= 0;
+  for (int64_t k = 0; k < n && run; ++k) run = cells.written_at[col[k]] == t0 + k;
+  if (!run)
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t t = cells.written_at[col[k]];
+      scr.age[k] = int32_t(refreshed > t ? now - refreshed : now - t);
+    }
   const float* dec[kMaxPowers] = {};
   const float* dot[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
+    if (run) {  // delta^p at age0 - k: the reversed row at n_ages - 1 - age0 + k
+      dec[p] = rc.decay_reversed + p * rc.n_ages + (rc.n_ages - 1 - age0);
+      continue;
+    }
     scr.dec[p].resize(n);
     const float* table = rc.decay + p * rc.n_ages;
     for (int64_t k = 0; k < n; ++k) scr.dec[p][k] = table[scr.age[k]];

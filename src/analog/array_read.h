@@ -45,6 +45,11 @@ struct ReadConfig {
   const CellPoly* poly = nullptr;
   const Converters* cv = nullptr;
   const float* decay = nullptr;  // make_decay_table(lambda, poly->n, n_ages)
+  // Optional: decay with each power's row reversed, decay_reversed[p * n_ages + j] = decay[p * n_ages + n_ages -
+  // 1 - j]. When the keys of a read were written at consecutive times with no refresh since the first (the
+  // training form, and the decoder until its window wraps), their delta^p is one contiguous run of it: no age
+  // and no table look-up per key.
+  const float* decay_reversed = nullptr;
   int64_t n_ages = 0;
   int window = 1024, cols = 64;
   int rows = 64;                      // K rows per array (array.rows)

@@ -85,6 +85,10 @@ void GainCellModel::init(bool linear) {
   }
   cv_ = Converters(hw_);
   decay_ = make_decay_table(hw_.lambda_per_token(), poly_.n, window_);
+  decay_reversed_.resize(decay_.size());
+  for (int p = 0; p < poly_.n; ++p)
+    std::reverse_copy(decay_.begin() + size_t(p) * window_, decay_.begin() + size_t(p + 1) * window_,
+                      decay_reversed_.begin() + size_t(p) * window_);
   scalers_.assign(n_layer_, default_scalers(n_head_, cv_.v_offset, n_kv_head_));
 }
 
@@ -167,6 +171,7 @@ ReadConfig GainCellModel::read_config(const HeadMismatch* mm, const Rng* c2c) co
   rc.poly = &poly_;
   rc.cv = &cv_;
   rc.decay = decay_.data();
+  rc.decay_reversed = decay_reversed_.data();
   rc.n_ages = window_;
   rc.window = window_;
   rc.cols = hw_.array.cols;

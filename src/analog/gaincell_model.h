@@ -74,7 +74,8 @@ class GainCellModel {
   uint64_t seed_ = 0;
   CellPoly poly_;
   Converters cv_{HardwareConfig{}};
-  std::vector<float> decay_;  // [poly.n][window]
+  std::vector<float> decay_;           // [poly.n][window]
+  std::vector<float> decay_reversed_;  // [poly.n][window], each power's row reversed (ReadConfig)
   std::vector<LayerScalers> scalers_;
   struct MismatchCache;
   std::shared_ptr<MismatchCache> mismatch_cache_;  // [n_layer][n_kv_head]
