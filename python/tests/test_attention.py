@@ -120,13 +120,14 @@ def test_gil_is_released_while_computing():
     import threading
     import time
     rng = np.random.default_rng(5)
-    q, k, v = [rng.uniform(-0.3, 0.9, (4, 400, 64)).astype(np.float32) for _ in range(3)]
+    # Large enough to take tens of milliseconds (4 x 400 took 7 ms once the reads were vectorized: too few polls).
+    q, k, v = [rng.uniform(-0.3, 0.9, (4, 1200, 64)).astype(np.float32) for _ in range(3)]
     done = threading.Event()
     result = {}
 
     def work():
         t0 = time.perf_counter()
-        result["out"] = gaincell.gaincell_attention(q, k, v, window=400)
+        result["out"] = gaincell.gaincell_attention(q, k, v, window=1200)
         result["seconds"] = time.perf_counter() - t0
         done.set()
 
