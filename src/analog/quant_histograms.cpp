@@ -98,6 +98,16 @@ void count_bins(int32_t* bins, int stride, const int32_t* idx, int64_t n) {
   for (; i < n; ++i) ++bins[idx[i]];
 }
 
+// Adds the four sub-histograms of count_bins (stride n_bins + 1) into counts[n_bins], their last bins into
+// *invalid.
+void merge_bins(int64_t* counts, int64_t* invalid, const int32_t* bins, int n_bins) {
+  const int stride = n_bins + 1;
+  for (int b = 0; b <= n_bins; ++b) {
+    const int64_t c = int64_t(bins[b]) + bins[stride + b] + bins[2 * stride + b] + bins[3 * stride + b];
+    *(b < n_bins ? counts + b : invalid) += c;
+  }
+}
+
 }  // namespace
 
 void CodeHistogram::add_codes(const float* code, int64_t n) {
@@ -120,13 +130,7 @@ void CodeHistogram::add_codes(const float* code, int64_t n) {
     code_bins(idx, code + i, m, float(code_lo), n_bins);
     count_bins(bins, stride, idx, m);
   }
-  for (int b = 0; b <= n_bins; ++b) {
-    const int64_t c = int64_t(bins[b]) + bins[stride + b] + bins[2 * stride + b] + bins[3 * stride + b];
-    if (b < n_bins)
-      counts[size_t(b)] += c;
-    else
-      invalid += c;
-  }
+  merge_bins(counts.data(), &invalid, bins, n_bins);
 }
 
 void CodeHistogram::add_all(const Quantizer& q, const float* x, int64_t n) {
@@ -146,13 +150,7 @@ void QuantHistograms::add_pulses(const float* p, int64_t n) {
     pulse_bins(idx, &pulse_zero, &pulse_saturated, p + i, m);
     count_bins(bins, stride, idx, m);
   }
-  for (int b = 0; b <= kPulseBins; ++b) {
-    const int64_t c = int64_t(bins[b]) + bins[stride + b] + bins[2 * stride + b] + bins[3 * stride + b];
-    if (b < kPulseBins)
-      pulse[size_t(b)] += c;
-    else
-      pulse_invalid += c;
-  }
+  merge_bins(pulse.data(), &pulse_invalid, bins, kPulseBins);
 }
 
 void QuantHistograms::merge(const QuantHistograms& o) {

@@ -12,24 +12,29 @@ namespace gaincell {
 // so each lane rounds as scalar code does.
 typedef float V8 __attribute__((vector_size(32)));
 typedef int32_t I8 __attribute__((vector_size(32)));
-inline V8 load8(const float* p) {
-  V8 v;
+typedef float V16 __attribute__((vector_size(64)));  // 16 floats: one AVX-512 register, or two AVX ones
+
+template <typename V>
+inline V load_vector(const float* p) {
+  V v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
+}
+template <typename V>
+inline void store_vector(float* p, V v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+inline V8 load8(const float* p) {
+  return load_vector<V8>(p);
 }
 inline void store8(float* p, V8 v) {
-  __builtin_memcpy(p, &v, sizeof v);
+  store_vector(p, v);
 }
-
-// 16 floats: one AVX-512 register in a clone with AVX-512, two AVX registers in the AVX2 clone.
-typedef float V16 __attribute__((vector_size(64)));
 inline V16 load16(const float* p) {
-  V16 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
+  return load_vector<V16>(p);
 }
 inline void store16(float* p, V16 v) {
-  __builtin_memcpy(p, &v, sizeof v);
+  store_vector(p, v);
 }
 
 }  // namespace gaincell
