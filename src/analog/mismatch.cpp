@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/simd.h"
+#include "core/simd_v8.h"
 
 namespace gaincell {
 namespace {
@@ -49,7 +49,7 @@ typedef uint64_t U8 __attribute__((vector_size(64)));
 typedef int64_t I8 __attribute__((vector_size(64)));
 typedef double D8 __attribute__((vector_size(64)));
 
-inline U8 mix8(U8 z) {  // Rng::mix on each lane
+GAINCELL_VECTOR_HELPER U8 mix8(U8 z) {  // Rng::mix on each lane
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);

@@ -1,6 +1,7 @@
-// 8-float vectors for the GAINCELL_SIMD_CLONES kernels (core/simd.h). Only .cpp files compiled with
-// -Wno-psabi include this header (src/CMakeLists.txt): GCC warns that a 32-byte vector argument's ABI differs
-// without AVX, which concerns calls across objects built with different flags, never made here.
+// 8- and 16-float vectors for the GAINCELL_SIMD_CLONES kernels (core/simd.h). Only .cpp files compiled with
+// -Wno-psabi include this header (src/CMakeLists.txt): GCC warns that a vector argument's ABI differs without
+// AVX; every function taking or returning one outside a clone is always inlined (GAINCELL_VECTOR_HELPER), so no
+// call crosses targets with a vector.
 #pragma once
 #include <cstdint>
 
@@ -14,26 +15,31 @@ typedef float V8 __attribute__((vector_size(32)));
 typedef int32_t I8 __attribute__((vector_size(32)));
 typedef float V16 __attribute__((vector_size(64)));  // 16 floats: one AVX-512 register, or two AVX ones
 
+// Always inlined: called from the clones of another target, an out-of-line copy compiled for baseline x86-64
+// would pass the vectors in memory where the caller passes them in AVX registers (the -Wpsabi warning; the ASan
+// build, which inlines less, crashed on it).
+#define GAINCELL_VECTOR_HELPER inline __attribute__((always_inline))
+
 template <typename V>
-inline V load_vector(const float* p) {
+GAINCELL_VECTOR_HELPER V load_vector(const float* p) {
   V v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
 template <typename V>
-inline void store_vector(float* p, V v) {
+GAINCELL_VECTOR_HELPER void store_vector(float* p, V v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
-inline V8 load8(const float* p) {
+GAINCELL_VECTOR_HELPER V8 load8(const float* p) {
   return load_vector<V8>(p);
 }
-inline void store8(float* p, V8 v) {
+GAINCELL_VECTOR_HELPER void store8(float* p, V8 v) {
   store_vector(p, v);
 }
-inline V16 load16(const float* p) {
+GAINCELL_VECTOR_HELPER V16 load16(const float* p) {
   return load_vector<V16>(p);
 }
-inline void store16(float* p, V16 v) {
+GAINCELL_VECTOR_HELPER void store16(float* p, V16 v) {
   store_vector(p, v);
 }
 

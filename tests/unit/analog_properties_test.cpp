@@ -189,7 +189,8 @@ TEST(AnalogHistograms, BatchedAddsEqualOneByOne) {
   one.init(cv.query, cv.store, cv.adc);
   batch.init(cv.query, cv.store, cv.adc);
   auto xs = quantizer_inputs(true);
-  for (int rep = 0; rep < 3; ++rep) xs.insert(xs.end(), xs.begin(), xs.begin() + 300);  // > 256: two chunks
+  const std::vector<float> once = xs;
+  for (int rep = 0; rep < 3; ++rep) xs.insert(xs.end(), once.begin(), once.end());  // > 256: several chunks
   for (float x : xs) one.adc.add(cv.adc, x), one.store_k.add(cv.store, x), one.add_pulse(x);
   batch.adc.add_all(cv.adc, xs.data(), int64_t(xs.size()));
   batch.store_k.add_all(cv.store, xs.data(), int64_t(xs.size()));
