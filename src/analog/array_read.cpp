@@ -46,8 +46,8 @@ void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, 
 
 namespace {
 
-// The inner kernels use 8-float vectors (V8, core/simd.h) and are compiled twice, for AVX2 and for baseline
-// x86-64 (GAINCELL_SIMD_CLONES): the same bits as the scalar loops of the reference.
+// The inner kernels use 8- and 16-float vectors (V8, V16: core/simd_v8.h) and are compiled per target
+// (GAINCELL_SIMD_CLONES, and _512 with an AVX-512 clone): the same bits as the scalar loops of the reference.
 
 // dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range). Each lane sums
 // d = 0, 1, ... in order. The last block of a range may read up to 7 columns past it (the K arrays carry

@@ -22,24 +22,29 @@ void draw_cells(std::vector<float>& gain, std::vector<float>& off, const Rng& ar
 
 }  // namespace
 
+namespace {
+
+// Acklam's coefficients: the central region (kA, kB) and the tails (kC, kD).
+constexpr double kA[6] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
+                          1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+constexpr double kB[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
+                          -1.328068155288572e+01};
+constexpr double kC[6] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                          -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+constexpr double kD[4] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00};
+constexpr double kLow = 0.02425;  // the central region is (kLow, 1 - kLow)
+
+}  // namespace
+
 double normal_quantile(double u) {
-  static constexpr double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
-                                  1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
-  static constexpr double b[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                                  6.680131188771972e+01, -1.328068155288572e+01};
-  static constexpr double c[6] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                                  -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
-  static constexpr double d[4] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                                  3.754408661907416e+00};
-  constexpr double kLow = 0.02425;
   if (u > kLow && u < 1.0 - kLow) {
     double q = u - 0.5, r = q * q;
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-           (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0);
+    return (((((kA[0] * r + kA[1]) * r + kA[2]) * r + kA[3]) * r + kA[4]) * r + kA[5]) * q /
+           (((((kB[0] * r + kB[1]) * r + kB[2]) * r + kB[3]) * r + kB[4]) * r + 1.0);
   }
   double q = std::sqrt(-2.0 * std::log(u < 0.5 ? u : 1.0 - u));
-  double x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-             ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0);
+  double x = (((((kC[0] * q + kC[1]) * q + kC[2]) * q + kC[3]) * q + kC[4]) * q + kC[5]) /
+             ((((kD[0] * q + kD[1]) * q + kD[2]) * q + kD[3]) * q + 1.0);
   return u < 0.5 ? x : -x;
 }
 
@@ -55,17 +60,12 @@ GAINCELL_VECTOR_HELPER U8 mix8(U8 z) {  // Rng::mix on each lane
   return z ^ (z >> 31);
 }
 
-// c2c_normals with key = the key of s.split(tag).split(a): per lane split(b), one next_u64 (counter 1), the
-// uniform and the quantile, each operation as the scalar code does it; 8 lanes (one AVX-512 register of doubles).
+// c2c_normals over the first n - n % 8 draws, with key = the key of s.split(tag).split(a): per lane split(b), one
+// next_u64 (counter 1), the uniform and the quantile, each operation as the scalar code does it (the constants are
+// Rng's); 8 lanes (one AVX-512 register of doubles).
 GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const uint64_t* b, uint64_t b0, int64_t n) {
-  static constexpr double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
-                                  1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
-  static constexpr double bb[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                                   6.680131188771972e+01, -1.328068155288572e+01};
-  constexpr double kLow = 0.02425;
   const U8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
+  for (int64_t i = 0; i + 8 <= n; i += 8) {
     U8 t;
     if (b)
       __builtin_memcpy(&t, b + i, sizeof t);
@@ -75,16 +75,11 @@ GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const ui
     const U8 r = mix8(k + 0x9E3779B97F4A7C15ull);                       // next_u64(), counter 1
     const D8 u = (__builtin_convertvector(I8(r >> 11), D8) + 0.5) * (1.0 / 9007199254740992.0);
     const D8 q = u - 0.5, rr = q * q;
-    const D8 x = (((((a[0] * rr + a[1]) * rr + a[2]) * rr + a[3]) * rr + a[4]) * rr + a[5]) * q /
-                 (((((bb[0] * rr + bb[1]) * rr + bb[2]) * rr + bb[3]) * rr + bb[4]) * rr + 1.0);
+    const D8 x = (((((kA[0] * rr + kA[1]) * rr + kA[2]) * rr + kA[3]) * rr + kA[4]) * rr + kA[5]) * q /
+                 (((((kB[0] * rr + kB[1]) * rr + kB[2]) * rr + kB[3]) * rr + kB[4]) * rr + 1.0);
     __builtin_memcpy(out + i, &x, sizeof x);
     for (int j = 0; j < 8; ++j)
       if (!(u[j] > kLow && u[j] < 1.0 - kLow)) out[i + j] = normal_quantile(u[j]);  // the tails
-  }
-  for (; i < n; ++i) {
-    Rng r(0);
-    r.restore(Rng::mix(key ^ Rng::mix((b ? b[i] : b0 + i) + 0xD1B54A32D192ED03ull)), 0);  // split(b)
-    out[i] = normal_quantile((double(r.next_u64() >> 11) + 0.5) * (1.0 / 9007199254740992.0));
   }
 }
 
@@ -92,6 +87,7 @@ GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const ui
 
 void c2c_normals(double* out, const Rng& s, NoiseTag tag, uint64_t a, const uint64_t* b, uint64_t b0, int64_t n) {
   normals_kernel(out, s.split(uint64_t(tag)).split(a).key(), b, b0, n);
+  for (int64_t i = n - n % 8; i < n; ++i) out[i] = c2c_normal(s, tag, a, b ? b[i] : b0 + uint64_t(i));
 }
 
 HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, int dim, int layer, int head,

@@ -18,14 +18,8 @@ struct CodeHistogram {
   std::vector<int64_t> counts;
   int64_t invalid = 0;  // NaN inputs (no code)
   void init(const Quantizer& q);
-  void add(const Quantizer& q, float x) {  // x: the quantiser input (before the clip)
-    const float r = Quantizer::round_half_even(q.clip(x) / q.step) - float(code_lo);
-    if (r >= 0.0f && r < float(counts.size()))
-      ++counts[size_t(r)];
-    else
-      ++invalid;
-  }
-  // add(q, x[i]) for i < n; add_codes of the codes q.apply gives (code[i], before subtracting code_lo).
+  // Counts the code of each quantiser input x[i] (before the clip), i < n: round_half_even(clip(x) / step) -
+  // code_lo when in range, else one invalid event (NaN included). add_codes takes the codes q.apply gives.
   void add_all(const Quantizer& q, const float* x, int64_t n);
   void add_codes(const float* code, int64_t n);
   int64_t total() const;
@@ -44,18 +38,9 @@ struct QuantHistograms {
   CodeHistogram adc;               // one event per ADC conversion (adc_conversions)
   bool empty() const { return pulse.empty(); }
   void init(const Quantizer& query_q, const Quantizer& store_q, const Quantizer& adc_q);
-  void add_pulse(float p) {  // p = phi / T_max in [0, 1]
-    if (!(p >= 0.0f && p <= 1.0f)) {
-      ++pulse_invalid;
-      return;
-    }
-    int b = int(p * float(kPulseBins));
-    ++pulse[size_t(b >= kPulseBins ? kPulseBins - 1 : b)];
-    pulse_zero += p <= 0.0f;
-    pulse_saturated += p >= 1.0f;
-  }
-  // add_pulse of p[0..n), with the same counts (four interleaved sub-histograms, so that runs of one bin do
-  // not wait on each other's increments).
+  // Counts the pulses p[i] = phi / T_max, i < n: bin min(int(16 p), 15) (and pulse_zero / pulse_saturated at 0
+  // and 1) for p in [0, 1], else pulse_invalid (NaN included). Four interleaved sub-histograms, so that runs of
+  // one bin do not wait on each other's increments.
   void add_pulses(const float* p, int64_t n);
   void merge(const QuantHistograms& o);
 };

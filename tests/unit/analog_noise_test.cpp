@@ -111,6 +111,7 @@ TEST(AnalogNoise, BlockedFirstProductWithMismatchHasThePerQueryBits) {
   set_query_block_dots_avx512(true);
   auto cache = att.make_cache(0, 1, T);
   for (int t = 0; t < T; ++t) cache->step(&streamed[size_t(t) * kC], &qkv[size_t(t) * 3 * kC]);
+  for (float x : full) ASSERT_TRUE(std::isfinite(x));  // (identical NaNs would pass the comparisons below)
   EXPECT_EQ(0, std::memcmp(full.data(), streamed.data(), full.size() * sizeof(float)));
   EXPECT_EQ(0, std::memcmp(full.data(), full8.data(), full.size() * sizeof(float)));
   EXPECT_NE(full, run(HardwareConfig{}, 3, 1, 1, T));  // the mismatch is on
@@ -204,8 +205,10 @@ TEST(AnalogNoise, BatchedDrawsEqualOneByOne) {
   int tails = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double a = c2c_normal(s, NoiseTag::kReadA, 41, 1000 + uint64_t(i));
+    ASSERT_TRUE(std::isfinite(a)) << i;
     ASSERT_EQ(std::memcmp(&seq[i], &a, sizeof a), 0) << i << ": " << seq[i] << " vs " << a;
     const double b = c2c_normal(s, NoiseTag::kReadS, 41, at[i]);
+    ASSERT_TRUE(std::isfinite(b)) << i;
     ASSERT_EQ(std::memcmp(&given[i], &b, sizeof b), 0) << i;
     tails += std::fabs(a) > 1.97;  // outside the central 95 %
   }

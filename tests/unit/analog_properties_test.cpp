@@ -181,7 +181,27 @@ TEST(AnalogQuantizer, VectorizedApplyEqualsScalarBits) {
         }
 }
 
-// The batched histogram adds count what the per-element adds count, NaN and out-of-range included.
+// One element at a time, as the histograms are specified (quant_histograms.h): the code of a quantiser input,
+// and the bin of a pulse.
+void add_one_code(CodeHistogram& h, const Quantizer& q, float x) {
+  const float r = Quantizer::round_half_even(q.clip(x) / q.step) - float(h.code_lo);
+  if (r >= 0.0f && r < float(h.counts.size()))
+    ++h.counts[size_t(r)];
+  else
+    ++h.invalid;
+}
+void add_one_pulse(QuantHistograms& h, float p) {
+  if (!(p >= 0.0f && p <= 1.0f)) {
+    ++h.pulse_invalid;
+    return;
+  }
+  const int b = int(p * float(kPulseBins));
+  ++h.pulse[size_t(b >= kPulseBins ? kPulseBins - 1 : b)];
+  h.pulse_zero += p <= 0.0f;
+  h.pulse_saturated += p >= 1.0f;
+}
+
+// The batched histogram adds count what the per-element definitions count, NaN and out-of-range included.
 TEST(AnalogHistograms, BatchedAddsEqualOneByOne) {
   HardwareConfig hw;
   Converters cv(hw);
@@ -191,7 +211,7 @@ TEST(AnalogHistograms, BatchedAddsEqualOneByOne) {
   auto xs = quantizer_inputs(true);
   const std::vector<float> once = xs;
   for (int rep = 0; rep < 3; ++rep) xs.insert(xs.end(), once.begin(), once.end());  // > 256: several chunks
-  for (float x : xs) one.adc.add(cv.adc, x), one.store_k.add(cv.store, x), one.add_pulse(x);
+  for (float x : xs) add_one_code(one.adc, cv.adc, x), add_one_code(one.store_k, cv.store, x), add_one_pulse(one, x);
   batch.adc.add_all(cv.adc, xs.data(), int64_t(xs.size()));
   batch.store_k.add_all(cv.store, xs.data(), int64_t(xs.size()));
   batch.add_pulses(xs.data(), int64_t(xs.size()));
