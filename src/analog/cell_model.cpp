@@ -135,12 +135,12 @@ Converters::Converters(const HardwareConfig& c)
       s_sat(float(c.converters.s_sat_ua_tmax)),
       a_fs(float(c.converters.adc_full_scale_ua_tmax)) {}
 
-void query_pulses(float* out, const float* q, int D, float a, float b, const Converters& cv) {
-  cv.query.apply(out, nullptr, q, D, true, scale_of(a), b);
+void query_pulses(float* out, const float* q, int D, float a, float b, const Converters& cv, float* code) {
+  cv.query.apply(out, code, q, D, true, scale_of(a), b);
 }
 
-void stored_voltages(float* out, const float* x, int D, float a, float b, const Converters& cv) {
-  cv.store.apply(out, nullptr, x, D, true, scale_of(a), b);
+void stored_voltages(float* out, const float* x, int D, float a, float b, const Converters& cv, float* code) {
+  cv.store.apply(out, code, x, D, true, scale_of(a), b);
 }
 
 }  // namespace gaincell

@@ -61,9 +61,10 @@ struct Converters {
   explicit Converters(const HardwareConfig& c);
 };
 
-// Query pulse widths of one token: out[d] = Q_q(clip(a*q[d] + b)), d < D.
-void query_pulses(float* out, const float* q, int D, float a, float b, const Converters& cv);
-// Stored voltage of one K or V token: out[d] = Q_store(clip(a*x[d] + b)) (before write noise), d < D.
-void stored_voltages(float* out, const float* x, int D, float a, float b, const Converters& cv);
+// Query pulse widths of one token: out[d] = Q_q(clip(a*q[d] + b)), d < D (and their codes when code is given).
+void query_pulses(float* out, const float* q, int D, float a, float b, const Converters& cv, float* code = nullptr);
+// Stored voltage of one K or V token: out[d] = Q_store(clip(a*x[d] + b)) (before write noise), d < D (and the
+// codes when code is given).
+void stored_voltages(float* out, const float* x, int D, float a, float b, const Converters& cv, float* code = nullptr);
 
 }  // namespace gaincell

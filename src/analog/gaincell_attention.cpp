@@ -15,6 +15,7 @@ constexpr int kQueryBlock = 4;  // queries whose first-product sums are computed
 GainCellAttention::GainCellAttention(const AttentionContext& ctx, bool linear)
     : GainCellAttention(std::make_shared<GainCellModel>(ctx, linear), linear) {
   train_->load_targets(ctx);
+  log_->set_histograms(ctx.converter_histograms);
 }
 
 GainCellAttention::GainCellAttention(std::shared_ptr<GainCellModel> model, bool linear)
@@ -34,12 +35,13 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
   const HeadMismatch& mm = m.mismatch(layer, g);
   HeadCells cells;
   cells.init(D, T, m.poly(), mm.cells());
-  QuantHistograms hist = m.new_histograms();
+  QuantHistograms hist;
+  QuantHistograms* hp = log_->histograms_on() ? &(hist = m.new_histograms()) : nullptr;
   {
     Rng c2c = m.c2c(layer, b, g);  // write noise: the KV head's
     for (int t = 0; t < T; ++t) {
       const int64_t r = int64_t(b) * T + t;
-      m.write_token(cells, t, t, qkv.k.at(r, g), qkv.v.at(r, g), layer, g, &mm, c2c, &hist);
+      m.write_token(cells, t, t, qkv.k.at(r, g), qkv.v.at(r, g), layer, g, &mm, c2c, hp);
     }
   }
   act.cell_writes += int64_t(2) * T * D;
@@ -48,9 +50,9 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
   const int slots = query_dot_slots(cells, m.poly());
   for (int h = g * G; h < (g + 1) * G; ++h) {
     Rng c2c = m.c2c(layer, b, h);  // read noise: the query head's
-    for (int t = 0; t < T; ++t) m.query(&qp[size_t(t) * D], qkv.q.at(int64_t(b) * T + t, h), layer, h, &hist);
+    for (int t = 0; t < T; ++t) m.query(&qp[size_t(t) * D], qkv.q.at(int64_t(b) * T + t, h), layer, h, hp);
     ReadConfig rc = m.read_config(&mm, &c2c);
-    rc.hist = &hist;
+    rc.hist = hp;
     // Queries in blocks of kQueryBlock: when each reads one column range (always, unless ring tiles split the
     // window) and the K arrays are not summed digitally, their step-5 sums come from one pass over the union of
     // the ranges (query_block_dots), each query reading its slice.
@@ -84,7 +86,7 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
       }
     }
   }
-  log_->add(layer, hist);
+  if (hp) log_->add(layer, hist);
 }
 
 void GainCellAttention::forward(float* out, const QkvView& qkv, int B, int T, int layer) {

@@ -26,8 +26,10 @@ class GainCellAttention : public Attention {
   GainCellTrainState& train_state() { return *train_; }
   std::unique_ptr<AttentionCache> make_cache(int layer, int B, int64_t max_tokens) override;
   std::vector<AttentionActivity> activity() const override { return log_->snapshot(); }
-  // Converter histograms per layer (quant_histograms.h), accumulated like activity().
+  // Converter histograms per layer (quant_histograms.h), accumulated like activity() while counting is on
+  // (AttentionOptions::converter_histograms, or set_histograms; off by default). The caches share the switch.
   std::vector<QuantHistograms> histograms() const { return log_->histograms(); }
+  void set_histograms(bool on) { log_->set_histograms(on); }
   GainCellModel& model() { return *model_; }
 
  private:

@@ -38,22 +38,23 @@ class GainCellCache : public AttentionCache {
       const HeadMismatch* mm = mm_[g];
       HeadCells& cells = groups_[task];
       const int64_t slot = t % m_->window();
-      QuantHistograms hist = m_->new_histograms();
-      m_->write_token(cells, slot, t, rows.k.at(b, g), rows.v.at(b, g), layer_, g, mm, m_->c2c(layer_, b, g), &hist);
+      QuantHistograms hist;
+      QuantHistograms* hp = log_->histograms_on() ? &(hist = m_->new_histograms()) : nullptr;
+      m_->write_token(cells, slot, t, rows.k.at(b, g), rows.v.at(b, g), layer_, g, mm, m_->c2c(layer_, b, g), hp);
       acts[task].cell_writes += 2 * D;  // once per KV head
       for (int h = g * G; h < (g + 1) * G; ++h) {
         Rng c2c = m_->c2c(layer_, b, h);
         float qp[kMaxRows], o[kMaxRows];
-        m_->query(qp, rows.q.at(b, h), layer_, h, &hist);
+        m_->query(qp, rows.q.at(b, h), layer_, h, hp);
         ReadConfig rc = m_->read_config(mm, &c2c);
         rc.ring = true;  // the physical arrays
-        rc.hist = &hist;
+        rc.hist = hp;
         ColRange r{0, std::min<int64_t>(t + 1, ld)};
         ReadStats st = read_cells(o, qp, t, &r, 1, cells, rc, scratch_[task]);
         count_read(acts[task], st, D, m_->c2p_per_key());
         m_->output(out + size_t(b) * C + size_t(h) * D, o, layer_, h);
       }
-      log_->add(layer_, hist);
+      if (hp) log_->add(layer_, hist);
     });
     AttentionActivity total;
     for (auto& a : acts) total.add(a);

@@ -128,8 +128,9 @@ const HeadMismatch& GainCellModel::mismatch(int layer, int kv_head) const {
 
 void GainCellModel::query(float* qp, const float* q, int layer, int head, QuantHistograms* hist) const {
   const LayerScalers& s = scalers_[layer];
-  query_pulses(qp, q, dim_, s.q_scale[head], s.q_shift[head], cv_);
-  if (hist) hist->query.add_all(cv_.query, qp, dim_);
+  float code[kMaxRows];
+  query_pulses(qp, q, dim_, s.q_scale[head], s.q_shift[head], cv_, hist ? code : nullptr);
+  if (hist) hist->query.add_codes(code, dim_);
 }
 
 QuantHistograms GainCellModel::new_histograms() const {
@@ -143,11 +144,12 @@ void GainCellModel::write_token(HeadCells& cells, int64_t col, int64_t t, const 
   const LayerScalers& s = scalers_[layer];
   const int head = kv_head;
   float yk[kMaxRows], yv[kMaxRows];
-  stored_voltages(yk, k, dim_, s.k_scale[head], s.k_shift[head], cv_);
-  stored_voltages(yv, v, dim_, s.v_scale[head], s.v_shift[head], cv_);
+  float code_k[kMaxRows], code_v[kMaxRows];  // the stored levels' codes, counted before write noise
+  stored_voltages(yk, k, dim_, s.k_scale[head], s.k_shift[head], cv_, hist ? code_k : nullptr);
+  stored_voltages(yv, v, dim_, s.v_scale[head], s.v_shift[head], cv_, hist ? code_v : nullptr);
   if (hist) {
-    hist->store_k.add_all(cv_.store, yk, dim_);
-    hist->store_v.add_all(cv_.store, yv, dim_);
+    hist->store_k.add_codes(code_k, dim_);
+    hist->store_v.add_codes(code_v, dim_);
   }
   double sw = hw_.noise.write_noise_sigma_v;
   if (sw > 0) {

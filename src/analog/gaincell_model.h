@@ -3,6 +3,7 @@
 // a head's cells and the read configuration. Used by the training form (gaincell_attention.cpp) and the
 // streaming decoder (gaincell_cache.cpp) so the two cannot drift apart.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -90,11 +91,15 @@ class ActivityLog {
   void add(int layer, const QuantHistograms& h);
   std::vector<AttentionActivity> snapshot() const;
   std::vector<QuantHistograms> histograms() const;
+  // Whether the backend and its caches count converter histograms (off: they pass no histograms to the reads).
+  void set_histograms(bool on) { histograms_on_ = on; }
+  bool histograms_on() const { return histograms_on_; }
 
  private:
   mutable std::mutex mu_;
   std::vector<AttentionActivity> per_layer_;
   std::vector<QuantHistograms> hist_;
+  std::atomic<bool> histograms_on_{false};
 };
 
 // Counters of one read of one query head: D query pulses and D ADC conversions per array read (arrays = the

@@ -133,15 +133,6 @@ void CodeHistogram::add_codes(const float* code, int64_t n) {
   merge_bins(counts.data(), &invalid, bins, n_bins);
 }
 
-void CodeHistogram::add_all(const Quantizer& q, const float* x, int64_t n) {
-  float code[kChunk];
-  for (int64_t i = 0; i < n; i += kChunk) {
-    const int64_t m = std::min<int64_t>(kChunk, n - i);
-    q.apply(nullptr, code, x + i, m);
-    add_codes(code, m);
-  }
-}
-
 void QuantHistograms::add_pulses(const float* p, int64_t n) {
   constexpr int stride = kPulseBins + 1;  // the last bin counts NaN and values outside [0, 1]
   int32_t bins[4 * stride] = {}, idx[kChunk];

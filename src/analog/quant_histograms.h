@@ -18,9 +18,8 @@ struct CodeHistogram {
   std::vector<int64_t> counts;
   int64_t invalid = 0;  // NaN inputs (no code)
   void init(const Quantizer& q);
-  // Counts the code of each quantiser input x[i] (before the clip), i < n: round_half_even(clip(x) / step) -
-  // code_lo when in range, else one invalid event (NaN included). add_codes takes the codes q.apply gives.
-  void add_all(const Quantizer& q, const float* x, int64_t n);
+  // Counts the codes code[i], i < n, that Quantizer::apply gives for its inputs x[i]: round_half_even(clip(x) /
+  // step) - code_lo when in range, else one invalid event (NaN included).
   void add_codes(const float* code, int64_t n);
   int64_t total() const;
   void merge(const CodeHistogram& o);

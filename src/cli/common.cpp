@@ -76,6 +76,7 @@ AttentionOptions attention_options(const ModelOptions& o, const ModelConfig& c) 
   a.hw_path = o.hw_path;
   a.seed = o.seed;
   a.read_snr_db = o.read_snr_db;
+  a.converter_histograms = !o.report_path.empty();
   if (o.retention_s > 0) {
     a.retention_tau_s = o.retention_s;
     a.token_period_s = model_token_period_s(o, c);

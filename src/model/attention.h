@@ -149,6 +149,9 @@ struct AttentionOptions {
   // Hide the gain-cell tensors stored with the model (scalers, targets), so that a backend starts from its
   // defaults (the adaptation's stage 1).
   bool default_backend_tensors = false;
+  // Count the converter histograms of --report (analog backends, quant_histograms.h). Off by default: the
+  // counting is a seventh of a gain-cell read and only a report uses it.
+  bool converter_histograms = false;
 };
 
 // What a backend factory gets: the options and the model's sizes and stored tensors. Built in one place,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -206,11 +207,19 @@ TEST(AnalogAblation, SnrNoiseIsEvaluationOnly) {
 TEST(AnalogAblation, HistogramCountsAddUpToTheEvents) {
   constexpr int B = 2, T = 70, H = 2, D = 64, C = H * D, W = 32;
   auto m = std::make_shared<GainCellModel>(HardwareConfig{}, 1, H, D, W, false, 0);
-  GainCellAttention att(m, false);
+  GainCellAttention att(m, false), off(m, false);  // counting off by default
+  att.set_histograms(true);
   Rng r(3);
-  std::vector<float> qkv(size_t(B) * T * 3 * C), out(size_t(B) * T * C);
+  std::vector<float> qkv(size_t(B) * T * 3 * C), out(size_t(B) * T * C), out_off(out.size());
   for (auto& x : qkv) x = -0.7f + 1.9f * float(r.uniform());
   att.forward(out.data(), qkv.data(), B, T, 0);
+  // Counting changes nothing else: the same outputs and activity, and no histograms when off.
+  off.forward(out_off.data(), qkv.data(), B, T, 0);
+  for (float x : out) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_EQ(0, std::memcmp(out.data(), out_off.data(), out.size() * sizeof(float)));
+  EXPECT_EQ(off.activity()[0].adc_conversions, att.activity()[0].adc_conversions);
+  ASSERT_EQ(off.histograms().size(), 1u);
+  EXPECT_TRUE(off.histograms()[0].empty());
   auto check = [&](int64_t tokens) {
     std::vector<QuantHistograms> h = att.histograms();
     std::vector<AttentionActivity> a = att.activity();

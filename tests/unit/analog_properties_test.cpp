@@ -212,8 +212,12 @@ TEST(AnalogHistograms, BatchedAddsEqualOneByOne) {
   const std::vector<float> once = xs;
   for (int rep = 0; rep < 3; ++rep) xs.insert(xs.end(), once.begin(), once.end());  // > 256: several chunks
   for (float x : xs) add_one_code(one.adc, cv.adc, x), add_one_code(one.store_k, cv.store, x), add_one_pulse(one, x);
-  batch.adc.add_all(cv.adc, xs.data(), int64_t(xs.size()));
-  batch.store_k.add_all(cv.store, xs.data(), int64_t(xs.size()));
+  const int64_t n = int64_t(xs.size());
+  std::vector<float> code(xs.size());
+  cv.adc.apply(nullptr, code.data(), xs.data(), n);
+  batch.adc.add_codes(code.data(), n);
+  cv.store.apply(nullptr, code.data(), xs.data(), n);
+  batch.store_k.add_codes(code.data(), n);
   batch.add_pulses(xs.data(), int64_t(xs.size()));
   EXPECT_EQ(one.adc.counts, batch.adc.counts);
   EXPECT_EQ(one.adc.invalid, batch.adc.invalid);
