@@ -14,6 +14,7 @@ namespace gaincell {
 typedef float V8 __attribute__((vector_size(32)));
 typedef int32_t I8 __attribute__((vector_size(32)));
 typedef float V16 __attribute__((vector_size(64)));  // 16 floats: one AVX-512 register, or two AVX ones
+typedef int32_t I16 __attribute__((vector_size(64)));
 
 // Always inlined: called from the clones of another target, an out-of-line copy compiled for baseline x86-64
 // would pass the vectors in memory where the caller passes them in AVX registers (the -Wpsabi warning; the ASan

@@ -151,19 +151,27 @@ std::vector<float> quantizer_inputs(bool with_specials) {
     xs.insert(xs.begin() + 90, INFINITY);
     xs.insert(xs.begin() + 91, -INFINITY);
     xs.push_back(3e7f);
+    xs.insert(xs.end(), {1e-39f, -3e-45f, 1e38f});  // subnormal inputs; a quotient past FLT_MAX (step < 1)
   }
   return xs;
 }
 
 // Quantizer::apply (vectorized) gives, per element, the bits of the scalar operator() and of
-// round_half_even(clip(x) / step), also on the affine input, disabled, and with values that leave the vector path.
+// round_half_even(clip(x) / step), also on the affine input, disabled, and with values that leave the vector path;
+// steps of a power of two (the ADC's 1/16: apply multiplies by the inverse) included.
 TEST(AnalogQuantizer, VectorizedApplyEqualsScalarBits) {
   QuantizerConfig wide;  // a range wide enough that 3e7 / step passes 2^22 unclipped
   wide.lo = -1e8, wide.hi = 1e8, wide.levels = 16;
   QuantizerConfig narrow;
   narrow.lo = -0.25, narrow.hi = 1.0, narrow.levels = 32;
+  QuantizerConfig pow2;  // step 1/16
+  pow2.lo = -1.0, pow2.hi = 1.0, pow2.levels = 33;
+  QuantizerConfig pow2_small;  // step 2^-130: subnormal, so divided by
+  pow2_small.lo = 0.0, pow2_small.hi = std::ldexp(1.0, -125), pow2_small.levels = 33;
+  QuantizerConfig pow2_huge;  // step 2^100: quotients of small inputs are subnormal
+  pow2_huge.lo = -std::ldexp(1.0, 104), pow2_huge.hi = std::ldexp(1.0, 104), pow2_huge.levels = 33;
   for (bool specials : {false, true})
-    for (const QuantizerConfig& c : {narrow, wide})
+    for (const QuantizerConfig& c : {narrow, wide, pow2, pow2_small, pow2_huge})
       for (bool enabled : {true, false})
         for (bool affine : {false, true}) {
           QuantizerConfig cc = c;
