@@ -23,11 +23,19 @@ void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_m
   written_at.assign(ld, -1);
   v_nonfinite.assign(ld, 0);
   n_v_nonfinite = 0;
+  consecutive_end = consecutive_base = 0;
 }
 
 void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, const CellPoly& /*poly*/,
                       const HeadMismatch* mm, int64_t slot) {
   written_at[col] = t;
+  if (col == 0) {  // a run starts
+    consecutive_base = t, consecutive_end = 1;
+  } else if (col == consecutive_end && t == consecutive_base + col) {
+    ++consecutive_end;
+  } else if (col < consecutive_end && t != consecutive_base + col) {
+    consecutive_end = col;
+  }
   bool finite = true;
   for (int d = 0; d < D; ++d) finite &= std::isfinite(yv[d]);
   n_v_nonfinite += int64_t(!finite) - int64_t(v_nonfinite[col]);
@@ -330,6 +338,38 @@ GAINCELL_SIMD_CLONES void block_pulses(float* s, float* p, const float* sb, cons
   }
 }
 
+// Steps 6-8 and the weights in one pass, for a read of one K block without read noise on S: the bits of
+// block_charges, block_pulses (first block) and scale_by, without storing S: p[k] = min(max(S / S_sat, 0), 1) and
+// w[j][k] = p[k] * dec[j][k] for the active powers j.
+GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* p, float* const* w, const float* const* dot,
+                                                 const float* const* dec, const float* alpha, const bool* active,
+                                                 int np, const float* off, const float* sat, float sat_c, int64_t n) {
+  const V16 zero = {}, one = zero + 1.0f;
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    V16 s = {};
+    for (int j = 0; j < np; ++j)
+      if (active[j]) s += (alpha[j] * load16(dec[j] + k)) * load16(dot[j] + k);
+    if (off) s += load16(off + k);
+    V16 x = s / (sat ? load16(sat + k) : zero + sat_c);
+    x = x < zero ? zero : x;  // std::max(x, 0.0f)
+    x = one < x ? one : x;    // std::min(x, 1.0f)
+    store16(p + k, x);
+    for (int j = 0; j < np; ++j)
+      if (active[j]) store16(w[j] + k, x * load16(dec[j] + k));
+  }
+  for (; k < n; ++k) {
+    float s = 0.0f;
+    for (int j = 0; j < np; ++j)
+      if (active[j]) s += alpha[j] * dec[j][k] * dot[j][k];
+    if (off) s += off[k];
+    const float x = std::min(std::max(s / (sat ? sat[k] : sat_c), 0.0f), 1.0f);
+    p[k] = x;
+    for (int j = 0; j < np; ++j)
+      if (active[j]) w[j][k] = x * dec[j][k];
+  }
+}
+
 // w[k] = p[k] * dec[k].
 GAINCELL_SIMD_CLONES void scale_by(float* w, const float* p, const float* dec, int64_t n) {
   int64_t k = 0;
@@ -340,7 +380,7 @@ GAINCELL_SIMD_CLONES void scale_by(float* w, const float* p, const float* dec, i
 // Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p. A head of D > rows with
 // rc.digital_row_sum: every block of `rows` K rows converts its own charge, P = min(sum of the pulses, 1).
 void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
-                   const ReadConfig& rc, ReadScratch& scr, const float* const* dots) {
+                   const ReadConfig& rc, ReadScratch& scr, const float* const* dots, bool consecutive) {
   const CellPoly& poly = *rc.poly;
   const int D = cells.D, n_blocks = rc.digital_row_sum ? (D + rc.rows - 1) / rc.rows : 1;
   const int64_t refreshed = last_refresh(now, rc.refresh);
@@ -351,7 +391,7 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   const int64_t* col = scr.col.data();
   const int64_t t0 = cells.written_at[col[0]], age0 = now - t0;
   bool run = rc.decay_reversed && refreshed <= t0 && age0 < rc.n_ages && age0 - (n - 1) >= 0;
-  for (int64_t k = 0; k < n && run; ++k) run = cells.written_at[col[k]] == t0 + k;
+  for (int64_t k = 0; k < n && run && !consecutive; ++k) run = cells.written_at[col[k]] == t0 + k;
   if (!run)
     for (int64_t k = 0; k < n; ++k) {
       const int64_t t = cells.written_at[col[k]];
@@ -372,6 +412,22 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   }
   const bool sat_per_key = rc.mm && !rc.mm->s_sat.empty();
   if (sat_per_key) scr.s_sat.resize(n);
+  float* w[kMaxPowers] = {};
+  for (int p = 0; p < poly.n; ++p)
+    if (poly.active[p]) scr.w[p].resize(n), w[p] = scr.w[p].data();
+  const bool s_noise = rc.c2c && (rc.sigma_s > 0 || rc.snr_s_db > 0);
+  if (n_blocks == 1 && !s_noise) {  // the common read: charges to weights in one pass
+    block_dots(q, 0, D, ranges, nr, n, cells, rc, scr, dots != nullptr);
+    for (int p = 0; p < poly.n; ++p)
+      dot[p] = !poly.active[p] ? nullptr : dots && cells.need[p] ? dots[p] : scr.dot[p].data();
+    const float* off = !cells.mismatch ? nullptr : dots ? dots[poly.n] : scr.dot_off.data();
+    if (sat_per_key)
+      for (int64_t k = 0; k < n; ++k) scr.s_sat[k] = rc.mm->s_sat[mod_pos(cells.written_at[scr.col[k]], rc.window)];
+    charges_to_weights(scr.p.data(), w, dot, dec, poly.alpha, poly.active, poly.n, off,
+                       sat_per_key ? scr.s_sat.data() : nullptr, rc.cv->s_sat, n);
+    if (rc.hist) rc.hist->add_pulses(scr.p.data(), n);
+    return;
+  }
   for (int blk = 0; blk < n_blocks; ++blk) {
     const int r0 = n_blocks > 1 ? blk * rc.rows : 0, Db = n_blocks > 1 ? std::min(rc.rows, D - r0) : D;
     block_dots(q, r0, Db, ranges, nr, n, cells, rc, scr, dots != nullptr);
@@ -394,11 +450,8 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   }
   if (rc.c2c && rc.snr_s_db > 0) add_snr_noise_s(now, n, cells, rc, scr);
   if (rc.hist) rc.hist->add_pulses(scr.p.data(), n);
-  for (int p = 0; p < poly.n; ++p) {
-    if (!poly.active[p]) continue;
-    scr.w[p].resize(n);
-    scale_by(scr.w[p].data(), scr.p.data(), dec[p], n);
-  }
+  for (int p = 0; p < poly.n; ++p)
+    if (poly.active[p]) scale_by(w[p], scr.p.data(), dec[p], n);
 }
 
 // a[d] += alpha * b[d].
@@ -499,13 +552,18 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
   scr.group.resize(n);
   scr.age.resize(n);
   scr.kidx.resize(n);
+  // One range of consecutively written columns: key k is token t0 + k, and the tiles follow from that.
+  const bool consecutive = n_ranges == 1 && n > 0 && ranges[0].c1 <= cells.consecutive_end;
+  const int64_t t0 = consecutive ? cells.consecutive_base + ranges[0].c0 : 0;
   const int shift = (rc.cols & (rc.cols - 1)) == 0 ? __builtin_ctz(unsigned(rc.cols)) : -1;  // cols = 2^shift
   for (int r = 0, k = 0; r < n_ranges; ++r) {
     int64_t* col = scr.col.data() + k;
     int64_t* group = scr.group.data() + k;
     const int64_t c0 = ranges[r].c0, nc = ranges[r].c1 - c0;
     const int64_t* at = cells.written_at.data() + c0;
-    if (!rc.ring && shift >= 0) {  // the common case, without divisions (columns read were written: t >= 0)
+    if (consecutive) {
+      for (int64_t j = 0; j < nc; ++j) col[j] = c0 + j;
+    } else if (!rc.ring && shift >= 0) {  // without divisions (columns read were written: t >= 0)
       for (int64_t j = 0; j < nc; ++j) col[j] = c0 + j, group[j] = std::max<int64_t>(at[j], 0) >> shift;
     } else {
       for (int64_t j = 0; j < nc; ++j) {
@@ -520,17 +578,33 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
   ReadStats st;
   st.keys = n;
   if (n == 0) return st;
-  first_product(q, now, ranges, n_ranges, n, cells, rc, scr, dots);
+  first_product(q, now, ranges, n_ranges, n, cells, rc, scr, dots, consecutive);
   scr.a.resize(cells.D);
   scr.x.resize(cells.D);
   for (int p = 0; p < kMaxPowers; ++p) scr.acc[p].resize(cells.D);
   const size_t D = size_t(cells.D);
+  // The tile of token t: its position (t, or t mod window with ring tiles) / cols. Consecutive keys: the tile
+  // stays until the position reaches a multiple of cols (or wraps at the window).
+  auto position = [&](int64_t t) { return rc.ring ? mod_pos(t, rc.window) : t; };
+  auto tile = [&](int64_t pos) { return shift >= 0 ? pos >> shift : div_pos(pos, rc.cols); };
+  auto tile_end = [&](int64_t k) {  // the first key past k that may start another tile
+    const int64_t pos = position(t0 + k);
+    int64_t span = rc.cols - (shift >= 0 ? pos & (rc.cols - 1) : mod_pos(pos, rc.cols));
+    if (rc.ring) span = std::min<int64_t>(span, rc.window - pos);
+    return std::min(n, k + span);
+  };
   for (int64_t k0 = 0; k0 < n;) {  // arrays are runs of equal group in read order
-    int64_t k1 = k0 + 1;
-    while (k1 < n && scr.group[k1] == scr.group[k0]) ++k1;
+    int64_t k1 = k0 + 1, group = 0;
+    if (consecutive) {
+      group = tile(position(t0 + k0));
+      k1 = tile_end(k0);
+      while (k1 < n && tile(position(t0 + k1)) == group) k1 = tile_end(k1);  // a window narrower than a tile
+    } else {
+      group = scr.group[k0];
+      while (k1 < n && scr.group[k1] == group) ++k1;
+    }
     if (rc.hist && scr.code.size() < (size_t(st.arrays) + 1) * D) scr.code.resize((size_t(st.arrays) + 1) * D);
-    read_array(out, rc.hist ? scr.code.data() + size_t(st.arrays) * D : nullptr, now, scr.group[k0], k0, k1, cells, rc,
-               scr);
+    read_array(out, rc.hist ? scr.code.data() + size_t(st.arrays) * D : nullptr, now, group, k0, k1, cells, rc, scr);
     ++st.arrays;
     k0 = k1;
   }

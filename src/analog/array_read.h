@@ -33,6 +33,10 @@ struct HeadCells {
   std::vector<int64_t> written_at;   // [ld], -1 = never written
   std::vector<uint8_t> v_nonfinite;  // [ld], the V column holds a NaN or an infinity
   int64_t n_v_nonfinite = 0;         // columns with v_nonfinite set
+  // Columns [0, consecutive_end) hold the tokens consecutive_base, consecutive_base + 1, ... (the training form
+  // writes token t into column t; the decoder until its window wraps): a read of one range inside them knows
+  // every key's time and tile without looking (read_cells).
+  int64_t consecutive_end = 0, consecutive_base = 0;
 
   void init(int dim, int64_t columns, const CellPoly& poly, bool with_mismatch);
   // Writes offset-removed voltages yk, yv [D] of token t into column col (physical slot `slot`).

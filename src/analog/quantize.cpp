@@ -1,6 +1,6 @@
 #include "analog/quantize.h"
 
-#include <cmath>
+#include <cstdint>
 
 #include "core/simd_v8.h"
 
@@ -48,9 +48,11 @@ GAINCELL_SIMD_CLONES_512 void apply_quantizer(const Quantizer& q, float* out, fl
 }  // namespace
 
 void Quantizer::apply(float* out, float* code, const float* x, int64_t n, bool affine, float a, float b) const {
-  int e = 0;
-  const float inv = 1.0f / step;
-  const bool pow2 = std::frexp(step, &e) == 0.5f && std::isnormal(step) && std::isnormal(inv);
+  uint32_t u;
+  __builtin_memcpy(&u, &step, sizeof u);
+  const uint32_t e = u >> 23 & 0xff;  // biased exponent: step = 2^(e - 127) with no mantissa bits, positive
+  const bool pow2 = (u & 0x807fffffu) == 0 && e >= 1 && e <= 253;  // step and 1 / step normal
+  const float inv = pow2 ? 1.0f / step : 0.0f;
   pow2 ? apply_quantizer<true>(*this, out, code, x, n, affine, a, b, inv)
        : apply_quantizer<false>(*this, out, code, x, n, affine, a, b, inv);
 }
