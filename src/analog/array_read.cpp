@@ -339,9 +339,9 @@ GAINCELL_SIMD_CLONES void block_pulses(float* s, float* p, const float* sb, cons
 }
 
 // Steps 6-8 and the weights in one pass, for a read of one K block without read noise on S: the bits of
-// block_charges, block_pulses (first block) and scale_by, without storing S: p[k] = min(max(S / S_sat, 0), 1) and
+// block_charges, block_pulses (first block) and scale_by: S into s[k], p[k] = min(max(S / S_sat, 0), 1) and
 // w[j][k] = p[k] * dec[j][k] for the active powers j.
-GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* p, float* const* w, const float* const* dot,
+GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* s_out, float* p, float* const* w, const float* const* dot,
                                                  const float* const* dec, const float* alpha, const bool* active,
                                                  int np, const float* off, const float* sat, float sat_c, int64_t n) {
   const V16 zero = {}, one = zero + 1.0f;
@@ -351,6 +351,7 @@ GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* p, float* const* w, cons
     for (int j = 0; j < np; ++j)
       if (active[j]) s += (alpha[j] * load16(dec[j] + k)) * load16(dot[j] + k);
     if (off) s += load16(off + k);
+    store16(s_out + k, s);
     V16 x = s / (sat ? load16(sat + k) : zero + sat_c);
     x = x < zero ? zero : x;  // std::max(x, 0.0f)
     x = one < x ? one : x;    // std::min(x, 1.0f)
@@ -363,6 +364,7 @@ GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* p, float* const* w, cons
     for (int j = 0; j < np; ++j)
       if (active[j]) s += alpha[j] * dec[j][k] * dot[j][k];
     if (off) s += off[k];
+    s_out[k] = s;
     const float x = std::min(std::max(s / (sat ? sat[k] : sat_c), 0.0f), 1.0f);
     p[k] = x;
     for (int j = 0; j < np; ++j)
@@ -423,7 +425,7 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
     const float* off = !cells.mismatch ? nullptr : dots ? dots[poly.n] : scr.dot_off.data();
     if (sat_per_key)
       for (int64_t k = 0; k < n; ++k) scr.s_sat[k] = rc.mm->s_sat[mod_pos(cells.written_at[scr.col[k]], rc.window)];
-    charges_to_weights(scr.p.data(), w, dot, dec, poly.alpha, poly.active, poly.n, off,
+    charges_to_weights(scr.s.data(), scr.p.data(), w, dot, dec, poly.alpha, poly.active, poly.n, off,
                        sat_per_key ? scr.s_sat.data() : nullptr, rc.cv->s_sat, n);
     if (rc.hist) rc.hist->add_pulses(scr.p.data(), n);
     return;
