@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/simd_v8.h"
+#include "analog/read_kernels.h"
 
 namespace gaincell {
 
@@ -53,168 +53,6 @@ void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, 
 }
 
 namespace {
-
-// The inner kernels use 8- and 16-float vectors (V8, V16: core/simd_v8.h) and are compiled per target
-// (GAINCELL_SIMD_CLONES, and _512 with an AVX-512 clone): the same bits as the scalar loops of the reference.
-
-// dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range). Each lane sums
-// d = 0, 1, ... in order. The last block of a range may read up to 7 columns past it (the K arrays carry
-// kColumnSlack floats of padding, HeadCells::init); those lanes are never stored.
-GAINCELL_SIMD_CLONES void dot_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* r,
-                                      int nr) {
-  for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
-    const int64_t n = r[ri].c1 - r[ri].c0;
-    const float* base = m + r[ri].c0;
-    float* out = dst + k0;
-    int64_t c = 0;
-    for (; c + 32 <= n; c += 32) {
-      V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-      for (int d = 0; d < D; ++d) {
-        const float* row = base + size_t(d) * ld + c;
-        const float qd = q[d];
-        a0 += qd * load8(row);
-        a1 += qd * load8(row + 8);
-        a2 += qd * load8(row + 16);
-        a3 += qd * load8(row + 24);
-      }
-      store8(out + c, a0), store8(out + c + 8, a1), store8(out + c + 16, a2), store8(out + c + 24, a3);
-    }
-    for (; c < n; c += 8) {
-      V8 a0 = {};
-      for (int d = 0; d < D; ++d) a0 += q[d] * load8(base + size_t(d) * ld + c);
-      float tmp[8];
-      store8(tmp, a0);
-      for (int j = 0; j < 8 && c + j < n; ++j) out[c + j] = tmp[j];
-    }
-  }
-}
-
-// acc[d] = sum over the keys k = kidx[j], j < m (in order), of w[k] * V[col[k]][d], starting from 0, or from
-// acc[d] itself when `add` is set.
-GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, const int64_t* col, const int32_t* kidx,
-                                   int64_t m, int D, bool add = false) {
-  int d0 = 0;
-  for (; d0 + 32 <= D; d0 += 32) {
-    V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-    if (add) a0 = load8(acc + d0), a1 = load8(acc + d0 + 8), a2 = load8(acc + d0 + 16), a3 = load8(acc + d0 + 24);
-    for (int64_t j = 0; j < m; ++j) {
-      const int32_t k = kidx[j];
-      const float* row = v + size_t(col[k]) * D + d0;
-      const float wk = w[k];
-      a0 += wk * load8(row);
-      a1 += wk * load8(row + 8);
-      a2 += wk * load8(row + 16);
-      a3 += wk * load8(row + 24);
-    }
-    store8(acc + d0, a0), store8(acc + d0 + 8, a1), store8(acc + d0 + 16, a2), store8(acc + d0 + 24, a3);
-  }
-  for (; d0 + 8 <= D; d0 += 8) {
-    V8 a0 = {};
-    if (add) a0 = load8(acc + d0);
-    for (int64_t j = 0; j < m; ++j) a0 += w[kidx[j]] * load8(v + size_t(col[kidx[j]]) * D + d0);
-    store8(acc + d0, a0);
-  }
-  for (; d0 < D; ++d0) {
-    float a = add ? acc[d0] : 0.0f;
-    for (int64_t j = 0; j < m; ++j) a += w[kidx[j]] * v[size_t(col[kidx[j]]) * D + d0];
-    acc[d0] = a;
-  }
-}
-
-// dst[p][k] = sum_d q[d] * c_p(d, col_k) for the powers with need[p], where c_p = (1 + g) y^p with mismatch,
-// else y^p, y^p built as ((1*y)*y)*y: the values the reference stores, in the reference's order over d.
-template <int NP, bool MM>
-GAINCELL_SIMD_CLONES_512 void dot_powers(float* const* dst, const bool* need, const float* q, const float* ky,
-                                         const float* kg, int D, int64_t ld, const ColRange* r, int nr) {
-  for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
-    const int64_t n = r[ri].c1 - r[ri].c0, c0 = r[ri].c0;
-    for (int64_t c = 0; c < n; c += 16) {  // may read 15 columns past the range (kColumnSlack)
-      V16 acc[NP] = {};
-      for (int d = 0; d < D; ++d) {
-        const size_t at = size_t(d) * ld + c0 + c;
-        const V16 y = load16(ky + at);
-        V16 g = {};
-        if (MM) g = load16(kg + at);
-        const float qd = q[d];
-        V16 pk = V16{} + 1.0f;
-#pragma GCC unroll 8
-        for (int p = 0; p < NP; ++p) {
-          if (need[p]) acc[p] += qd * (MM ? g * pk : pk);
-          pk *= y;
-        }
-      }
-      for (int p = 0; p < NP; ++p) {
-        if (!need[p]) continue;
-        float tmp[16];
-        store16(tmp, acc[p]);
-        for (int j = 0; j < 16 && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
-      }
-    }
-  }
-}
-
-// acc[p][d] = sum over the keys k = kidx[j], j < m (in order), of w[p][k] * c_p(col_k, d) for the powers with
-// need[p].
-template <int NP, bool MM>
-GAINCELL_SIMD_CLONES_512 void mix_powers(float* const* acc, const float* const* w, const bool* need, const float* vy,
-                                         const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D) {
-  int d0 = 0;
-  for (; d0 + 32 <= D; d0 += 32) {  // 32 dims per pass: each weight is loaded once for two vectors
-    V16 a0[NP] = {}, a1[NP] = {};
-    for (int64_t j = 0; j < m; ++j) {
-      const int32_t k = kidx[j];
-      const size_t at = size_t(col[k]) * D + d0;
-      const V16 y0 = load16(vy + at), y1 = load16(vy + at + 16);
-      V16 g0 = {}, g1 = {};
-      if (MM) g0 = load16(vg + at), g1 = load16(vg + at + 16);
-      V16 pk0 = V16{} + 1.0f, pk1 = pk0;
-#pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) {
-        if (need[p]) {
-          const float wk = w[p][k];
-          a0[p] += wk * (MM ? g0 * pk0 : pk0);
-          a1[p] += wk * (MM ? g1 * pk1 : pk1);
-        }
-        pk0 *= y0;
-        pk1 *= y1;
-      }
-    }
-    for (int p = 0; p < NP; ++p)
-      if (need[p]) store16(acc[p] + d0, a0[p]), store16(acc[p] + d0 + 16, a1[p]);
-  }
-  for (; d0 + 8 <= D; d0 += 8) {
-    V8 a[NP] = {};
-    for (int64_t j = 0; j < m; ++j) {
-      const int32_t k = kidx[j];
-      const size_t at = size_t(col[k]) * D + d0;
-      const V8 y = load8(vy + at);
-      V8 g = {};
-      if (MM) g = load8(vg + at);
-      V8 pk = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
-#pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) {
-        if (need[p]) a[p] += w[p][k] * (MM ? g * pk : pk);
-        pk *= y;
-      }
-    }
-    for (int p = 0; p < NP; ++p)
-      if (need[p]) store8(acc[p] + d0, a[p]);
-  }
-  for (; d0 < D; ++d0) {
-    float a[NP] = {};
-    for (int64_t j = 0; j < m; ++j) {
-      const int32_t k = kidx[j];
-      const size_t at = size_t(col[k]) * D + d0;
-      float y = vy[at], g = MM ? vg[at] : 1.0f, pk = 1.0f;
-      for (int p = 0; p < NP; ++p) {
-        if (need[p]) a[p] += w[p][k] * (MM ? g * pk : pk);
-        pk *= y;
-      }
-    }
-    for (int p = 0; p < NP; ++p)
-      if (need[p]) acc[p][d0] = a[p];
-  }
-}
 
 // Time of the last refresh at or before `now` (cells written before it restart their age there), or -1.
 int64_t last_refresh(int64_t now, int refresh) {
@@ -274,109 +112,11 @@ void block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, 
   const size_t at = size_t(r0) * cells.ld;
   const float *kq = q + r0, *ky = cells.ky.data() + at, *kg = cells.mismatch ? cells.kg.data() + at : nullptr;
   const int64_t ld = cells.ld;
-  if (poly.n <= 2)
-    cells.mismatch ? dot_powers<2, true>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr)
-                   : dot_powers<2, false>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr);
-  else if (poly.n <= 4)
-    cells.mismatch ? dot_powers<4, true>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr)
-                   : dot_powers<4, false>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr);
-  else
-    cells.mismatch ? dot_powers<kMaxPowers, true>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr)
-                   : dot_powers<kMaxPowers, false>(dst, cells.need, kq, ky, kg, Db, ld, ranges, nr);
+  dot_powers(dst, cells.need, poly.n, cells.mismatch, kq, ky, kg, Db, ld, ranges, nr);
   if (cells.mismatch) {
     scr.dot_off.resize(n);
-    dot_columns(scr.dot_off.data(), kq, cells.k_off.data() + at, Db, ld, ranges, nr);
+    dot_by_columns(scr.dot_off.data(), kq, cells.k_off.data() + at, Db, ld, ranges, nr);
   }
-}
-
-// Steps 6-7 of one K block, vectorized over the keys (the scalar loop's operations in its order per key):
-// sb[k] = sum over the active powers p, in order from 0, of (alpha[p] * dec[p][k]) * dot[p][k], plus off[k].
-GAINCELL_SIMD_CLONES void block_charges(float* sb, const float* const* dot, const float* const* dec, const float* alpha,
-                                        const bool* active, int np, const float* off, int64_t n) {
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    V8 s = {};
-    for (int p = 0; p < np; ++p)
-      if (active[p]) s += (alpha[p] * load8(dec[p] + k)) * load8(dot[p] + k);
-    if (off) s += load8(off + k);
-    store8(sb + k, s);
-  }
-  for (; k < n; ++k) {
-    float s = 0.0f;
-    for (int p = 0; p < np; ++p)
-      if (active[p]) s += alpha[p] * dec[p][k] * dot[p][k];
-    if (off) s += off[k];
-    sb[k] = s;
-  }
-}
-
-// Step 8 of one K block: pk = min(max(sb / S_sat, 0), 1) (S_sat per key, or sat_c for all). The first block
-// sets S and P; a later one adds its charge to S and its pulse to P, at most T_max (min(P + pk, 1)).
-GAINCELL_SIMD_CLONES void block_pulses(float* s, float* p, const float* sb, const float* sat, float sat_c, int64_t n,
-                                       bool first) {
-  const V8 zero = {}, one = zero + 1.0f;
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    const V8 b = load8(sb + k);
-    V8 x = b / (sat ? load8(sat + k) : zero + sat_c);
-    x = x < zero ? zero : x;  // std::max(x, 0.0f)
-    x = one < x ? one : x;    // std::min(x, 1.0f)
-    if (first) {
-      store8(s + k, b), store8(p + k, x);
-    } else {
-      V8 q = load8(p + k) + x;
-      store8(s + k, load8(s + k) + b), store8(p + k, one < q ? one : q);
-    }
-  }
-  for (; k < n; ++k) {
-    const float x = std::min(std::max(sb[k] / (sat ? sat[k] : sat_c), 0.0f), 1.0f);
-    if (first) {
-      s[k] = sb[k], p[k] = x;
-    } else {
-      s[k] += sb[k], p[k] = std::min(p[k] + x, 1.0f);
-    }
-  }
-}
-
-// Steps 6-8 and the weights in one pass, for a read of one K block without read noise on S: the bits of
-// block_charges, block_pulses (first block) and scale_by: S into s[k], p[k] = min(max(S / S_sat, 0), 1) and
-// w[j][k] = p[k] * dec[j][k] for the active powers j.
-GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* s_out, float* p, float* const* w, const float* const* dot,
-                                                 const float* const* dec, const float* alpha, const bool* active,
-                                                 int np, const float* off, const float* sat, float sat_c, int64_t n) {
-  const V16 zero = {}, one = zero + 1.0f;
-  int64_t k = 0;
-  for (; k + 16 <= n; k += 16) {
-    V16 s = {};
-    for (int j = 0; j < np; ++j)
-      if (active[j]) s += (alpha[j] * load16(dec[j] + k)) * load16(dot[j] + k);
-    if (off) s += load16(off + k);
-    store16(s_out + k, s);
-    V16 x = s / (sat ? load16(sat + k) : zero + sat_c);
-    x = x < zero ? zero : x;  // std::max(x, 0.0f)
-    x = one < x ? one : x;    // std::min(x, 1.0f)
-    store16(p + k, x);
-    for (int j = 0; j < np; ++j)
-      if (active[j]) store16(w[j] + k, x * load16(dec[j] + k));
-  }
-  for (; k < n; ++k) {
-    float s = 0.0f;
-    for (int j = 0; j < np; ++j)
-      if (active[j]) s += alpha[j] * dec[j][k] * dot[j][k];
-    if (off) s += off[k];
-    s_out[k] = s;
-    const float x = std::min(std::max(s / (sat ? sat[k] : sat_c), 0.0f), 1.0f);
-    p[k] = x;
-    for (int j = 0; j < np; ++j)
-      if (active[j]) w[j][k] = x * dec[j][k];
-  }
-}
-
-// w[k] = p[k] * dec[k].
-GAINCELL_SIMD_CLONES void scale_by(float* w, const float* p, const float* dec, int64_t n) {
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) store8(w + k, load8(p + k) * load8(dec + k));
-  for (; k < n; ++k) w[k] = p[k] * dec[k];
 }
 
 // Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p. A head of D > rows with
@@ -456,29 +196,6 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
     if (poly.active[p]) scale_by(w[p], scr.p.data(), dec[p], n);
 }
 
-// a[d] += alpha * b[d].
-GAINCELL_SIMD_CLONES_512 void add_scaled(float* a, float alpha, const float* b, int D) {
-  int d = 0;
-  for (; d + 16 <= D; d += 16) store16(a + d, load16(a + d) + alpha * load16(b + d));
-  for (; d < D; ++d) a[d] += alpha * b[d];
-}
-
-// Step 11's ADC inputs: x[d] = A[d] / a_fs, then x * (1 + gain[d]) + off[d] with the ADC's errors (gain and
-// off null without them).
-GAINCELL_SIMD_CLONES void adc_inputs(float* x, const float* A, int D, float a_fs, const float* gain, const float* off) {
-  int d = 0;
-  for (; d + 8 <= D; d += 8) {
-    V8 v = load8(A + d) / a_fs;
-    if (gain) v = v * (1.0f + load8(gain + d)) + load8(off + d);
-    store8(x + d, v);
-  }
-  for (; d < D; ++d) {
-    float v = A[d] / a_fs;
-    if (gain) v = v * (1.0f + gain[d]) + off[d];
-    x[d] = v;
-  }
-}
-
 // Steps 9-11 for the keys [k0, k1) of one array; adds the ADC output to out[D] and writes the ADC codes to
 // code[D] (null: not wanted).
 void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0, int64_t k1, const HeadCells& cells,
@@ -512,15 +229,7 @@ void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0,
   }
   const float *vy = cells.vy.data(), *vg = cells.vg.data();
   const int64_t* col = scr.col.data();
-  if (poly.n <= 2)
-    cells.mismatch ? mix_powers<2, true>(acc, w, cells.need, vy, vg, col, kidx, m, D)
-                   : mix_powers<2, false>(acc, w, cells.need, vy, vg, col, kidx, m, D);
-  else if (poly.n <= 4)
-    cells.mismatch ? mix_powers<4, true>(acc, w, cells.need, vy, vg, col, kidx, m, D)
-                   : mix_powers<4, false>(acc, w, cells.need, vy, vg, col, kidx, m, D);
-  else
-    cells.mismatch ? mix_powers<kMaxPowers, true>(acc, w, cells.need, vy, vg, col, kidx, m, D)
-                   : mix_powers<kMaxPowers, false>(acc, w, cells.need, vy, vg, col, kidx, m, D);
+  mix_powers(acc, w, cells.need, poly.n, cells.mismatch, vy, vg, col, kidx, m, D);
   for (int p = 0; p < poly.n; ++p)
     if (poly.active[p]) add_scaled(A, poly.alpha[p], acc[p], D);
   if (cells.mismatch) mix_rows(A, scr.p.data(), cells.v_off.data(), col, kidx, m, D, true);
@@ -540,11 +249,6 @@ void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0,
 }
 
 }  // namespace
-
-void dot_by_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* ranges,
-                    int n_ranges) {
-  dot_columns(dst, q, m, D, ld, ranges, n_ranges);
-}
 
 ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ranges, int n_ranges,
                      const HeadCells& cells, const ReadConfig& rc, ReadScratch& scr, const float* const* dots) {
