@@ -211,9 +211,10 @@ void read_array(float* out, float* code, int64_t now, int64_t group, int64_t k0,
   const float* P = scr.p.data();
   int32_t* kidx = scr.kidx.data();
   int64_t m = 0;
-  for (int64_t k = k0; k < k1; ++k) {  // branch-free compaction
-    kidx[m] = int32_t(k);
-    m += !skip_zero || P[k] != 0.0f;
+  if (skip_zero) {
+    m = nonzero_keys(kidx, P, k0, k1);
+  } else {
+    for (int64_t k = k0; k < k1; ++k) kidx[m++] = int32_t(k);
   }
   float* acc[kMaxPowers] = {};
   const float* w[kMaxPowers] = {};
@@ -257,7 +258,7 @@ ReadStats read_cells(float* out, const float* q, int64_t now, const ColRange* ra
   scr.col.resize(n);
   scr.group.resize(n);
   scr.age.resize(n);
-  scr.kidx.resize(n);
+  scr.kidx.resize(n + kKeySlack);
   // One range of consecutively written columns: key k is token t0 + k, and the tiles follow from that.
   const bool consecutive = n_ranges == 1 && n > 0 && ranges[0].c1 <= cells.consecutive_end;
   const int64_t t0 = consecutive ? cells.consecutive_base + ranges[0].c0 : 0;

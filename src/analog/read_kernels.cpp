@@ -1,7 +1,10 @@
 // The vector kernels of a gain-cell read (read_kernels.h).
 #include "analog/read_kernels.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <atomic>
 
 #include "core/simd_v8.h"
 
@@ -311,6 +314,45 @@ GAINCELL_SIMD_CLONES void adc_inputs(float* x, const float* A, int D, float a_fs
     if (gain) v = v * (1.0f + gain[d]) + off[d];
     x[d] = v;
   }
+}
+
+namespace {
+
+// 16 keys per step: the lanes with p != 0 (unordered compare: NaN passes) compressed into one vector of their
+// indices, stored whole (the slack past m), m advanced by their count.
+__attribute__((target("avx512f"))) int64_t nonzero_keys_avx512(int32_t* kidx, const float* p, int64_t k0, int64_t k1) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(int32_t(k0)),
+                                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  int64_t m = 0;
+  for (int64_t k = k0; k < k1; k += 16) {
+    const __mmask16 lanes = k1 - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (k1 - k)) - 1);
+    const __mmask16 nz = _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, p + k), zero, _CMP_NEQ_UQ);
+    _mm512_storeu_si512(kidx + m, _mm512_maskz_compress_epi32(nz, idx));
+    m += __builtin_popcount(nz);
+    idx = _mm512_add_epi32(idx, sixteen);
+  }
+  return m;
+}
+
+std::atomic<bool> g_nonzero_keys_avx512{true};
+
+}  // namespace
+
+int64_t nonzero_keys(int32_t* kidx, const float* p, int64_t k0, int64_t k1) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512 && g_nonzero_keys_avx512.load(std::memory_order_relaxed)) return nonzero_keys_avx512(kidx, p, k0, k1);
+  int64_t m = 0;
+  for (int64_t k = k0; k < k1; ++k) {  // branch-free
+    kidx[m] = int32_t(k);
+    m += p[k] != 0.0f;
+  }
+  return m;
+}
+
+void set_nonzero_keys_avx512(bool allowed) {
+  g_nonzero_keys_avx512.store(allowed, std::memory_order_relaxed);
 }
 
 }  // namespace gaincell

@@ -11,6 +11,7 @@
 #include "analog/gaincell_attention.h"
 #include "analog/gaincell_reference.h"
 #include "analog/quant_histograms.h"
+#include "analog/read_kernels.h"
 #include "core/rng.h"
 
 namespace gaincell {
@@ -106,6 +107,31 @@ TEST(AnalogActivity, CountsFollowTheArrays) {
   for (int t = 0; t < T; ++t) cache->step(out.data(), &qkv[size_t(t) * 3 * D]);
   EXPECT_EQ(att.activity()[1].adc_conversions, 2 * arrays * D);
   EXPECT_EQ(att.activity()[1].tokens, 2 * T);
+}
+
+// The keys a read mixes: those whose pulse is not 0, in order; NaN is kept, -0 and +0 are not. Both the AVX-512
+// kernel (where the CPU has it) and the portable loop, over every length and start up to past one vector.
+TEST(AnalogKernels, NonzeroKeysAreThePulsesThatAreNotZero) {
+  std::vector<float> p;
+  Rng r(11);
+  for (int i = 0; i < 80; ++i) {
+    const double u = r.uniform();
+    p.push_back(u < 0.4 ? 0.0f : u < 0.5 ? -0.0f : u < 0.55 ? std::nanf("") : u < 0.6 ? 1e-42f : float(u));
+  }
+  for (bool avx512 : {true, false}) {
+    set_nonzero_keys_avx512(avx512);
+    for (int k0 = 0; k0 < 20; ++k0)
+      for (int k1 = k0; k1 <= 80; ++k1) {
+        std::vector<int32_t> want, got(size_t(k1 - k0) + kKeySlack, -1);
+        for (int k = k0; k < k1; ++k)
+          if (p[k] != 0.0f) want.push_back(k);
+        const int64_t m = nonzero_keys(got.data(), p.data(), k0, k1);
+        ASSERT_EQ(m, int64_t(want.size())) << k0 << " " << k1 << " avx512 " << avx512;
+        got.resize(size_t(m));
+        ASSERT_EQ(got, want) << k0 << " " << k1 << " avx512 " << avx512;
+      }
+  }
+  set_nonzero_keys_avx512(true);
 }
 
 }  // namespace GAINCELL_UNITY_ID
