@@ -54,6 +54,11 @@ typedef uint64_t U8 __attribute__((vector_size(64)));
 typedef int64_t I8 __attribute__((vector_size(64)));
 typedef double D8 __attribute__((vector_size(64)));
 
+// The uniforms' integers m at the tails' edges (c2c_normal: u = (m + 0.5) 2^-53, central for kLow < u < 1 - kLow).
+constexpr double kTwo53 = 9007199254740992.0;
+constexpr uint64_t kTailLow = uint64_t(kLow * kTwo53 - 0.5);                 // u <= kLow: m <= this
+constexpr uint64_t kTailHigh = uint64_t((1.0 - kLow) * kTwo53 - 0.5) + 1;   // u >= 1 - kLow: m >= this
+
 GAINCELL_VECTOR_HELPER U8 mix8(U8 z) {  // Rng::mix on each lane
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -78,8 +83,16 @@ GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const ui
     const D8 x = (((((kA[0] * rr + kA[1]) * rr + kA[2]) * rr + kA[3]) * rr + kA[4]) * rr + kA[5]) * q /
                  (((((kB[0] * rr + kB[1]) * rr + kB[2]) * rr + kB[3]) * rr + kB[4]) * rr + 1.0);
     __builtin_memcpy(out + i, &x, sizeof x);
+    // u = (m + 0.5) 2^-53 with m = r >> 11 (exact): the tails u <= kLow and u >= 1 - kLow (as normal_quantile
+    // rounds it) are m <= kTailLow and m >= kTailHigh. One draw in 20 is in a tail: lanes are tested only in
+    // the vectors that hold one.
+    // The tests as the top bits of differences (m < 2^53: GCC lowers 64-bit vector comparisons lane by lane).
+    const U8 m = r >> 11, tail = ((m - (kTailLow + 1)) | ((kTailHigh - 1) - m)) >> 63;
+    const U8 t4 = __builtin_shufflevector(tail, tail, 4, 5, 6, 7, 0, 1, 2, 3) | tail;
+    const U8 t2 = __builtin_shufflevector(t4, t4, 2, 3, 0, 1, 2, 3, 0, 1) | t4;
+    if ((t2[0] | t2[1]) == 0) continue;
     for (int j = 0; j < 8; ++j)
-      if (!(u[j] > kLow && u[j] < 1.0 - kLow)) out[i + j] = normal_quantile(u[j]);  // the tails
+      if (tail[j]) out[i + j] = normal_quantile(u[j]);
   }
 }
 
