@@ -134,7 +134,12 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   const int64_t t0 = cells.written_at[col[0]], age0 = now - t0;
   bool run = rc.decay_reversed && refreshed <= t0 && age0 < rc.n_ages && age0 - (n - 1) >= 0;
   for (int64_t k = 0; k < n && run && !consecutive; ++k) run = cells.written_at[col[k]] == t0 + k;
-  if (!run)
+  // Consecutive keys with a refresh after the first: the keys k < kr, written before it, share the age
+  // now - refreshed, the others are a run of the reversed table.
+  const int64_t kr = std::max<int64_t>(0, std::min(n, refreshed - t0));
+  const bool split_run =
+      !run && consecutive && rc.decay_reversed && now - refreshed < rc.n_ages && age0 < rc.n_ages + kr;
+  if (!run && !split_run)
     for (int64_t k = 0; k < n; ++k) {
       const int64_t t = cells.written_at[col[k]];
       scr.age[k] = int32_t(refreshed > t ? now - refreshed : now - t);
@@ -143,13 +148,21 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   const float* dot[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
     if (!poly.active[p]) continue;
-    if (run) {  // delta^p at age0 - k: the reversed row at n_ages - 1 - age0 + k
-      dec[p] = rc.decay_reversed + p * rc.n_ages + (rc.n_ages - 1 - age0);
+    // delta^p at age0 - k: the reversed row at n_ages - 1 - age0 + k
+    const float* reversed =
+        run || split_run ? rc.decay_reversed + p * rc.n_ages + (rc.n_ages - 1 - age0 + kr) : nullptr;
+    if (run) {  // kr = 0
+      dec[p] = reversed;
       continue;
     }
     scr.dec[p].resize(n);
     const float* table = rc.decay + p * rc.n_ages;
-    for (int64_t k = 0; k < n; ++k) scr.dec[p][k] = table[scr.age[k]];
+    if (split_run) {
+      std::fill(scr.dec[p].begin(), scr.dec[p].begin() + kr, table[now - refreshed]);
+      std::copy(reversed, reversed + (n - kr), scr.dec[p].begin() + kr);
+    } else {
+      for (int64_t k = 0; k < n; ++k) scr.dec[p][k] = table[scr.age[k]];
+    }
     dec[p] = scr.dec[p].data();
   }
   const bool sat_per_key = rc.mm && !rc.mm->s_sat.empty();
@@ -157,16 +170,41 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   float* w[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p)
     if (poly.active[p]) scr.w[p].resize(n), w[p] = scr.w[p].data();
-  const bool s_noise = rc.c2c && (rc.sigma_s > 0 || rc.snr_s_db > 0);
-  if (n_blocks == 1 && !s_noise) {  // the common read: charges to weights in one pass
+  // Read noise on S of key k: sigma_s N(0, 1) addressed by (now, t_k | block << 48).
+  auto draw_s_noise = [&](int blk) {
+    scr.noise.resize(n);
+    if (consecutive && blk == 0) {  // t_k = t0 + k
+      c2c_normals(scr.noise.data(), *rc.c2c, NoiseTag::kReadS, now, nullptr, uint64_t(t0), n);
+      return;
+    }
+    scr.noise_at.resize(n);
+    for (int64_t k = 0; k < n; ++k) scr.noise_at[k] = uint64_t(cells.written_at[scr.col[k]]) | uint64_t(blk) << 48;
+    c2c_normals(scr.noise.data(), *rc.c2c, NoiseTag::kReadS, now, scr.noise_at.data(), 0, n);
+  };
+  if (n_blocks == 1 && !(rc.c2c && rc.snr_s_db > 0)) {  // the common read: charges to weights in one pass
     block_dots(q, 0, D, ranges, nr, n, cells, rc, scr, dots != nullptr);
     for (int p = 0; p < poly.n; ++p)
       dot[p] = !poly.active[p] ? nullptr : dots && cells.need[p] ? dots[p] : scr.dot[p].data();
     const float* off = !cells.mismatch ? nullptr : dots ? dots[poly.n] : scr.dot_off.data();
-    if (sat_per_key)
-      for (int64_t k = 0; k < n; ++k) scr.s_sat[k] = rc.mm->s_sat[mod_pos(cells.written_at[scr.col[k]], rc.window)];
-    charges_to_weights(scr.s.data(), scr.p.data(), w, dot, dec, poly.alpha, poly.active, poly.n, off,
-                       sat_per_key ? scr.s_sat.data() : nullptr, rc.cv->s_sat, n);
+    const float* noise = nullptr;
+    if (rc.c2c && rc.sigma_s > 0) {
+      draw_s_noise(0);
+      scr.s_blk.resize(n);
+      for (int64_t k = 0; k < n; ++k) scr.s_blk[k] = float(rc.sigma_s * scr.noise[k]);
+      noise = scr.s_blk.data();
+    }
+    const float* sat = nullptr;
+    if (sat_per_key) {
+      const int64_t at = consecutive ? mod_pos(t0, rc.window) : -1;
+      if (at >= 0 && at + n <= rc.window) {
+        sat = rc.mm->s_sat.data() + at;  // S_sat of slots t0 mod W, ... in a row
+      } else {
+        for (int64_t k = 0; k < n; ++k) scr.s_sat[k] = rc.mm->s_sat[mod_pos(cells.written_at[scr.col[k]], rc.window)];
+        sat = scr.s_sat.data();
+      }
+    }
+    charges_to_weights(scr.s.data(), scr.p.data(), w, dot, dec, poly.alpha, poly.active, poly.n, off, noise, sat,
+                       rc.cv->s_sat, n);
     if (rc.hist) rc.hist->add_pulses(scr.p.data(), n);
     return;
   }
@@ -179,10 +217,7 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
     const float* off = !cells.mismatch ? nullptr : dots ? dots[poly.n] : scr.dot_off.data();
     block_charges(sb, dot, dec, poly.alpha, poly.active, poly.n, off, n);
     if (rc.c2c && rc.sigma_s > 0) {
-      scr.noise_at.resize(n);
-      scr.noise.resize(n);
-      for (int64_t k = 0; k < n; ++k) scr.noise_at[k] = uint64_t(cells.written_at[scr.col[k]]) | uint64_t(blk) << 48;
-      c2c_normals(scr.noise.data(), *rc.c2c, NoiseTag::kReadS, now, scr.noise_at.data(), 0, n);
+      draw_s_noise(blk);
       for (int64_t k = 0; k < n; ++k) sb[k] += float(rc.sigma_s * scr.noise[k]);
     }
     if (sat_per_key)

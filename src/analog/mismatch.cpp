@@ -56,8 +56,8 @@ typedef double D8 __attribute__((vector_size(64)));
 
 // The uniforms' integers m at the tails' edges (c2c_normal: u = (m + 0.5) 2^-53, central for kLow < u < 1 - kLow).
 constexpr double kTwo53 = 9007199254740992.0;
-constexpr uint64_t kTailLow = uint64_t(kLow * kTwo53 - 0.5);                 // u <= kLow: m <= this
-constexpr uint64_t kTailHigh = uint64_t((1.0 - kLow) * kTwo53 - 0.5) + 1;   // u >= 1 - kLow: m >= this
+constexpr uint64_t kTailLow = uint64_t(kLow * kTwo53 - 0.5);               // u <= kLow: m <= this
+constexpr uint64_t kTailHigh = uint64_t((1.0 - kLow) * kTwo53 - 0.5) + 1;  // u >= 1 - kLow: m >= this
 
 GAINCELL_VECTOR_HELPER U8 mix8(U8 z) {  // Rng::mix on each lane
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

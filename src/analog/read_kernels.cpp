@@ -257,7 +257,8 @@ GAINCELL_SIMD_CLONES void block_pulses(float* s, float* p, const float* sb, cons
 // w[j][k] = p[k] * dec[j][k] for the active powers j.
 GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* s_out, float* p, float* const* w, const float* const* dot,
                                                  const float* const* dec, const float* alpha, const bool* active,
-                                                 int np, const float* off, const float* sat, float sat_c, int64_t n) {
+                                                 int np, const float* off, const float* noise, const float* sat,
+                                                 float sat_c, int64_t n) {
   const V16 zero = {}, one = zero + 1.0f;
   int64_t k = 0;
   for (; k + 16 <= n; k += 16) {
@@ -265,6 +266,7 @@ GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* s_out, float* p, float* 
     for (int j = 0; j < np; ++j)
       if (active[j]) s += (alpha[j] * load16(dec[j] + k)) * load16(dot[j] + k);
     if (off) s += load16(off + k);
+    if (noise) s += load16(noise + k);
     store16(s_out + k, s);
     V16 x = s / (sat ? load16(sat + k) : zero + sat_c);
     x = x < zero ? zero : x;  // std::max(x, 0.0f)
@@ -278,6 +280,7 @@ GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* s_out, float* p, float* 
     for (int j = 0; j < np; ++j)
       if (active[j]) s += alpha[j] * dec[j][k] * dot[j][k];
     if (off) s += off[k];
+    if (noise) s += noise[k];
     s_out[k] = s;
     const float x = std::min(std::max(s / (sat ? sat[k] : sat_c), 0.0f), 1.0f);
     p[k] = x;

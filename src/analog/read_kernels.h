@@ -26,10 +26,11 @@ void block_charges(float* sb, const float* const* dot, const float* const* dec, 
 // Step 8 of one K block: the pulse min(max(sb / S_sat, 0), 1) (S_sat per key, or sat_c when sat is null) sets S and
 // P (first block) or adds to them (P at most 1).
 void block_pulses(float* s, float* p, const float* sb, const float* sat, float sat_c, int64_t n, bool first);
-// Steps 6-8 and the weights of a one-block read in one pass: s[k] = S, p[k] = P, w[j][k] = P dec[j][k].
+// Steps 6-8 and the weights of a one-block read in one pass: s[k] = S (block_charges' sum, plus noise[k] when
+// given), p[k] = P, w[j][k] = P dec[j][k].
 void charges_to_weights(float* s, float* p, float* const* w, const float* const* dot, const float* const* dec,
-                        const float* alpha, const bool* active, int np, const float* off, const float* sat, float sat_c,
-                        int64_t n);
+                        const float* alpha, const bool* active, int np, const float* off, const float* noise,
+                        const float* sat, float sat_c, int64_t n);
 // w[k] = p[k] * dec[k].
 void scale_by(float* w, const float* p, const float* dec, int64_t n);
 // kidx[0, m) = the keys k in [k0, k1), in order, whose pulse p[k] is not 0 (NaN included; -0 counts as 0); returns
