@@ -204,6 +204,15 @@ TEST(AnalogQuantizer, VectorizedApplyEqualsScalarBits) {
           cc.enabled = enabled;
           Quantizer q(cc);
           auto xs = quantizer_inputs(specials);
+          // Inputs at the codes' rounding edges (x / step near k + 1/2), where a quotient by multiplication could
+          // round the other way: the half-way values and their float neighbours.
+          for (int k = -40; k < 40; ++k)
+            for (double frac : {0.5, 0.5 - 1e-7, 0.5 + 1e-7, 0.25}) {
+              float h = float((k + frac) * q.step);
+              for (int s = 0; s < 4; ++s, h = std::nextafter(h, INFINITY)) xs.push_back(h);
+              h = float((k + frac) * q.step);
+              for (int s = 0; s < 3; ++s) xs.push_back(h = std::nextafter(h, -INFINITY));
+            }
           const float a = 1.3f, b = -0.05f;
           std::vector<float> out(xs.size(), 7.0f), code(xs.size(), 7.0f);
           q.apply(out.data(), code.data(), xs.data(), int64_t(xs.size()), affine, a, b);
