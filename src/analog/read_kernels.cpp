@@ -111,6 +111,40 @@ GAINCELL_SIMD_CLONES_512 void dot_powers_of(float* const* dst, const bool* need,
   }
 }
 
+// mix_powers_of on the dims [d0, d0 + 16 NV): NV vectors per power in registers, each weight loaded once for
+// all of them. More vectors make more independent sums: one sum per vector adds once per key, and the adds'
+// latency bounds a pass with few powers (the linear model) when it holds two.
+template <int NP, bool MM, int NV>
+GAINCELL_VECTOR_HELPER void mix_dims(float* const* acc, const float* const* w, const bool* need, const float* vy,
+                                     const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D,
+                                     int d0) {
+  V16 a[NP][NV] = {};
+  for (int64_t j = 0; j < m; ++j) {
+    const int32_t k = kidx[j];
+    const size_t at = size_t(col[k]) * D + d0;
+    V16 y[NV], g[NV] = {}, pk[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      y[v] = load16(vy + at + 16 * v), pk[v] = V16{} + 1.0f;
+      if (MM) g[v] = load16(vg + at + 16 * v);
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) {
+      if (need[p]) {
+        const float wk = w[p][k];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) a[p][v] += wk * (MM ? g[v] * pk[v] : pk[v]);
+      }
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) pk[v] *= y[v];
+    }
+  }
+  for (int p = 0; p < NP; ++p)
+    if (need[p])
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) store16(acc[p] + d0 + 16 * v, a[p][v]);
+}
+
 // acc[p][d] = sum over the keys k = kidx[j], j < m (in order), of w[p][k] * c_p(col_k, d) for the powers with
 // need[p].
 template <int NP, bool MM>
@@ -118,29 +152,9 @@ GAINCELL_SIMD_CLONES_512 void mix_powers_of(float* const* acc, const float* cons
                                             const float* vg, const int64_t* col, const int32_t* kidx, int64_t m,
                                             int D) {
   int d0 = 0;
-  for (; d0 + 32 <= D; d0 += 32) {  // 32 dims per pass: each weight is loaded once for two vectors
-    V16 a0[NP] = {}, a1[NP] = {};
-    for (int64_t j = 0; j < m; ++j) {
-      const int32_t k = kidx[j];
-      const size_t at = size_t(col[k]) * D + d0;
-      const V16 y0 = load16(vy + at), y1 = load16(vy + at + 16);
-      V16 g0 = {}, g1 = {};
-      if (MM) g0 = load16(vg + at), g1 = load16(vg + at + 16);
-      V16 pk0 = V16{} + 1.0f, pk1 = pk0;
-#pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) {
-        if (need[p]) {
-          const float wk = w[p][k];
-          a0[p] += wk * (MM ? g0 * pk0 : pk0);
-          a1[p] += wk * (MM ? g1 * pk1 : pk1);
-        }
-        pk0 *= y0;
-        pk1 *= y1;
-      }
-    }
-    for (int p = 0; p < NP; ++p)
-      if (need[p]) store16(acc[p] + d0, a0[p]), store16(acc[p] + d0 + 16, a1[p]);
-  }
+  if constexpr (NP <= 4)  // 64 dims per pass: up to 12 sums of 16 dims (and 8 powers) stay in registers
+    for (; d0 + 64 <= D; d0 += 64) mix_dims<NP, MM, 4>(acc, w, need, vy, vg, col, kidx, m, D, d0);
+  for (; d0 + 32 <= D; d0 += 32) mix_dims<NP, MM, 2>(acc, w, need, vy, vg, col, kidx, m, D, d0);
   for (; d0 + 8 <= D; d0 += 8) {
     V8 a[NP] = {};
     for (int64_t j = 0; j < m; ++j) {
