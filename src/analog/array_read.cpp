@@ -10,10 +10,12 @@ namespace gaincell {
 void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_mismatch) {
   D = dim;
   ld = columns;
+  k_ld = (columns + 15) / 16 * 16;
+  if (k_ld / 16 % 2 == 0) k_ld += 16;
   n_pow = poly.n;
   mismatch = with_mismatch;
   for (int p = 0; p < kMaxPowers; ++p) need[p] = p < n_pow && poly.active[p] && (p > 0 || mismatch);
-  const size_t k_size = size_t(D) * ld + kColumnSlack, v_size = size_t(D) * ld;
+  const size_t k_size = size_t(D) * k_ld + kColumnSlack, v_size = size_t(D) * ld;
   ky.assign(k_size, 0.0f);
   vy.assign(v_size, 0.0f);
   kg.assign(mismatch ? k_size : 0, 0.0f);
@@ -41,12 +43,12 @@ void HeadCells::write(int64_t col, int64_t t, const float* yk, const float* yv, 
   n_v_nonfinite += int64_t(!finite) - int64_t(v_nonfinite[col]);
   v_nonfinite[col] = !finite;
   for (int d = 0; d < D; ++d) {
-    ky[size_t(d) * ld + col] = yk[d];
+    ky[size_t(d) * k_ld + col] = yk[d];
     vy[size_t(col) * D + d] = yv[d];
     if (mismatch) {
-      kg[size_t(d) * ld + col] = 1.0f + mm->k_gain[slot * D + d];
+      kg[size_t(d) * k_ld + col] = 1.0f + mm->k_gain[slot * D + d];
       vg[size_t(col) * D + d] = 1.0f + mm->v_gain[slot * D + d];
-      k_off[size_t(d) * ld + col] = mm->k_off[slot * D + d];
+      k_off[size_t(d) * k_ld + col] = mm->k_off[slot * D + d];
       v_off[size_t(col) * D + d] = mm->v_off[slot * D + d];
     }
   }
@@ -109,9 +111,9 @@ void block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, 
     if (!cells.need[p]) std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
   }
   if (given) return;  // the needed powers' dots (and the offset sums) come from read_cells' caller
-  const size_t at = size_t(r0) * cells.ld;
+  const size_t at = size_t(r0) * cells.k_ld;
   const float *kq = q + r0, *ky = cells.ky.data() + at, *kg = cells.mismatch ? cells.kg.data() + at : nullptr;
-  const int64_t ld = cells.ld;
+  const int64_t ld = cells.k_ld;
   dot_powers(dst, cells.need, poly.n, cells.mismatch, kq, ky, kg, Db, ld, ranges, nr);
   if (cells.mismatch) {
     scr.dot_off.resize(n);

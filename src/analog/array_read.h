@@ -19,12 +19,16 @@ namespace gaincell {
 constexpr int kColumnSlack = 16;
 
 // Stored cell values of one head: the offset-removed voltage y of every cell, K transposed as the array holds
-// it (ky [D][ld]) and V as rows (vy [ld][D]); with cell mismatch also the gains (1 + g) (kg, vg) and the
-// offset currents (k_off, v_off). The powers (1 + g) y^p are formed on the fly by the reads with the
+// it (ky [D][k_ld], columns [0, ld) used) and V as rows (vy [ld][D]); with cell mismatch also the gains (1 + g) (kg,
+// vg) and the offset currents (k_off, v_off). The powers (1 + g) y^p are formed on the fly by the reads with the
 // reference's multiplications (((1*y)*y)*y, then (1 + g) times that), so storing y alone costs no bits.
 struct HeadCells {
   int D = 0;
-  int64_t ld = 0;
+  int64_t ld = 0;  // columns
+  // Row stride of the K planes: ld rounded up to 16 floats, an odd number of 64-byte lines, so that the D rows of
+  // a column fall in D different L1 sets (a stride of 1 KiB or 4 KiB put them in 4 sets or 1: writes and reads
+  // down a column missed L1).
+  int64_t k_ld = 0;
   int n_pow = 0;
   bool mismatch = false;
   bool need[kMaxPowers] = {};  // power p is read from the cells (else p = 0 without mismatch: y^0 = 1)

@@ -9,6 +9,13 @@ namespace gaincell {
 namespace {
 
 constexpr int kQueryBlock = 4;  // queries whose first-product sums are computed in one pass
+constexpr int kAhead = 4;       // rows prefetched ahead of the one converted
+
+// The rows of one head are a row stride apart (the fused q | k | v rows): each is on another page, where the
+// hardware prefetchers do not follow, so the converters' loops would wait on every row.
+void prefetch_row(const float* p, int D) {
+  for (int i = 0; i < D; i += 16) __builtin_prefetch(p + i);
+}
 
 }  // namespace
 
@@ -41,6 +48,7 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
     Rng c2c = m.c2c(layer, b, g);  // write noise: the KV head's
     for (int t = 0; t < T; ++t) {
       const int64_t r = int64_t(b) * T + t;
+      if (t + kAhead < T) prefetch_row(qkv.k.at(r + kAhead, g), D), prefetch_row(qkv.v.at(r + kAhead, g), D);
       m.write_token(cells, t, t, qkv.k.at(r, g), qkv.v.at(r, g), layer, g, &mm, c2c, hp);
     }
   }
@@ -50,7 +58,11 @@ void GainCellAttention::forward_group(float* out, const QkvView& qkv, int T, int
   const int slots = query_dot_slots(cells, m.poly());
   for (int h = g * G; h < (g + 1) * G; ++h) {
     Rng c2c = m.c2c(layer, b, h);  // read noise: the query head's
-    for (int t = 0; t < T; ++t) m.query(&qp[size_t(t) * D], qkv.q.at(int64_t(b) * T + t, h), layer, h, hp);
+    for (int t = 0; t < T; ++t) {
+      const int64_t r = int64_t(b) * T + t;
+      if (t + kAhead < T) prefetch_row(qkv.q.at(r + kAhead, h), D);
+      m.query(&qp[size_t(t) * D], qkv.q.at(r, h), layer, h, hp);
+    }
     ReadConfig rc = m.read_config(&mm, &c2c);
     rc.hist = hp;
     // Queries in blocks of kQueryBlock: when each reads one column range (always, unless ring tiles split the

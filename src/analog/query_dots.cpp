@@ -127,7 +127,7 @@ void query_block_dots(float* out, const float* qp, int Q, int64_t c0, int64_t c1
                     cells.ky.data(),
                     mm ? cells.kg.data() : nullptr,
                     mm ? cells.k_off.data() : nullptr,
-                    cells.ld,
+                    cells.k_ld,
                     c0,
                     n};
   if (poly.n <= 2)

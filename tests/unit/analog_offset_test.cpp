@@ -30,7 +30,7 @@ void stored(const HardwareConfig& hw, float x, float* yk, float* yv) {
   *yk = cells.ky[0];
   *yv = cells.vy[0];
   for (int d = 1; d < D; ++d) {
-    EXPECT_EQ(cells.ky[size_t(d) * cells.ld], *yk);
+    EXPECT_EQ(cells.ky[size_t(d) * cells.k_ld], *yk);
     EXPECT_EQ(cells.vy[size_t(d)], *yv);
   }
 }
