@@ -10,8 +10,7 @@ namespace gaincell {
 void HeadCells::init(int dim, int64_t columns, const CellPoly& poly, bool with_mismatch) {
   D = dim;
   ld = columns;
-  k_ld = (columns + 15) / 16 * 16;
-  if (k_ld / 16 % 2 == 0) k_ld += 16;
+  k_ld = column_stride(columns);
   n_pow = poly.n;
   mismatch = with_mismatch;
   for (int p = 0; p < kMaxPowers; ++p) need[p] = p < n_pow && poly.active[p] && (p > 0 || mismatch);

@@ -18,17 +18,22 @@ namespace gaincell {
 // (16-float vectors).
 constexpr int kColumnSlack = 16;
 
+// A row stride for planes of `columns` floats read down their columns: rounded up to 16 floats and to an odd
+// number of 64-byte lines, so that 64 consecutive rows fall in 64 different L1 sets (a stride of 1 KiB or 4 KiB
+// puts them in 4 sets or 1, and a walk down a column misses L1).
+inline int64_t column_stride(int64_t columns) {
+  const int64_t s = (columns + 15) / 16 * 16;
+  return s / 16 % 2 == 0 ? s + 16 : s;
+}
+
 // Stored cell values of one head: the offset-removed voltage y of every cell, K transposed as the array holds
 // it (ky [D][k_ld], columns [0, ld) used) and V as rows (vy [ld][D]); with cell mismatch also the gains (1 + g) (kg,
 // vg) and the offset currents (k_off, v_off). The powers (1 + g) y^p are formed on the fly by the reads with the
 // reference's multiplications (((1*y)*y)*y, then (1 + g) times that), so storing y alone costs no bits.
 struct HeadCells {
   int D = 0;
-  int64_t ld = 0;  // columns
-  // Row stride of the K planes: ld rounded up to 16 floats, an odd number of 64-byte lines, so that the D rows of
-  // a column fall in D different L1 sets (a stride of 1 KiB or 4 KiB put them in 4 sets or 1: writes and reads
-  // down a column missed L1).
-  int64_t k_ld = 0;
+  int64_t ld = 0;    // columns
+  int64_t k_ld = 0;  // row stride of the K planes: column_stride(ld)
   int n_pow = 0;
   bool mismatch = false;
   bool need[kMaxPowers] = {};  // power p is read from the cells (else p = 0 without mismatch: y^0 = 1)

@@ -11,15 +11,17 @@ struct Prepared {
   // Step 1-4 values [T * D]: qq = Q_q(clip(a q + b)), y^K, y^V (offset removed); masks of the input clips.
   std::vector<float> qq, yk, yv, mq, mk, mv;
   std::vector<float> ykp[kMaxPowers], yvp[kMaxPowers];  // (y)^p for p >= 2 (nonlinear forward only)
-  // The same transposed, [D][T] plus kColumnSlack, as the K array holds them: a row's dot products with every
-  // key run as one dot_by_columns (vectorized over the keys, each sum in d order: the bits of dot()).
+  // The same transposed, [D][ldT] plus kColumnSlack (ldT = column_stride(T)), as the K array holds them: a row's
+  // dot products with every key run as one dot_by_columns (vectorized over the keys, each sum in d order: the
+  // bits of dot()).
   std::vector<float> ykT[kMaxPowers], yvT;  // ykT[p] for p >= 1 (p >= 2 nonlinear forward only)
+  int64_t ldT = 0;
 };
 
-void transpose_into(std::vector<float>& dst, const std::vector<float>& src, int T, int D) {
-  dst.assign(size_t(T) * D + kColumnSlack, 0.0f);
+void transpose_into(std::vector<float>& dst, const std::vector<float>& src, int T, int D, int64_t ldT) {
+  dst.assign(size_t(ldT) * D + kColumnSlack, 0.0f);
   for (int t = 0; t < T; ++t)
-    for (int d = 0; d < D; ++d) dst[size_t(d) * T + t] = src[size_t(t) * D + d];
+    for (int d = 0; d < D; ++d) dst[size_t(d) * ldT + t] = src[size_t(t) * D + d];
 }
 
 // Straight-through clip mask of one converter input: 1 where lo <= u <= hi (inclusive, as torch.clamp).
@@ -44,8 +46,9 @@ void prepare(Prepared& s, const float* q, const float* k, const float* v, int64_
       s.mk[e] = clip_mask(uk, cv.store);
       s.mv[e] = clip_mask(uv, cv.store);
     }
-  transpose_into(s.ykT[1], s.yk, T, D);
-  transpose_into(s.yvT, s.yv, T, D);
+  s.ldT = column_stride(T);
+  transpose_into(s.ykT[1], s.yk, T, D, s.ldT);
+  transpose_into(s.yvT, s.yv, T, D, s.ldT);
   if (!p.surrogate) return;
   for (int pw = 2; pw < p.poly.n; ++pw) {
     s.ykp[pw].resize(n);
@@ -54,7 +57,7 @@ void prepare(Prepared& s, const float* q, const float* k, const float* v, int64_
       s.ykp[pw][e] = (pw == 2 ? s.yk[e] : s.ykp[pw - 1][e]) * s.yk[e];
       s.yvp[pw][e] = (pw == 2 ? s.yv[e] : s.yvp[pw - 1][e]) * s.yv[e];
     }
-    transpose_into(s.ykT[pw], s.ykp[pw], T, D);
+    transpose_into(s.ykT[pw], s.ykp[pw], T, D, s.ldT);
   }
 }
 
@@ -97,10 +100,10 @@ void first_product_row(Row& r, const Prepared& s, int i, int lo, int D, int T, c
   float sumq = 0.0f;
   for (int d = 0; d < D; ++d) sumq += qi[d] * 1.0f;
   const ColRange keys{lo, i + 1};
-  dot_by_columns(r.qk[1].data(), qi, s.ykT[1].data(), D, T, &keys, 1);
+  dot_by_columns(r.qk[1].data(), qi, s.ykT[1].data(), D, s.ldT, &keys, 1);
   if (p.surrogate)
     for (int pw = 2; pw < p.poly.n; ++pw)
-      if (p.poly.active[pw]) dot_by_columns(r.qk[pw].data(), qi, s.ykT[pw].data(), D, T, &keys, 1);
+      if (p.poly.active[pw]) dot_by_columns(r.qk[pw].data(), qi, s.ykT[pw].data(), D, s.ldT, &keys, 1);
   for (int j = lo; j <= i; ++j) {
     const int k = j - lo, age = int(age_of(i, j, p.refresh));
     r.age[k] = age;
@@ -252,7 +255,7 @@ GAINCELL_SIMD_CLONES void gaincell_head_backward(float* dq, float* dk, float* dv
       int k1 = k0 + 1;
       while (k1 < nk && r.tile[k1] == r.tile[k0]) ++k1;
       const ColRange run{lo + k0, lo + k1};
-      dot_by_columns(r.dAv.data() + k0, r.dA.data() + size_t(r.tile[k0]) * D, s.yvT.data(), D, T, &run, 1);
+      dot_by_columns(r.dAv.data() + k0, r.dA.data() + size_t(r.tile[k0]) * D, s.yvT.data(), D, s.ldT, &run, 1);
       k0 = k1;
     }
     float* gq = dqq.data() + size_t(i) * D;
