@@ -3,11 +3,14 @@
 
 Same model and step as the C++ benchmark: the gpt2 preset (12 layers, 12 heads, 768 dims) or tiny (2, 2, 128),
 vocabulary 50257, 1024 positions, lm_head tied to wte, GELU tanh, causal softmax attention, GPT-2 initialisation
-(normal 0.02, residual projections 0.02 / sqrt(2 L)); batch 4 x context 64 of random tokens; mean cross-entropy,
+(normal 0.02, residual projections 0.02 / sqrt(2 L)); or the Llama-family smollm-135m preset (30 layers, 9 query
+and 3 key/value heads of 64, 576 dims, SwiGLU 1536, RMSNorm eps 1e-5, RoPE theta 10000 on rotated halves as
+Hugging Face's Llama, vocabulary 49152, tied embeddings, normal 0.02); batch 4 x context 64 of random tokens; mean
+cross-entropy,
 backward, clip_grad_norm_(1.0), torch.optim.AdamW (betas 0.9 / 0.95, eps 1e-8, weight decay 0.1 on >= 2-D tensors
 only, lr 6e-4). Each (model, threads) runs in its own process: warm-up steps, then the median of --steps timed
 steps, one JSON line each on stdout. Validation as the C++ benchmark: the first step's loss is finite and within
-0.5 of ln(50257).
+0.5 of ln(vocabulary).
 
 Threads: torch.set_num_threads(N) (OpenMP) and, as Debian's torch calls OpenBLAS (pthread build) for its GEMMs,
 OPENBLAS_NUM_THREADS=N before torch loads and openblas_set_num_threads(N). OPENBLAS_CORETYPE and OMP_WAIT_POLICY
@@ -20,7 +23,7 @@ precision: bf16 matmuls, f32 master weights and optimizer), the mode issue 16 co
 times, instead of a training step, one decoded token of the same model with --cached tokens in a per-layer K/V
 cache (no autograd; prefill untimed; tokens ctx..ctx+steps-1 each timed), as `gaincell generate` / BM_Decode.
 
-Usage: /usr/bin/python3 bench/pytorch_train_step.py [--models gpt2,tiny] [--threads 1,2] [--warmup 3] [--steps 10]
+Usage: /usr/bin/python3 bench/pytorch_train_step.py [--models gpt2,tiny,smollm-135m] [--threads 1,2] [--warmup 3] [--steps 10]
            [--as-shipped] [--autocast off|bf16] [--mode train|decode] [--cached 128]
 Needs only Debian's python3-torch.
 """
@@ -33,7 +36,8 @@ import subprocess
 import sys
 import time
 
-PRESETS = {"gpt2": (12, 12, 768), "tiny": (2, 2, 128)}  # n_layer, n_head, n_embd (src/model/config.cpp)
+# n_layer, n_head, n_embd (src/model/config.cpp); smollm-135m: also n_kv_head, n_ff, vocabulary
+PRESETS = {"gpt2": (12, 12, 768), "tiny": (2, 2, 128), "smollm-135m": (30, 9, 576, 3, 1536, 49152)}
 VOCAB, POSITIONS, BATCH, CONTEXT = 50257, 1024, 4, 64
 TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 
@@ -45,7 +49,7 @@ def fail(msg):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="gpt2,tiny", help="comma-separated presets: gpt2, tiny")
+    ap.add_argument("--models", default="gpt2,tiny", help="comma-separated presets: gpt2, tiny, smollm-135m")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
     ap.add_argument("--steps", type=int, default=10, help="timed steps, median reported (default 10)")
@@ -142,6 +146,90 @@ def build_model(torch, n_layer, n_head, n_embd):
     return Gpt2()
 
 
+def build_llama(torch, n_layer, n_head, n_embd, n_kv_head, n_ff, vocab):
+    nn, F = torch.nn, torch.nn.functional
+    hd, group = n_embd // n_head, n_head // n_kv_head
+    inv = 1.0 / (10000.0 ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+    ang = torch.outer(torch.arange(POSITIONS, dtype=torch.float32), inv)
+    cos, sin = torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1)  # [positions, hd]
+
+    def rope(x, pos0):  # x [B, heads, T, hd]
+        T = x.shape[2]
+        c, s = cos[pos0:pos0 + T], sin[pos0:pos0 + T]
+        x1, x2 = x[..., :hd // 2], x[..., hd // 2:]
+        return x * c + torch.cat([-x2, x1], -1) * s
+
+    class RMSNorm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(n_embd))
+
+        def forward(self, x):
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * self.weight
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = RMSNorm(), RMSNorm()
+            self.q, self.k = nn.Linear(n_embd, n_embd, bias=False), nn.Linear(n_embd, n_kv_head * hd, bias=False)
+            self.v, self.o = nn.Linear(n_embd, n_kv_head * hd, bias=False), nn.Linear(n_embd, n_embd, bias=False)
+            self.gate, self.up = nn.Linear(n_embd, n_ff, bias=False), nn.Linear(n_embd, n_ff, bias=False)
+            self.down = nn.Linear(n_ff, n_embd, bias=False)
+
+        def forward(self, x, pos0=0, cache=None, mask=None):
+            B, T, C = x.shape
+            h = self.ln_1(x)
+            q = rope(self.q(h).view(B, T, n_head, hd).transpose(1, 2), pos0)
+            k = rope(self.k(h).view(B, T, n_kv_head, hd).transpose(1, 2), pos0)
+            v = self.v(h).view(B, T, n_kv_head, hd).transpose(1, 2)
+            if cache is not None:
+                if cache:
+                    k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+                cache[:] = [k, v]
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+            att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(hd))
+            if mask is not None:
+                att = att.masked_fill(mask, float("-inf"))
+            att = torch.softmax(att, dim=-1)
+            x = x + self.o((att @ v).transpose(1, 2).reshape(B, T, C))
+            h = self.ln_2(x)
+            return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+    class Llama(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(vocab, n_embd)
+            self.h = nn.ModuleList(Block() for _ in range(n_layer))
+            self.ln_f = RMSNorm()
+            for p in self.parameters():
+                if p.dim() >= 2:
+                    nn.init.normal_(p, 0.0, 0.02)
+
+        def decode(self, idx, cache):
+            """Logits [B, V] after appending idx [B, T]; cache: per layer [k, v] (empty lists at first)."""
+            B, T = idx.shape
+            if not cache:
+                cache.extend([] for _ in self.h)
+            pos0 = cache[0][0].shape[2] if cache[0] else 0
+            L = pos0 + T
+            mask = torch.ones(T, L, dtype=torch.bool).triu(L - T + 1) if T > 1 else None
+            x = self.wte(idx)
+            for blk, c in zip(self.h, cache):
+                x = blk(x, pos0, c, mask)
+            return F.linear(self.ln_f(x[:, -1, :]), self.wte.weight)
+
+        def forward(self, idx, targets):
+            T = idx.shape[1]
+            mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+            x = self.wte(idx)
+            for blk in self.h:
+                x = blk(x, 0, None, mask)
+            logits = F.linear(self.ln_f(x), self.wte.weight)  # tied lm_head
+            return F.cross_entropy(logits.view(-1, vocab), targets.reshape(-1))
+
+    return Llama()
+
+
 def openblas(threads):
     """(core name, thread count) of the OpenBLAS that torch loaded, after setting its threads; None if absent."""
     import ctypes
@@ -161,7 +249,9 @@ def worker(a):
     torch.set_num_threads(threads)
     core, blas_threads = openblas(threads)
     torch.manual_seed(1)
-    model = build_model(torch, *PRESETS[model_name])
+    shape = PRESETS[model_name]
+    model = build_llama(torch, *shape) if len(shape) > 3 else build_model(torch, *shape)
+    vocab = shape[5] if len(shape) > 3 else VOCAB
     params = list(model.parameters())
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
@@ -171,10 +261,10 @@ def worker(a):
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.autocast == "bf16" else (
         lambda: torch.autocast("cpu", enabled=False))
     if a.mode == "decode":
-        return decode_worker(torch, a, model, model_name, threads, core, blas_threads, autocast, gen)
+        return decode_worker(torch, a, model, model_name, threads, core, blas_threads, autocast, gen, vocab)
 
     def step():
-        batch = torch.randint(0, VOCAB, (BATCH, CONTEXT + 1), generator=gen)
+        batch = torch.randint(0, vocab, (BATCH, CONTEXT + 1), generator=gen)
         opt.zero_grad()
         with autocast():
             loss = model(batch[:, :-1], batch[:, 1:])
@@ -185,8 +275,8 @@ def worker(a):
 
     load_before = os.getloadavg()[0]
     first_loss = step()
-    if not math.isfinite(first_loss) or abs(first_loss - math.log(VOCAB)) > 0.5:
-        fail("first loss %g, expected ~%g (ln vocab)" % (first_loss, math.log(VOCAB)))
+    if not math.isfinite(first_loss) or abs(first_loss - math.log(vocab)) > 0.5:
+        fail("first loss %g, expected ~%g (ln vocab)" % (first_loss, math.log(vocab)))
     for _ in range(a.warmup - 1):
         step()
     times = []
@@ -205,10 +295,10 @@ def worker(a):
         "load_before": load_before, "load_after": os.getloadavg()[0]}), flush=True)
 
 
-def decode_worker(torch, a, model, model_name, threads, core, blas_threads, autocast, gen):
+def decode_worker(torch, a, model, model_name, threads, core, blas_threads, autocast, gen, vocab):
     """ms per decoded token with a.cached tokens cached (B = 1), greedy, no autograd."""
     model.eval()
-    prompt = torch.randint(0, VOCAB, (1, a.cached), generator=gen)
+    prompt = torch.randint(0, vocab, (1, a.cached), generator=gen)
     times = []
     load_before = os.getloadavg()[0]
     with torch.no_grad():  # validation: the cache path == one pass over the same 8 tokens (f32)

@@ -1,7 +1,7 @@
 // Training steps (forward, backward, clipping, AdamW) of the native trainer: ms/step and tokens/s at batch 4 x
-// context 64 for the gpt2 preset (124M) and for a small model (the tiny preset: 2 layers, 128 dims, full
-// GPT-2 vocabulary), softmax attention, random weights. Validation: the first step's loss is within 0.5 of
-// ln(vocab), the loss of a random model, and finite.
+// context 64 for the gpt2 preset (124M), the Llama-family smollm-135m preset and a small model (the tiny preset: 2
+// layers, 128 dims, full GPT-2 vocabulary), softmax attention, random weights. Validation: the first step's loss is
+// within 0.5 of ln(vocab), the loss of a random model, and finite.
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -57,7 +57,7 @@ TrainSetup& setup(const std::string& preset, const std::string& kind = "softmax"
 }
 
 void BM_TrainStep(benchmark::State& state) {
-  const std::string preset = state.range(0) == 0 ? "gpt2" : "tiny";
+  const std::string preset = state.range(0) == 0 ? "gpt2" : state.range(0) == 1 ? "tiny" : "smollm-135m";
   const int threads = static_cast<int>(state.range(1));
   use_threads(state, threads);
   TrainSetup& s = setup(preset);
@@ -76,10 +76,11 @@ void BM_TrainStep(benchmark::State& state) {
   state.counters["tokens/s"] = kBatch * kContext / per_step;
 }
 
-// Arg 0: 0 = gpt2 preset, 1 = tiny preset.
+// Arg 0: 0 = gpt2 preset, 1 = tiny preset, 2 = smollm-135m (Llama family; bench/pytorch_train_step.py has its
+// twin).
 BENCHMARK(BM_TrainStep)
     ->ArgNames({"model", "threads"})
-    ->ArgsProduct({{0, 1}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2}, {1, 2}})
     ->Iterations(5)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true)
