@@ -170,6 +170,40 @@ void to_bf16_matrix(uint16_t* out, const float* x, int64_t rows, int64_t cols, i
       rows * cols * 4);
 }
 
+namespace {
+
+// One panel of a bf16 product by the kernel chosen for the whole product.
+void bf16_panel(Bf16Kernel kernel, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float al, const uint16_t* a,
+                int64_t lda, const uint16_t* b, int64_t ldb, float be, float* c, int64_t ldc) {
+#if GAINCELL_WITH_DNNL
+  if (kernel == Bf16Kernel::kDnnl && m == 1 && avx512bf16_row_panel(ta, tb, n, k, al, a, b, ldb, be, c)) return;
+  if (kernel == Bf16Kernel::kDnnl && dnnl_gemm_panel_bf16(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc)) return;
+#endif
+  (void)kernel;
+  portable_panel(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
+}
+
+}  // namespace
+
+void gemm_bf16_row_products(const uint16_t* a, int64_t K, const RowProductBf16* parts, int n_parts) {
+  panels::RowProduct<uint16_t> big[8];
+  int n_big = 0;
+  for (int i = 0; i < n_parts; ++i) {
+    const RowProductBf16& p = parts[i];
+    if (p.N * K <= panels::kSmallGemm || p.N == 1 || n_big == 8)  // as gemm_bf16_deterministic runs it alone
+      gemm_bf16_deterministic(false, true, 1, p.N, K, 1.0f, a, K, p.b, p.ldb, 0.0f, p.c, p.N);
+    else
+      big[n_big++] = {p.N, p.b, p.ldb, p.c};
+  }
+  if (n_big == 0) return;
+  const Bf16Kernel kernel = bf16_kernel();
+  panels::row_products(
+      [kernel](bool pta, bool ptb, int64_t m, int64_t n, int64_t k, float al, const uint16_t* pa, int64_t plda,
+               const uint16_t* pb, int64_t pldb, float be, float* pc,
+               int64_t pldc) { bf16_panel(kernel, pta, ptb, m, n, k, al, pa, plda, pb, pldb, be, pc, pldc); },
+      a, K, big, n_big);
+}
+
 void gemm_bf16_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* a,
                              int64_t lda, const uint16_t* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (M * N * K <= panels::kSmallGemm) {
@@ -186,17 +220,8 @@ void gemm_bf16_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
   }
   panels::gemm_panels(
       [kernel](bool pta, bool ptb, int64_t m, int64_t n, int64_t k, float al, const uint16_t* pa, int64_t plda,
-               const uint16_t* pb, int64_t pldb, float be, float* pc, int64_t pldc) {
-#if GAINCELL_WITH_DNNL
-        if (kernel == Bf16Kernel::kDnnl && m == 1 && avx512bf16_row_panel(pta, ptb, n, k, al, pa, pb, pldb, be, pc))
-          return;
-        if (kernel == Bf16Kernel::kDnnl &&
-            dnnl_gemm_panel_bf16(pta, ptb, m, n, k, al, pa, plda, pb, pldb, be, pc, pldc))
-          return;
-#endif
-        (void)kernel;
-        portable_panel(pta, ptb, m, n, k, al, pa, plda, pb, pldb, be, pc, pldc);
-      },
+               const uint16_t* pb, int64_t pldb, float be, float* pc,
+               int64_t pldc) { bf16_panel(kernel, pta, ptb, m, n, k, al, pa, plda, pb, pldb, be, pc, pldc); },
       ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -51,6 +51,58 @@ void gemv_rows(const Panel& panel, int64_t N, int64_t K, float alpha, const T* a
   }
 }
 
+// The panel length of a decoding row against a transposed B ([N][K], PyTorch's layout of Llama checkpoints): N in
+// 8 equal panels (multiples of 8), so 2, 4 or 8 threads get equal shares; panel_length's multiples of 64 cut
+// SmolLM's 576 and 192 outputs into 5 and 2 unequal panels (3 against 2 on two threads: 15 % of its decode step
+// was spent waiting at the barrier). Every output stays one dot product over the whole of K inside one panel.
+inline int64_t row_panel_length(int64_t N) {
+  return std::max<int64_t>(8, ((N + 7) / 8 + 7) / 8 * 8);
+}
+
+// One product of a decoding row with a transposed B: c[1, N] = a[1, K] B^T, B [N][K] with row stride ldb.
+template <typename T>
+struct RowProduct {
+  int64_t N;
+  const T* b;
+  int64_t ldb;
+  float* c;
+};
+
+// Several such products of one row a (the q, k and v projections of a Llama block, or its gate and up) in one
+// parallel region: each product cut into the panels gemm_panels gives it alone, so every output has the bits of
+// its own call, and the panels of all dealt to the threads in contiguous runs of about equal rows. One region
+// instead of one per product: SmolLM decodes ~14 small products per layer, and a barrier each, with the small
+// products' unequal shares, was ~10 % of its step.
+template <typename T, typename Panel>
+void row_products(const Panel& panel, const T* a, int64_t K, const RowProduct<T>* parts, int n_parts) {
+  struct Piece {
+    int part;
+    int64_t lo, n, row0;  // outputs [lo, lo + n) of the part; row0: rows of all parts before this piece
+  };
+  Piece pieces[64];
+  int n_pieces = 0;
+  int64_t rows = 0;
+  for (int i = 0; i < n_parts; ++i) {
+    const int64_t plen = row_panel_length(parts[i].N);
+    for (int64_t lo = 0; lo < parts[i].N && n_pieces < 64; lo += plen) {
+      pieces[n_pieces++] = {i, lo, std::min(plen, parts[i].N - lo), rows};
+      rows += std::min(plen, parts[i].N - lo);
+    }
+  }
+  const int threads = num_threads();
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    for (int p = 0; p < n_pieces; ++p) {
+      const Piece& q = pieces[p];
+      if (q.row0 < r0 || q.row0 >= r1) continue;  // the piece starting in this thread's share of the rows
+      const RowProduct<T>& part = parts[q.part];
+      panel(false, true, 1, q.n, K, 1.0f, a, K, part.b + q.lo * part.ldb, part.ldb, 0.0f, part.c + q.lo, part.N);
+    }
+  }
+}
+
 // C[M, N] = alpha op(A) op(B) + beta C through fixed panels (gemm_deterministic's scheme, past its small-product
 // check): the output cut along its longer side, or a single row times an untransposed B cut along K.
 template <typename T, typename Panel>
@@ -62,11 +114,7 @@ void gemm_panels(const Panel& panel, bool ta, bool tb, int64_t M, int64_t N, int
   }
   const bool by_rows = M >= N;
   const int64_t len = by_rows ? M : N;
-  // A decoding row against a transposed B ([N][K], PyTorch's layout of Llama checkpoints): N in 8 equal panels
-  // (multiples of 8), so 2, 4 or 8 threads get equal shares; panel_length's multiples of 64 cut SmolLM's 576 and
-  // 192 outputs into 5 and 2 unequal panels (3 against 2 on two threads: 15 % of its decode step was spent
-  // waiting at the barrier). Every output stays one dot product over the whole of K inside one panel.
-  const int64_t plen = M == 1 && !by_rows ? std::max<int64_t>(8, ((N + 7) / 8 + 7) / 8 * 8) : panel_length(len);
+  const int64_t plen = M == 1 && !by_rows ? row_panel_length(N) : panel_length(len);  // (row_panel_length)
   const int64_t panels = (len + plen - 1) / plen;
   // Always a parallel region, even for one panel or one thread: BLAS called inside one runs single-threaded.
 #pragma omp parallel for schedule(static) num_threads(num_threads())

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/parallel.h"
 #include "kernels/bf16.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 
 namespace gaincell {
 
@@ -47,6 +49,37 @@ void linear_forward_bf16(float* out, int64_t ldo, const float* inp, const uint16
     parallel_for(
         0, N, [&](int64_t n) { std::memcpy(out + n * ldo, bias, M * sizeof(float)); }, N * M);
   gemm_projection_bf16_weights(out_in, N, M, K, 1.0f, inp, K, w, out_in ? K : M, bias ? 1.0f : 0.0f, out, ldo);
+}
+
+void linear_forward_parts(const LinearPart* parts, int n_parts, const float* inp, int64_t N, int64_t K, bool out_in) {
+  bool grouped = N == 1 && out_in && n_parts > 1 && n_parts <= 8, all16 = true, all32 = true;
+  for (int i = 0; i < n_parts; ++i) {
+    grouped &= parts[i].bias == nullptr;
+    all16 &= parts[i].w16 != nullptr;
+    all32 &= parts[i].w16 == nullptr;
+  }
+  if (grouped && all32 && matmul_precision() == MatmulPrecision::kF32) {
+    RowProductF32 rows[8];
+    for (int i = 0; i < n_parts; ++i) rows[i] = {parts[i].M, parts[i].w, K, parts[i].out};
+    gemm_row_products(inp, K, rows, n_parts);
+    return;
+  }
+  if (grouped && all16) {  // the row rounded to bf16 once, as each linear_forward_bf16 call would
+    thread_local std::vector<uint16_t> a16;
+    if (a16.size() < static_cast<size_t>(K)) a16.resize(K);
+    to_bf16_matrix(a16.data(), inp, 1, K, K);
+    RowProductBf16 rows[8];
+    for (int i = 0; i < n_parts; ++i) rows[i] = {parts[i].M, parts[i].w16, K, parts[i].out};
+    gemm_bf16_row_products(a16.data(), K, rows, n_parts);
+    return;
+  }
+  for (int i = 0; i < n_parts; ++i) {
+    const LinearPart& p = parts[i];
+    if (p.w16)
+      linear_forward_bf16(p.out, p.ldo, inp, p.w16, p.bias, N, K, p.M, out_in);
+    else
+      linear_forward(p.out, p.ldo, inp, p.w, p.bias, N, K, p.M, out_in);
+  }
 }
 
 void matmul_transposed_forward_bf16(float* out, const float* inp, const uint16_t* wt, int64_t N, int64_t C, int64_t V) {

@@ -24,6 +24,20 @@ void matmul_transposed_forward(float* out, const float* inp, const float* wt, in
 void linear_forward_bf16(float* out, int64_t ldo, const float* inp, const uint16_t* w, const float* bias, int64_t N,
                          int64_t K, int64_t M, bool out_in);
 void matmul_transposed_forward_bf16(float* out, const float* inp, const uint16_t* wt, int64_t N, int64_t C, int64_t V);
+// One projection of the same input for linear_forward_parts: out rows [N] of width M (row stride ldo) from w
+// (float32), or from w16 when non-null (bf16, as linear_forward_bf16), plus bias when non-null.
+struct LinearPart {
+  float* out;
+  int64_t ldo;
+  const float* w;
+  const uint16_t* w16;
+  const float* bias;
+  int64_t M;
+};
+// The projections parts[i] of inp[N, K], each with the bits of its own linear_forward / linear_forward_bf16 call.
+// A decoding row (N == 1) against out_in weights, all bias-free and held in one precision, runs them in one
+// parallel region (gemm_row_products): the q, k and v, or gate and up, projections of a Llama block.
+void linear_forward_parts(const LinearPart* parts, int n_parts, const float* inp, int64_t N, int64_t K, bool out_in);
 // Strided GEMMs of attention heads (row-major; ld* are row strides in floats):
 // c[M, N] = alpha * a[M, K] b[N, K]^T, and c[M, N] = a[M, K] b[K, N].
 void matmul_nt(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,

@@ -34,9 +34,10 @@ void block_forward(const ModelConfig& c, const LayerWeights& w, const BlockBuffe
   if (w.attn_w || w.attn_w16) {  // GPT-2's fused c_attn: rows [3C] = q | k | v
     project(buf.qkv, 3 * C, buf.ln1, w.attn_w, w.attn_w16, w.attn_b, N, C, 3 * C, false);
   } else {
-    project(buf.qkv, W, buf.ln1, w.q_w, w.q_w16, w.q_b, N, C, Q, w.out_in);
-    project(buf.qkv + Q, W, buf.ln1, w.k_w, w.k_w16, w.k_b, N, C, KV, w.out_in);
-    project(buf.qkv + Q + KV, W, buf.ln1, w.v_w, w.v_w16, w.v_b, N, C, KV, w.out_in);
+    const LinearPart qkv[3] = {{buf.qkv, W, w.q_w, w.q_w16, w.q_b, Q},
+                               {buf.qkv + Q, W, w.k_w, w.k_w16, w.k_b, KV},
+                               {buf.qkv + Q + KV, W, w.v_w, w.v_w16, w.v_b, KV}};
+    linear_forward_parts(qkv, 3, buf.ln1, N, C, w.out_in);
   }
   if (c.rotary()) {
     const bool half = c.rope_pairs == RopePairs::kHalfSplit;
@@ -48,13 +49,16 @@ void block_forward(const ModelConfig& c, const LayerWeights& w, const BlockBuffe
   residual_forward(buf.x_mid, buf.x_in, buf.proj, N * C);
 
   model_norm(c, buf.ln2, buf.ln2_mean, buf.ln2_rstd, buf.x_mid, w.ln2_w, w.ln2_b, N);
-  project(buf.fc, I, buf.ln2, w.fc_w, w.fc_w16, w.fc_b, N, C, I, w.out_in);
   if (c.mlp == MlpKind::kSwiGLU) {
-    project(buf.gate, I, buf.ln2, w.gate_w, w.gate_w16, w.gate_b, N, C, I, w.out_in);
+    const LinearPart up_gate[2] = {{buf.fc, I, w.fc_w, w.fc_w16, w.fc_b, I},
+                                   {buf.gate, I, w.gate_w, w.gate_w16, w.gate_b, I}};
+    linear_forward_parts(up_gate, 2, buf.ln2, N, C, w.out_in);
     swiglu_forward(buf.fc_act, buf.gate, buf.fc, N * I);
   } else if (c.mlp == MlpKind::kGeluErf) {
+    project(buf.fc, I, buf.ln2, w.fc_w, w.fc_w16, w.fc_b, N, C, I, w.out_in);
     gelu_erf_forward(buf.fc_act, buf.fc, N * I);
   } else {
+    project(buf.fc, I, buf.ln2, w.fc_w, w.fc_w16, w.fc_b, N, C, I, w.out_in);
     gelu_forward(buf.fc_act, buf.fc, N * I);
   }
   project(buf.proj, C, buf.fc_act, w.fcproj_w, w.fcproj_w16, w.fcproj_b, N, I, C, w.out_in);

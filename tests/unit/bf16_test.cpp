@@ -185,6 +185,45 @@ TEST(Bf16, ProjectionMultipliesRoundedOperandsWithFloatAccumulation) {
   }
 }
 
+// linear_forward_parts gives every projection the bits of its own linear_forward / linear_forward_bf16 call: one
+// decoding row (the products share one parallel region) and several rows, float32 and bf16 weights, with and
+// without a bias, at 1 and 2 threads; SmolLM's q, k, v widths plus one whose panels differ from theirs.
+TEST(Bf16, GroupedProjectionsAreTheBitsOfSeparateCalls) {
+  const int64_t K = 576, Ms[3] = {576, 192, 200}, W = 576 + 192 + 200;
+  Rng r(5);
+  std::vector<float> x(3 * K), w[3], bias(576);
+  std::vector<uint16_t> w16[3];
+  for (float& e : x) e = static_cast<float>(r.normal());
+  for (float& e : bias) e = static_cast<float>(r.normal());
+  for (int i = 0; i < 3; ++i) {
+    w[i].resize(Ms[i] * K);
+    for (float& e : w[i]) e = static_cast<float>(r.normal());
+    w16[i].resize(w[i].size());
+    to_bf16_matrix(w16[i].data(), w[i].data(), Ms[i], K, K);
+  }
+  for (int threads : {1, 2})
+    for (int64_t N : {1, 3})
+      for (bool half : {false, true})
+        for (bool with_bias : {false, true}) {
+          set_compute_threads(threads);
+          std::vector<float> want(N * W, -1.0f), got(N * W, -2.0f);
+          LinearPart parts[3];
+          for (int i = 0, at = 0; i < 3; at += int(Ms[i]), ++i) {
+            const float* b = with_bias && i == 0 ? bias.data() : nullptr;
+            parts[i] = {got.data() + at, W, half ? nullptr : w[i].data(), half ? w16[i].data() : nullptr, b, Ms[i]};
+            if (half)
+              linear_forward_bf16(want.data() + at, W, x.data(), w16[i].data(), b, N, K, Ms[i], true);
+            else
+              linear_forward(want.data() + at, W, x.data(), w[i].data(), b, N, K, Ms[i], true);
+          }
+          linear_forward_parts(parts, 3, x.data(), N, K, true);
+          for (float v : got) ASSERT_TRUE(std::isfinite(v));
+          EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+              << "threads " << threads << " N " << N << " bf16 " << half << " bias " << with_bias;
+        }
+  set_compute_threads(0);
+}
+
 // bf16 logits against float32 for the two families' tiny presets (random weights, softmax attention):
 // max |logit_bf16 - logit_f32| <= 2 % of max |logit_f32| (measured 0.23-0.55 %: about sqrt(layers x K) bf16
 // roundings of 2^-9 relative, averaged out). The two must also differ (bf16 really ran).
