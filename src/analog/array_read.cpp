@@ -97,19 +97,22 @@ void add_snr_noise_a(float* A, int64_t now, int64_t group, int D, const ReadConf
 }
 
 // Step 5: dot[p][k] (and dot_off[k] with mismatch) of the K rows [r0, r0 + Db) for the keys of the ranges.
-void block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
-                const ReadConfig& rc, ReadScratch& scr, bool given) {
+// The powers read without cells (y^0 = 1, no mismatch) get the sum of the query pulses: in *sumq when given, else
+// in every key's dot.
+float block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
+                 const ReadConfig& rc, ReadScratch& scr, bool given, float* sumq_out = nullptr) {
   const CellPoly& poly = *rc.poly;
   float sumq = 0.0f;
   for (int d = r0; d < r0 + Db; ++d) sumq += q[d] * 1.0f;
+  if (sumq_out) *sumq_out = sumq;
   float* dst[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
-    if (!poly.active[p]) continue;
+    if (!poly.active[p] || (sumq_out && !cells.need[p])) continue;
     scr.dot[p].resize(n);
     dst[p] = scr.dot[p].data();
     if (!cells.need[p]) std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
   }
-  if (given) return;  // the needed powers' dots (and the offset sums) come from read_cells' caller
+  if (given) return sumq;  // the needed powers' dots (and the offset sums) come from read_cells' caller
   const size_t at = size_t(r0) * cells.k_ld;
   const float *kq = q + r0, *ky = cells.ky.data() + at, *kg = cells.mismatch ? cells.kg.data() + at : nullptr;
   const int64_t ld = cells.k_ld;
@@ -118,6 +121,7 @@ void block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, 
     scr.dot_off.resize(n);
     dot_by_columns(scr.dot_off.data(), kq, cells.k_off.data() + at, Db, ld, ranges, nr);
   }
+  return sumq;
 }
 
 // Steps 5-8: P[k] and the second-product weights w[p][k] = P[k] * delta_k^p. A head of D > rows with
@@ -183,9 +187,12 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
     c2c_normals(scr.noise.data(), *rc.c2c, NoiseTag::kReadS, now, scr.noise_at.data(), 0, n);
   };
   if (n_blocks == 1 && !(rc.c2c && rc.snr_s_db > 0)) {  // the common read: charges to weights in one pass
-    block_dots(q, 0, D, ranges, nr, n, cells, rc, scr, dots != nullptr);
-    for (int p = 0; p < poly.n; ++p)
-      dot[p] = !poly.active[p] ? nullptr : dots && cells.need[p] ? dots[p] : scr.dot[p].data();
+    float sumq = 0.0f, dot_c[kMaxPowers] = {};
+    block_dots(q, 0, D, ranges, nr, n, cells, rc, scr, dots != nullptr, &sumq);
+    for (int p = 0; p < poly.n; ++p) {
+      dot[p] = !poly.active[p] || !cells.need[p] ? nullptr : dots ? dots[p] : scr.dot[p].data();
+      dot_c[p] = sumq;
+    }
     const float* off = !cells.mismatch ? nullptr : dots ? dots[poly.n] : scr.dot_off.data();
     const float* noise = nullptr;
     if (rc.c2c && rc.sigma_s > 0) {
@@ -204,7 +211,7 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
         sat = scr.s_sat.data();
       }
     }
-    charges_to_weights(scr.s.data(), scr.p.data(), w, dot, dec, poly.alpha, poly.active, poly.n, off, noise, sat,
+    charges_to_weights(scr.s.data(), scr.p.data(), w, dot, dot_c, dec, poly.alpha, poly.active, poly.n, off, noise, sat,
                        rc.cv->s_sat, n);
     if (rc.hist) rc.hist->add_pulses(scr.p.data(), n);
     return;

@@ -270,15 +270,15 @@ GAINCELL_SIMD_CLONES void block_pulses(float* s, float* p, const float* sb, cons
 // block_charges, block_pulses (first block) and scale_by: S into s[k], p[k] = min(max(S / S_sat, 0), 1) and
 // w[j][k] = p[k] * dec[j][k] for the active powers j.
 GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* s_out, float* p, float* const* w, const float* const* dot,
-                                                 const float* const* dec, const float* alpha, const bool* active,
-                                                 int np, const float* off, const float* noise, const float* sat,
-                                                 float sat_c, int64_t n) {
+                                                 const float* dot_c, const float* const* dec, const float* alpha,
+                                                 const bool* active, int np, const float* off, const float* noise,
+                                                 const float* sat, float sat_c, int64_t n) {
   const V16 zero = {}, one = zero + 1.0f;
   int64_t k = 0;
   for (; k + 16 <= n; k += 16) {
     V16 s = {};
     for (int j = 0; j < np; ++j)
-      if (active[j]) s += (alpha[j] * load16(dec[j] + k)) * load16(dot[j] + k);
+      if (active[j]) s += (alpha[j] * load16(dec[j] + k)) * (dot[j] ? load16(dot[j] + k) : zero + dot_c[j]);
     if (off) s += load16(off + k);
     if (noise) s += load16(noise + k);
     store16(s_out + k, s);
@@ -292,7 +292,7 @@ GAINCELL_SIMD_CLONES_512 void charges_to_weights(float* s_out, float* p, float* 
   for (; k < n; ++k) {
     float s = 0.0f;
     for (int j = 0; j < np; ++j)
-      if (active[j]) s += alpha[j] * dec[j][k] * dot[j][k];
+      if (active[j]) s += alpha[j] * dec[j][k] * (dot[j] ? dot[j][k] : dot_c[j]);
     if (off) s += off[k];
     if (noise) s += noise[k];
     s_out[k] = s;

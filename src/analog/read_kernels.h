@@ -27,10 +27,11 @@ void block_charges(float* sb, const float* const* dot, const float* const* dec, 
 // P (first block) or adds to them (P at most 1).
 void block_pulses(float* s, float* p, const float* sb, const float* sat, float sat_c, int64_t n, bool first);
 // Steps 6-8 and the weights of a one-block read in one pass: s[k] = S (block_charges' sum, plus noise[k] when
-// given), p[k] = P, w[j][k] = P dec[j][k].
-void charges_to_weights(float* s, float* p, float* const* w, const float* const* dot, const float* const* dec,
-                        const float* alpha, const bool* active, int np, const float* off, const float* noise,
-                        const float* sat, float sat_c, int64_t n);
+// given), p[k] = P, w[j][k] = P dec[j][k]. A power j with dot[j] null has the same dot dot_c[j] for every key (y^0
+// without mismatch: the sum of the query pulses).
+void charges_to_weights(float* s, float* p, float* const* w, const float* const* dot, const float* dot_c,
+                        const float* const* dec, const float* alpha, const bool* active, int np, const float* off,
+                        const float* noise, const float* sat, float sat_c, int64_t n);
 // w[k] = p[k] * dec[k].
 void scale_by(float* w, const float* p, const float* dec, int64_t n);
 // kidx[0, m) = the keys k in [k0, k1), in order, whose pulse p[k] is not 0 (NaN included; -0 counts as 0); returns
