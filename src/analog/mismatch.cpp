@@ -99,8 +99,17 @@ GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const ui
 }  // namespace
 
 void c2c_normals(double* out, const Rng& s, NoiseTag tag, uint64_t a, const uint64_t* b, uint64_t b0, int64_t n) {
-  normals_kernel(out, s.split(uint64_t(tag)).split(a).key(), b, b0, n);
-  for (int64_t i = n - n % 8; i < n; ++i) out[i] = c2c_normal(s, tag, a, b ? b[i] : b0 + uint64_t(i));
+  const uint64_t key = s.split(uint64_t(tag)).split(a).key();
+  const int64_t body = n - n % 8;
+  normals_kernel(out, key, b, b0, body);
+  if (body == n) return;
+  // The last n % 8 draws as one more vector (each lane depends only on its own address; the spare lanes' draws
+  // are dropped): the scalar draws cost about as much as the vector of 8.
+  uint64_t at[8] = {};
+  double x[8];
+  for (int64_t i = body; i < n; ++i) at[i - body] = b ? b[i] : b0 + uint64_t(i);
+  normals_kernel(x, key, at, 0, 8);
+  for (int64_t i = body; i < n; ++i) out[i] = x[i - body];
 }
 
 HeadMismatch draw_head_mismatch(const HardwareConfig& hw, int window, int cols, int dim, int layer, int head,
