@@ -10,6 +10,10 @@
 
 namespace gaincell {
 
+constexpr size_t kHugePage = size_t{2} << 20;
+// madvise(MADV_HUGEPAGE) on [p, p + bytes) where the system supports it (advice only: a failure changes nothing).
+void advise_huge_pages(void* p, size_t bytes);
+
 template <typename T>
 class AlignedBuffer {
  public:
@@ -36,11 +40,16 @@ class AlignedBuffer {
   void resize(size_t n) {
     if (n > cap_) {
       if (n > (SIZE_MAX - 63) / sizeof(T)) throw std::bad_alloc();
+      // Large buffers (weights, activations) start on a 2 MiB boundary and ask for transparent huge pages: a
+      // decoding step streams every weight once, and with 4 KiB pages each page costs a TLB miss. The size is
+      // not rounded up to whole huge pages (their tail stays in small pages: no resident memory added).
       const size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
-      T* fresh = static_cast<T*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
-      if (!fresh) throw std::bad_alloc();
+      const bool huge = bytes >= kHugePage;
+      void* fresh = nullptr;
+      if (posix_memalign(&fresh, huge ? kHugePage : 64, bytes == 0 ? 64 : bytes) != 0 || !fresh) throw std::bad_alloc();
+      if (huge) advise_huge_pages(fresh, bytes);
       std::free(data_);
-      data_ = fresh;
+      data_ = static_cast<T*>(fresh);
       cap_ = n;
     }
     size_ = n;

@@ -36,6 +36,16 @@ TEST(AlignedBuffer, FailedGrowthThrowsAndKeepsTheOldAllocation) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % 64, 0u);
 }
 
+// Buffers of 2 MiB and more start on a 2 MiB boundary (transparent huge pages for streamed weights), smaller ones
+// on 64 bytes; both hold what is written to them.
+TEST(AlignedBuffer, LargeBuffersStartOnAHugePageBoundary) {
+  AlignedBuffer<uint16_t> small(1000), large(kHugePage / 2 + 7);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % 64, 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data()) % kHugePage, 0u);
+  for (size_t i = 0; i < large.size(); ++i) large[i] = uint16_t(i);
+  EXPECT_EQ(large[large.size() - 1], uint16_t(large.size() - 1));
+}
+
 TEST(Rng, SameSeedSameStreamDifferentTagsDiffer) {
   Rng a(42), b(42);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(a.next_u64(), b.next_u64());
