@@ -149,11 +149,13 @@ GAINCELL_VECTOR_HELPER void mix_dims(float* const* acc, const float* const* w, c
 // need[p].
 template <int NP, bool MM>
 GAINCELL_SIMD_CLONES_512 void mix_powers_of(float* const* acc, const float* const* w, const bool* need, const float* vy,
-                                            const float* vg, const int64_t* col, const int32_t* kidx, int64_t m,
-                                            int D) {
+                                            const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D,
+                                            bool wide) {
   int d0 = 0;
-  if constexpr (NP <= 4)  // 64 dims per pass: up to 12 sums of 16 dims (and 8 powers) stay in registers
-    for (; d0 + 64 <= D; d0 += 64) mix_dims<NP, MM, 4>(acc, w, need, vy, vg, col, kidx, m, D, d0);
+  // 64 dims per pass where the sums stay in registers: up to 12 of 16 dims and their powers fit AVX-512's 32
+  // registers (wide: the CPU has AVX-512), not AVX2's 16 (the other clones would spill them).
+  if constexpr (NP <= 4)
+    for (; wide && d0 + 64 <= D; d0 += 64) mix_dims<NP, MM, 4>(acc, w, need, vy, vg, col, kidx, m, D, d0);
   for (; d0 + 32 <= D; d0 += 32) mix_dims<NP, MM, 2>(acc, w, need, vy, vg, col, kidx, m, D, d0);
   for (; d0 + 8 <= D; d0 += 8) {
     V8 a[NP] = {};
@@ -206,15 +208,16 @@ void dot_powers(float* const* dst, const bool* need, int n_pow, bool mismatch, c
 
 void mix_powers(float* const* acc, const float* const* w, const bool* need, int n_pow, bool mismatch, const float* vy,
                 const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D) {
+  static const bool wide = __builtin_cpu_supports("avx512f");
   if (n_pow <= 2)
-    mismatch ? mix_powers_of<2, true>(acc, w, need, vy, vg, col, kidx, m, D)
-             : mix_powers_of<2, false>(acc, w, need, vy, vg, col, kidx, m, D);
+    mismatch ? mix_powers_of<2, true>(acc, w, need, vy, vg, col, kidx, m, D, wide)
+             : mix_powers_of<2, false>(acc, w, need, vy, vg, col, kidx, m, D, wide);
   else if (n_pow <= 4)
-    mismatch ? mix_powers_of<4, true>(acc, w, need, vy, vg, col, kidx, m, D)
-             : mix_powers_of<4, false>(acc, w, need, vy, vg, col, kidx, m, D);
+    mismatch ? mix_powers_of<4, true>(acc, w, need, vy, vg, col, kidx, m, D, wide)
+             : mix_powers_of<4, false>(acc, w, need, vy, vg, col, kidx, m, D, wide);
   else
-    mismatch ? mix_powers_of<kMaxPowers, true>(acc, w, need, vy, vg, col, kidx, m, D)
-             : mix_powers_of<kMaxPowers, false>(acc, w, need, vy, vg, col, kidx, m, D);
+    mismatch ? mix_powers_of<kMaxPowers, true>(acc, w, need, vy, vg, col, kidx, m, D, wide)
+             : mix_powers_of<kMaxPowers, false>(acc, w, need, vy, vg, col, kidx, m, D, wide);
 }
 
 // Steps 6-7 of one K block, vectorized over the keys (the scalar loop's operations in its order per key):

@@ -184,7 +184,7 @@ std::vector<float> quantizer_inputs(bool with_specials) {
 
 // Quantizer::apply (vectorized) gives, per element, the bits of the scalar operator() and of
 // round_half_even(clip(x) / step), also on the affine input, disabled, and with values that leave the vector path;
-// steps of a power of two (the ADC's 1/16: apply multiplies by the inverse) included.
+// steps of a power of two (the ADC's 1/16: apply multiplies by the inverse) included; both vector kernels.
 TEST(AnalogQuantizer, VectorizedApplyEqualsScalarBits) {
   QuantizerConfig wide;  // a range wide enough that 3e7 / step passes 2^22 unclipped
   wide.lo = -1e8, wide.hi = 1e8, wide.levels = 16;
@@ -196,32 +196,36 @@ TEST(AnalogQuantizer, VectorizedApplyEqualsScalarBits) {
   pow2_small.lo = 0.0, pow2_small.hi = std::ldexp(1.0, -125), pow2_small.levels = 33;
   QuantizerConfig pow2_huge;  // step 2^100: quotients of small inputs are subnormal
   pow2_huge.lo = -std::ldexp(1.0, 104), pow2_huge.hi = std::ldexp(1.0, 104), pow2_huge.levels = 33;
-  for (bool specials : {false, true})
-    for (const QuantizerConfig& c : {narrow, wide, pow2, pow2_small, pow2_huge})
-      for (bool enabled : {true, false})
-        for (bool affine : {false, true}) {
-          QuantizerConfig cc = c;
-          cc.enabled = enabled;
-          Quantizer q(cc);
-          auto xs = quantizer_inputs(specials);
-          // Inputs at the codes' rounding edges (x / step near k + 1/2), where a quotient by multiplication could
-          // round the other way: the half-way values and their float neighbours.
-          for (int k = -40; k < 40; ++k)
-            for (double frac : {0.5, 0.5 - 1e-7, 0.5 + 1e-7, 0.25}) {
-              float h = float((k + frac) * q.step);
-              for (int s = 0; s < 4; ++s, h = std::nextafter(h, INFINITY)) xs.push_back(h);
-              h = float((k + frac) * q.step);
-              for (int s = 0; s < 3; ++s) xs.push_back(h = std::nextafter(h, -INFINITY));
+  for (bool avx512 : {true, false}) {  // the 16-float kernel (where the CPU has AVX-512) and the 8-float one
+    set_quantizer_avx512(avx512);
+    for (bool specials : {false, true})
+      for (const QuantizerConfig& c : {narrow, wide, pow2, pow2_small, pow2_huge})
+        for (bool enabled : {true, false})
+          for (bool affine : {false, true}) {
+            QuantizerConfig cc = c;
+            cc.enabled = enabled;
+            Quantizer q(cc);
+            auto xs = quantizer_inputs(specials);
+            // Inputs at the codes' rounding edges (x / step near k + 1/2), where a quotient by multiplication could
+            // round the other way: the half-way values and their float neighbours.
+            for (int k = -40; k < 40; ++k)
+              for (double frac : {0.5, 0.5 - 1e-7, 0.5 + 1e-7, 0.25}) {
+                float h = float((k + frac) * q.step);
+                for (int s = 0; s < 4; ++s, h = std::nextafter(h, INFINITY)) xs.push_back(h);
+                h = float((k + frac) * q.step);
+                for (int s = 0; s < 3; ++s) xs.push_back(h = std::nextafter(h, -INFINITY));
+              }
+            const float a = 1.3f, b = -0.05f;
+            std::vector<float> out(xs.size(), 7.0f), code(xs.size(), 7.0f);
+            q.apply(out.data(), code.data(), xs.data(), int64_t(xs.size()), affine, a, b);
+            for (size_t i = 0; i < xs.size(); ++i) {
+              const float in = affine ? a * xs[i] + b : xs[i];
+              ASSERT_EQ(bits_of(out[i]), bits_of(q(in))) << i << " x " << xs[i] << " enabled " << enabled;
+              ASSERT_EQ(bits_of(code[i]), bits_of(Quantizer::round_half_even(q.clip(in) / q.step))) << i;
             }
-          const float a = 1.3f, b = -0.05f;
-          std::vector<float> out(xs.size(), 7.0f), code(xs.size(), 7.0f);
-          q.apply(out.data(), code.data(), xs.data(), int64_t(xs.size()), affine, a, b);
-          for (size_t i = 0; i < xs.size(); ++i) {
-            const float in = affine ? a * xs[i] + b : xs[i];
-            ASSERT_EQ(bits_of(out[i]), bits_of(q(in))) << i << " x " << xs[i] << " enabled " << enabled;
-            ASSERT_EQ(bits_of(code[i]), bits_of(Quantizer::round_half_even(q.clip(in) / q.step))) << i;
           }
-        }
+  }
+  set_quantizer_avx512(true);
 }
 
 // One element at a time, as the histograms are specified (quant_histograms.h): the code of a quantiser input,
