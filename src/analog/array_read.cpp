@@ -97,17 +97,16 @@ void add_snr_noise_a(float* A, int64_t now, int64_t group, int D, const ReadConf
 }
 
 // Step 5: dot[p][k] (and dot_off[k] with mismatch) of the K rows [r0, r0 + Db) for the keys of the ranges.
-// The powers read without cells (y^0 = 1, no mismatch) get the sum of the query pulses: in *sumq when given, else
-// in every key's dot.
+// Returns the dot of the powers read without cells (y^0 = 1, no mismatch), the sum of the query pulses, which
+// fill_constant also writes into their every key's dot.
 float block_dots(const float* q, int r0, int Db, const ColRange* ranges, int nr, int64_t n, const HeadCells& cells,
-                 const ReadConfig& rc, ReadScratch& scr, bool given, float* sumq_out = nullptr) {
+                 const ReadConfig& rc, ReadScratch& scr, bool given, bool fill_constant) {
   const CellPoly& poly = *rc.poly;
   float sumq = 0.0f;
   for (int d = r0; d < r0 + Db; ++d) sumq += q[d] * 1.0f;
-  if (sumq_out) *sumq_out = sumq;
   float* dst[kMaxPowers] = {};
   for (int p = 0; p < poly.n; ++p) {
-    if (!poly.active[p] || (sumq_out && !cells.need[p])) continue;
+    if (!poly.active[p] || (!fill_constant && !cells.need[p])) continue;
     scr.dot[p].resize(n);
     dst[p] = scr.dot[p].data();
     if (!cells.need[p]) std::fill(scr.dot[p].begin(), scr.dot[p].end(), sumq);
@@ -187,8 +186,8 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
     c2c_normals(scr.noise.data(), *rc.c2c, NoiseTag::kReadS, now, scr.noise_at.data(), 0, n);
   };
   if (n_blocks == 1 && !(rc.c2c && rc.snr_s_db > 0)) {  // the common read: charges to weights in one pass
-    float sumq = 0.0f, dot_c[kMaxPowers] = {};
-    block_dots(q, 0, D, ranges, nr, n, cells, rc, scr, dots != nullptr, &sumq);
+    const float sumq = block_dots(q, 0, D, ranges, nr, n, cells, rc, scr, dots != nullptr, false);
+    float dot_c[kMaxPowers] = {};
     for (int p = 0; p < poly.n; ++p) {
       dot[p] = !poly.active[p] || !cells.need[p] ? nullptr : dots ? dots[p] : scr.dot[p].data();
       dot_c[p] = sumq;
@@ -218,7 +217,7 @@ void first_product(const float* q, int64_t now, const ColRange* ranges, int nr, 
   }
   for (int blk = 0; blk < n_blocks; ++blk) {
     const int r0 = n_blocks > 1 ? blk * rc.rows : 0, Db = n_blocks > 1 ? std::min(rc.rows, D - r0) : D;
-    block_dots(q, r0, Db, ranges, nr, n, cells, rc, scr, dots != nullptr);
+    block_dots(q, r0, Db, ranges, nr, n, cells, rc, scr, dots != nullptr, true);
     for (int p = 0; p < poly.n; ++p)
       dot[p] = !poly.active[p] ? nullptr : dots && cells.need[p] ? dots[p] : scr.dot[p].data();
     float* sb = scr.s_blk.data();

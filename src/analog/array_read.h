@@ -84,7 +84,8 @@ struct ReadScratch {
   std::vector<float> dot[kMaxPowers], w[kMaxPowers], acc[kMaxPowers];
   std::vector<float> dec[kMaxPowers];  // delta_k^p of each key's age
   std::vector<float> s, p, dot_off, a;
-  std::vector<float> s_blk, s_sat, x, code;  // one K block's charges, per-key S_sat, ADC inputs, ADC codes
+  // One K block's charges (a one-block read: the read noise on S), per-key S_sat, ADC inputs, ADC codes.
+  std::vector<float> s_blk, s_sat, x, code;
   std::vector<int32_t> age, kidx;
   std::vector<double> noise;       // read-noise draws of one read (keys or dims)
   std::vector<uint64_t> noise_at;  // their addresses
@@ -120,7 +121,5 @@ void query_block_dots(float* out, const float* qp, int Q, int64_t c0, int64_t c1
 inline int query_dot_slots(const HeadCells& cells, const CellPoly& poly) {
   return poly.n + (cells.mismatch ? 1 : 0);
 }
-// For tests: false makes query_block_dots take its 8-float kernel (AVX2 or baseline) on AVX-512 CPUs too.
-void set_query_block_dots_avx512(bool allowed);
 
 }  // namespace gaincell

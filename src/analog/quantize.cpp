@@ -1,14 +1,11 @@
 #include "analog/quantize.h"
 
-#include <atomic>
 #include <cstdint>
 
 #include "core/simd_v8.h"
 
 namespace gaincell {
 namespace {
-
-std::atomic<bool> g_quantizer_avx512{true};
 
 // Quantizer::apply, L elements at a time (vectors V of floats, I of int32); the tail through the scalar functions.
 // Rounding: t = |r| below 2^23 goes to (t + 2^23) - 2^23, an integer rounded half to even (the sum's ulp is 1 and 2^23
@@ -68,9 +65,7 @@ template <bool kPow2>
 void apply_quantizer(const Quantizer& q, float* out, float* code, const float* x, int64_t n, bool affine, float a,
                      float b, float inv) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512 && g_quantizer_avx512.load(std::memory_order_relaxed))
-    return apply_avx512<kPow2>(q, out, code, x, n, affine, a, b, inv);
+  if (avx512_kernels()) return apply_avx512<kPow2>(q, out, code, x, n, affine, a, b, inv);
 #endif
   apply_v8<kPow2>(q, out, code, x, n, affine, a, b, inv);
 }
@@ -85,10 +80,6 @@ void Quantizer::apply(float* out, float* code, const float* x, int64_t n, bool a
   const float inv = pow2 ? 1.0f / step : 0.0f;
   pow2 ? apply_quantizer<true>(*this, out, code, x, n, affine, a, b, inv)
        : apply_quantizer<false>(*this, out, code, x, n, affine, a, b, inv);
-}
-
-void set_quantizer_avx512(bool allowed) {
-  g_quantizer_avx512.store(allowed, std::memory_order_relaxed);
 }
 
 }  // namespace gaincell

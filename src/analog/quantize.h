@@ -35,7 +35,5 @@ struct Quantizer {
   void apply(float* out, float* code, const float* x, int64_t n, bool affine = false, float a = 1.0f,
              float b = 0.0f) const;
 };
-// For tests: false makes Quantizer::apply take its 8-float kernel (AVX2 or baseline) on AVX-512 CPUs too.
-void set_quantizer_avx512(bool allowed);
 
 }  // namespace gaincell

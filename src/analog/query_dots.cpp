@@ -1,7 +1,5 @@
 // Step 5 of the gain-cell read for a block of queries at once (query_block_dots, array_read.h): the training form
 // reads queries in blocks of four, and their sums over d come from one pass over the union of their windows.
-#include <atomic>
-
 #include "analog/array_read.h"
 #include "core/simd_v8.h"
 
@@ -92,13 +90,10 @@ GAINCELL_SIMD_CLONES void query_dots_v8(const QueryDots& a, int Q) {
   query_dots_all<NP, MM, V8, 8>(a, Q);
 }
 
-std::atomic<bool> g_query_dots_avx512{true};
-
 template <int NP, bool MM>
 void query_dots_dispatch(const QueryDots& a, int Q) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512 && g_query_dots_avx512.load(std::memory_order_relaxed)) return query_dots_avx512<NP, MM>(a, Q);
+  if (avx512_kernels()) return query_dots_avx512<NP, MM>(a, Q);
 #endif
   query_dots_v8<NP, MM>(a, Q);
 }
@@ -109,10 +104,6 @@ void query_dots_dispatch(const QueryDots& a, int Q, bool mismatch) {
 }
 
 }  // namespace
-
-void set_query_block_dots_avx512(bool allowed) {
-  g_query_dots_avx512.store(allowed, std::memory_order_relaxed);
-}
 
 void query_block_dots(float* out, const float* qp, int Q, int64_t c0, int64_t c1, const HeadCells& cells,
                       const CellPoly& poly) {

@@ -4,7 +4,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <atomic>
 
 #include "core/simd_v8.h"
 
@@ -208,7 +207,7 @@ void dot_powers(float* const* dst, const bool* need, int n_pow, bool mismatch, c
 
 void mix_powers(float* const* acc, const float* const* w, const bool* need, int n_pow, bool mismatch, const float* vy,
                 const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D) {
-  static const bool wide = __builtin_cpu_supports("avx512f");
+  const bool wide = avx512_kernels();
   if (n_pow <= 2)
     mismatch ? mix_powers_of<2, true>(acc, w, need, vy, vg, col, kidx, m, D, wide)
              : mix_powers_of<2, false>(acc, w, need, vy, vg, col, kidx, m, D, wide);
@@ -356,23 +355,16 @@ __attribute__((target("avx512f"))) int64_t nonzero_keys_avx512(int32_t* kidx, co
   return m;
 }
 
-std::atomic<bool> g_nonzero_keys_avx512{true};
-
 }  // namespace
 
 int64_t nonzero_keys(int32_t* kidx, const float* p, int64_t k0, int64_t k1) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512 && g_nonzero_keys_avx512.load(std::memory_order_relaxed)) return nonzero_keys_avx512(kidx, p, k0, k1);
+  if (avx512_kernels()) return nonzero_keys_avx512(kidx, p, k0, k1);
   int64_t m = 0;
   for (int64_t k = k0; k < k1; ++k) {  // branch-free
     kidx[m] = int32_t(k);
     m += p[k] != 0.0f;
   }
   return m;
-}
-
-void set_nonzero_keys_avx512(bool allowed) {
-  g_nonzero_keys_avx512.store(allowed, std::memory_order_relaxed);
 }
 
 }  // namespace gaincell

@@ -38,8 +38,6 @@ void scale_by(float* w, const float* p, const float* dec, int64_t n);
 // m. Writes up to kKeySlack entries past kidx[m].
 constexpr int kKeySlack = 16;
 int64_t nonzero_keys(int32_t* kidx, const float* p, int64_t k0, int64_t k1);
-// For tests: false makes nonzero_keys take its portable loop on AVX-512 CPUs too.
-void set_nonzero_keys_avx512(bool allowed);
 // a[d] += alpha * b[d].
 void add_scaled(float* a, float alpha, const float* b, int D);
 // Step 11's ADC inputs: x[d] = A[d] / a_fs, then x (1 + gain[d]) + off[d] with the ADC's errors (gain, off null

@@ -14,3 +14,13 @@
 #define GAINCELL_SIMD_CLONES
 #define GAINCELL_SIMD_CLONES_512
 #endif
+
+namespace gaincell {
+
+// Whether the kernels written for AVX-512 alone (16-float vectors and their 32 registers; each has an 8-float path
+// for other CPUs, picked at run time) run: the CPU has AVX-512 F and no test has turned them off.
+bool avx512_kernels();
+// For tests: false makes every such kernel take its 8-float path on AVX-512 CPUs too (the path other CPUs run).
+void set_avx512_kernels(bool allowed);
+
+}  // namespace gaincell

@@ -155,23 +155,16 @@ void gemm_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
                       ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void gemm_row_products(const float* a, int64_t K, const RowProductF32* parts, int n_parts) {
-  panels::RowProduct<float> big[8];
-  int n_big = 0;
-  for (int i = 0; i < n_parts; ++i) {
-    const RowProductF32& p = parts[i];
-    if (p.N * K <= panels::kSmallGemm || p.N == 1 || n_big == 8)  // as gemm_deterministic runs it alone
-      gemm_deterministic(false, true, 1, p.N, K, 1.0f, a, K, p.b, p.ldb, 0.0f, p.c, p.N);
-    else
-      big[n_big++] = {p.N, p.b, p.ldb, p.c};
-  }
-  if (n_big == 0) return;
+void gemm_row_products(const float* a, int64_t K, const RowProduct<float>* parts, int n_parts) {
   const GemmLibrary lib = gemm_library_for_rows(1);
   panels::row_products(
       [lib](bool pta, bool ptb, int64_t m, int64_t n, int64_t k, float al, const float* pa, int64_t plda,
             const float* pb, int64_t pldb, float be, float* pc,
             int64_t pldc) { gemm_panel(lib, pta, ptb, m, n, k, al, pa, plda, pb, pldb, be, pc, pldc); },
-      a, K, big, n_big);
+      [a, K](const RowProduct<float>& p) {
+        gemm_deterministic(false, true, 1, p.N, K, 1.0f, a, K, p.b, p.ldb, 0.0f, p.c, p.N);
+      },
+      a, K, parts, n_parts);
 }
 
 }  // namespace gaincell

@@ -35,15 +35,17 @@ std::string gemm_library_label(GemmLibrary lib, int64_t M);
 void gemm_deterministic(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
                         int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// Products c_i[1, N_i] = a[1, K] B_i^T of one row with transposed B_i ([N_i][K], row stride ldb_i): for each the bits
-// of gemm_deterministic(false, true, 1, N_i, K, 1, a, K, B_i, ldb_i, 0, c_i, N_i), in one parallel region
-// (kernels/gemm_panels.h, row_products). Products of at most 2^16 multiply-adds run as in gemm_deterministic.
-struct RowProductF32 {
+// One product of a decoding row with a transposed B: c[1, N] = a[1, K] B^T, B [N][K] with row stride ldb (T: float,
+// or uint16_t bf16 bits).
+template <typename T>
+struct RowProduct {
   int64_t N;
-  const float* b;
+  const T* b;
   int64_t ldb;
   float* c;
 };
-void gemm_row_products(const float* a, int64_t K, const RowProductF32* parts, int n_parts);
+// Products c_i[1, N_i] = a[1, K] B_i^T of one row: for each the bits of gemm_deterministic(false, true, 1, N_i, K,
+// 1, a, K, B_i, ldb_i, 0, c_i, N_i), in one parallel region (kernels/gemm_panels.h, row_products).
+void gemm_row_products(const float* a, int64_t K, const RowProduct<float>* parts, int n_parts);
 
 }  // namespace gaincell

@@ -185,23 +185,16 @@ void bf16_panel(Bf16Kernel kernel, bool ta, bool tb, int64_t m, int64_t n, int64
 
 }  // namespace
 
-void gemm_bf16_row_products(const uint16_t* a, int64_t K, const RowProductBf16* parts, int n_parts) {
-  panels::RowProduct<uint16_t> big[8];
-  int n_big = 0;
-  for (int i = 0; i < n_parts; ++i) {
-    const RowProductBf16& p = parts[i];
-    if (p.N * K <= panels::kSmallGemm || p.N == 1 || n_big == 8)  // as gemm_bf16_deterministic runs it alone
-      gemm_bf16_deterministic(false, true, 1, p.N, K, 1.0f, a, K, p.b, p.ldb, 0.0f, p.c, p.N);
-    else
-      big[n_big++] = {p.N, p.b, p.ldb, p.c};
-  }
-  if (n_big == 0) return;
+void gemm_bf16_row_products(const uint16_t* a, int64_t K, const RowProduct<uint16_t>* parts, int n_parts) {
   const Bf16Kernel kernel = bf16_kernel();
   panels::row_products(
       [kernel](bool pta, bool ptb, int64_t m, int64_t n, int64_t k, float al, const uint16_t* pa, int64_t plda,
                const uint16_t* pb, int64_t pldb, float be, float* pc,
                int64_t pldc) { bf16_panel(kernel, pta, ptb, m, n, k, al, pa, plda, pb, pldb, be, pc, pldc); },
-      a, K, big, n_big);
+      [a, K](const RowProduct<uint16_t>& p) {
+        gemm_bf16_deterministic(false, true, 1, p.N, K, 1.0f, a, K, p.b, p.ldb, 0.0f, p.c, p.N);
+      },
+      a, K, parts, n_parts);
 }
 
 void gemm_bf16_deterministic(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* a,

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/gemm.h"  // RowProduct
+
 namespace gaincell {
 
 // What computes the bf16 panels. kDnnl: oneDNN's bf16 matmul primitives (single-threaded, cached per panel
@@ -38,12 +40,6 @@ void gemm_bf16_deterministic(bool trans_a, bool trans_b, int64_t M, int64_t N, i
                              int64_t ldc);
 // The bf16 twin of gemm_row_products (kernels/gemm.h): c_i[1, N_i] = a[1, K] B_i^T, each with the bits of
 // gemm_bf16_deterministic(false, true, 1, N_i, K, 1, a, K, B_i, ldb_i, 0, c_i, N_i), in one parallel region.
-struct RowProductBf16 {
-  int64_t N;
-  const uint16_t* b;
-  int64_t ldb;
-  float* c;
-};
-void gemm_bf16_row_products(const uint16_t* a, int64_t K, const RowProductBf16* parts, int n_parts);
+void gemm_bf16_row_products(const uint16_t* a, int64_t K, const RowProduct<uint16_t>* parts, int n_parts);
 
 }  // namespace gaincell

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "kernels/gemm.h"  // RowProduct
 
 namespace gaincell::panels {
 
@@ -59,22 +60,24 @@ inline int64_t row_panel_length(int64_t N) {
   return std::max<int64_t>(8, ((N + 7) / 8 + 7) / 8 * 8);
 }
 
-// One product of a decoding row with a transposed B: c[1, N] = a[1, K] B^T, B [N][K] with row stride ldb.
-template <typename T>
-struct RowProduct {
-  int64_t N;
-  const T* b;
-  int64_t ldb;
-  float* c;
-};
-
-// Several such products of one row a (the q, k and v projections of a Llama block, or its gate and up) in one
-// parallel region: each product cut into the panels gemm_panels gives it alone, so every output has the bits of
-// its own call, and the panels of all dealt to the threads in contiguous runs of about equal rows. One region
-// instead of one per product: SmolLM decodes ~14 small products per layer, and a barrier each, with the small
-// products' unequal shares, was ~10 % of its step.
-template <typename T, typename Panel>
-void row_products(const Panel& panel, const T* a, int64_t K, const RowProduct<T>* parts, int n_parts) {
+// Several products of one decoding row a with transposed Bs (kernels/gemm.h, RowProduct: the q, k and v projections
+// of a Llama block, or its gate and up) in one parallel region: each product cut into the panels gemm_panels gives
+// it alone, so every output has the bits of its own call, and the panels of all dealt to the threads in contiguous
+// runs of about equal rows. One region instead of one per product: SmolLM decodes ~14 small products per layer,
+// and a barrier each, with the small products' unequal shares, was ~10 % of its step. A product the deterministic
+// GEMM would not cut into panels (at most kSmallGemm multiply-adds, or one column), and any past the eighth, goes
+// to alone(product), the caller's single-product GEMM.
+template <typename T, typename Panel, typename Alone>
+void row_products(const Panel& panel, const Alone& alone, const T* a, int64_t K, const RowProduct<T>* all, int n_all) {
+  RowProduct<T> parts[8];
+  int n_parts = 0;
+  for (int i = 0; i < n_all; ++i) {
+    if (all[i].N * K <= kSmallGemm || all[i].N == 1 || n_parts == 8)
+      alone(all[i]);
+    else
+      parts[n_parts++] = all[i];
+  }
+  if (n_parts == 0) return;
   struct Piece {
     int part;
     int64_t lo, n, row0;  // outputs [lo, lo + n) of the part; row0: rows of all parts before this piece

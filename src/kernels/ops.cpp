@@ -59,7 +59,7 @@ void linear_forward_parts(const LinearPart* parts, int n_parts, const float* inp
     all32 &= parts[i].w16 == nullptr;
   }
   if (grouped && all32 && matmul_precision() == MatmulPrecision::kF32) {
-    RowProductF32 rows[8];
+    RowProduct<float> rows[8];
     for (int i = 0; i < n_parts; ++i) rows[i] = {parts[i].M, parts[i].w, K, parts[i].out};
     gemm_row_products(inp, K, rows, n_parts);
     return;
@@ -68,7 +68,7 @@ void linear_forward_parts(const LinearPart* parts, int n_parts, const float* inp
     thread_local std::vector<uint16_t> a16;
     if (a16.size() < static_cast<size_t>(K)) a16.resize(K);
     to_bf16_matrix(a16.data(), inp, 1, K, K);
-    RowProductBf16 rows[8];
+    RowProduct<uint16_t> rows[8];
     for (int i = 0; i < n_parts; ++i) rows[i] = {parts[i].M, parts[i].w16, K, parts[i].out};
     gemm_bf16_row_products(a16.data(), K, rows, n_parts);
     return;

@@ -14,6 +14,7 @@
 #include "analog/register.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/simd.h"
 #include "expect_close.h"
 
 namespace gaincell {
@@ -90,9 +91,9 @@ TEST_P(AnalogFastVsReference, TrainingFormEqualsStepByStepReference) {
   auto qkv = random_qkv(B, c.T, 11 + c.T);
   std::vector<float> out(size_t(B) * c.T * kC), out8(out.size());
   att.forward(out.data(), qkv.data(), B, c.T, 0);
-  set_query_block_dots_avx512(false);  // the 8-float kernels of CPUs without AVX-512: the same bits
+  set_avx512_kernels(false);  // the 8-float kernels of CPUs without AVX-512: the same bits
   att.forward(out8.data(), qkv.data(), B, c.T, 0);
-  set_query_block_dots_avx512(true);
+  set_avx512_kernels(true);
   for (float x : out) ASSERT_TRUE(std::isfinite(x));  // (identical NaNs would pass the comparison below)
   EXPECT_EQ(0, std::memcmp(out.data(), out8.data(), out.size() * sizeof(float)));
   for (int b = 0; b < B; ++b)

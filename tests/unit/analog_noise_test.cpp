@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/simd.h"
 #include "expect_close.h"
 
 namespace gaincell {
@@ -106,9 +107,9 @@ TEST(AnalogNoise, BlockedFirstProductWithMismatchHasThePerQueryBits) {
   auto qkv = qkv_of(1, T);
   std::vector<float> full(size_t(T) * kC), full8(full.size()), streamed(full.size());
   att.forward(full.data(), qkv.data(), 1, T, 0);
-  set_query_block_dots_avx512(false);
+  set_avx512_kernels(false);
   att.forward(full8.data(), qkv.data(), 1, T, 0);
-  set_query_block_dots_avx512(true);
+  set_avx512_kernels(true);
   auto cache = att.make_cache(0, 1, T);
   for (int t = 0; t < T; ++t) cache->step(&streamed[size_t(t) * kC], &qkv[size_t(t) * 3 * kC]);
   for (float x : full) ASSERT_TRUE(std::isfinite(x));  // (identical NaNs would pass the comparisons below)

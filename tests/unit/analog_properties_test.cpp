@@ -13,6 +13,7 @@
 #include "analog/quant_histograms.h"
 #include "analog/read_kernels.h"
 #include "core/rng.h"
+#include "core/simd.h"
 
 namespace gaincell {
 namespace GAINCELL_UNITY_ID {
@@ -119,7 +120,7 @@ TEST(AnalogKernels, NonzeroKeysAreThePulsesThatAreNotZero) {
     p.push_back(u < 0.4 ? 0.0f : u < 0.5 ? -0.0f : u < 0.55 ? std::nanf("") : u < 0.6 ? 1e-42f : float(u));
   }
   for (bool avx512 : {true, false}) {
-    set_nonzero_keys_avx512(avx512);
+    set_avx512_kernels(avx512);
     for (int k0 = 0; k0 < 20; ++k0)
       for (int k1 = k0; k1 <= 80; ++k1) {
         std::vector<int32_t> want, got(size_t(k1 - k0) + kKeySlack, -1);
@@ -131,7 +132,7 @@ TEST(AnalogKernels, NonzeroKeysAreThePulsesThatAreNotZero) {
         ASSERT_EQ(got, want) << k0 << " " << k1 << " avx512 " << avx512;
       }
   }
-  set_nonzero_keys_avx512(true);
+  set_avx512_kernels(true);
 }
 
 }  // namespace GAINCELL_UNITY_ID
@@ -197,7 +198,7 @@ TEST(AnalogQuantizer, VectorizedApplyEqualsScalarBits) {
   QuantizerConfig pow2_huge;  // step 2^100: quotients of small inputs are subnormal
   pow2_huge.lo = -std::ldexp(1.0, 104), pow2_huge.hi = std::ldexp(1.0, 104), pow2_huge.levels = 33;
   for (bool avx512 : {true, false}) {  // the 16-float kernel (where the CPU has AVX-512) and the 8-float one
-    set_quantizer_avx512(avx512);
+    set_avx512_kernels(avx512);
     for (bool specials : {false, true})
       for (const QuantizerConfig& c : {narrow, wide, pow2, pow2_small, pow2_huge})
         for (bool enabled : {true, false})
@@ -225,7 +226,7 @@ TEST(AnalogQuantizer, VectorizedApplyEqualsScalarBits) {
             }
           }
   }
-  set_quantizer_avx512(true);
+  set_avx512_kernels(true);
 }
 
 // One element at a time, as the histograms are specified (quant_histograms.h): the code of a quantiser input,
