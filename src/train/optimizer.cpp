@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/bf16.h"
 #include "core/parallel.h"
 #include "core/simd.h"
 
@@ -14,9 +15,14 @@ constexpr int64_t kChunk = 1 << 14;
 // One chunk of the AdamW update. Separate restrict-qualified pointers let the compiler vectorise it (the
 // lambda's captured references alias as far as it knows, which kept the loop scalar: 15 % of a gpt2 step), and
 // the clones give it 8 or 16 lanes (sqrt and division round as the scalar ones; no contraction, src/CMakeLists.txt).
-GAINCELL_SIMD_CLONES_512 void adamw_chunk(float* __restrict value, const float* __restrict grad, float* __restrict m,
-                                          float* __restrict v, int64_t n, float grad_scale, float decay, float b1,
-                                          float b2, float step_size, float bc2_sqrt, float eps) {
+// kZero also leaves the gradient at 0 and kBf16 writes the new value rounded to bf16 (AdamWFusion): the same
+// pass, so neither costs another sweep over 124 M floats.
+template <bool kZero, bool kBf16>
+inline __attribute__((always_inline)) void adamw_body(float* __restrict value, float* __restrict grad,
+                                                      float* __restrict m, float* __restrict v,
+                                                      uint16_t* __restrict bf16, int64_t n, float grad_scale,
+                                                      float decay, float b1, float b2, float step_size, float bc2_sqrt,
+                                                      float eps) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i] * grad_scale;
     const float p = value[i] * decay;
@@ -25,9 +31,25 @@ GAINCELL_SIMD_CLONES_512 void adamw_chunk(float* __restrict value, const float* 
     m[i] = mi;
     v[i] = vi;
     const float denom = std::sqrt(vi) / bc2_sqrt + eps;
-    value[i] = p - step_size * (mi / denom);
+    const float next = p - step_size * (mi / denom);
+    value[i] = next;
+    if constexpr (kZero) grad[i] = 0.0f;
+    if constexpr (kBf16) bf16[i] = to_bf16(next);
   }
 }
+
+#define GAINCELL_ADAMW_CHUNK(name, zero, bf16_out)                                                                  \
+  GAINCELL_SIMD_CLONES_512 void name(float* __restrict value, float* __restrict grad, float* __restrict m,          \
+                                     float* __restrict v, uint16_t* __restrict bf16, int64_t n, float grad_scale,   \
+                                     float decay, float b1, float b2, float step_size, float bc2_sqrt, float eps) { \
+    adamw_body<zero, bf16_out>(value, grad, m, v, bf16, n, grad_scale, decay, b1, b2, step_size, bc2_sqrt, eps);    \
+  }
+GAINCELL_ADAMW_CHUNK(adamw_chunk, false, false)
+GAINCELL_ADAMW_CHUNK(adamw_chunk_zero, true, false)
+GAINCELL_ADAMW_CHUNK(adamw_chunk_bf16, false, true)
+GAINCELL_ADAMW_CHUNK(adamw_chunk_zero_bf16, true, true)
+#undef GAINCELL_ADAMW_CHUNK
+
 // The sum of squares of each chunk of kChunk gradients, in double: four lanes over i = 0, 4, 8, ..., the tail
 // into lane 0, then (lane 0 + lane 1) + (lane 2 + lane 3). kGroup full chunks run interleaved (16 independent
 // sums: a single chunk's four-lane chain was latency bound, 10 % of a bf16 gpt2 step), each in its own order,
@@ -67,7 +89,7 @@ AdamW::AdamW(const std::vector<ParamSpan>& spans, AdamWConfig config) : spans_(s
   v_.zero();
 }
 
-void AdamW::step(float lr, int64_t t, float grad_scale) {
+void AdamW::step(float lr, int64_t t, float grad_scale, const AdamWFusion& fuse) {
   const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.eps;
   const double bc1 = 1.0 - std::pow(double(b1), double(t));
   const double bc2 = 1.0 - std::pow(double(b2), double(t));
@@ -78,12 +100,19 @@ void AdamW::step(float lr, int64_t t, float grad_scale) {
     float* m = m_.data() + offset;
     float* v = v_.data() + offset;
     const float decay = s.decay ? 1.0f - lr * config_.weight_decay : 1.0f;
+    // The span's bf16 copy when it lies inside the fused range (a span is inside it or outside it, as a whole).
+    uint16_t* bf16 = nullptr;
+    const uintptr_t at = reinterpret_cast<uintptr_t>(s.value), base = reinterpret_cast<uintptr_t>(fuse.bf16_base);
+    if (fuse.bf16 && at >= base && at + uintptr_t(s.numel) * 4 <= base + uintptr_t(fuse.bf16_count) * 4)
+      bf16 = fuse.bf16 + (at - base) / 4;
+    auto* chunk =
+        fuse.zero_grads ? (bf16 ? adamw_chunk_zero_bf16 : adamw_chunk_zero) : (bf16 ? adamw_chunk_bf16 : adamw_chunk);
     parallel_for(
         0, (s.numel + kChunk - 1) / kChunk,
         [&](int64_t c) {
           const int64_t b = c * kChunk, e = std::min(s.numel, b + kChunk);
-          adamw_chunk(s.value + b, s.grad + b, m + b, v + b, e - b, grad_scale, decay, b1, b2, step_size, bc2_sqrt,
-                      eps);
+          chunk(s.value + b, s.grad + b, m + b, v + b, bf16 ? bf16 + b : nullptr, e - b, grad_scale, decay, b1, b2,
+                step_size, bc2_sqrt, eps);
         },
         s.numel * 12);
     offset += s.numel;

@@ -25,6 +25,14 @@ struct AdamWConfig {
   float weight_decay = 0.1f;
 };
 
+// What AdamW::step does besides the update, in the same pass over each span.
+struct AdamWFusion {
+  bool zero_grads = false;           // leave every span's gradient at 0 (the next step's zero_grad)
+  const float* bf16_base = nullptr;  // spans whose values lie in [bf16_base, bf16_base + bf16_count) also write
+  uint16_t* bf16 = nullptr;          // their new values rounded to bf16 (core/bf16.h to_bf16) to
+  int64_t bf16_count = 0;            // bf16[value - bf16_base]: the next step's bf16 copy of the weights
+};
+
 // Holds the first and second moments of every span, in span order (one allocation each).
 class AdamW {
  public:
@@ -33,8 +41,9 @@ class AdamW {
   // p *= 1 - lr*wd (decayed spans); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
   // p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
   // grad_scale multiplies every gradient as it is read (clipping fused into the update: one pass less over
-  // the gradients); the gradients themselves are left unchanged.
-  void step(float lr, int64_t t, float grad_scale = 1.0f);
+  // the gradients); the gradients themselves are left unchanged unless fuse.zero_grads. The values, moments and
+  // bf16 copies are the same bits with and without fusion.
+  void step(float lr, int64_t t, float grad_scale = 1.0f, const AdamWFusion& fuse = {});
   float* m() { return m_.data(); }
   float* v() { return v_.data(); }
   int64_t size() const { return static_cast<int64_t>(m_.size()); }

@@ -107,16 +107,20 @@ StepRecord Trainer::step_on(const int32_t* inputs, const int32_t* targets) {
   const float scale = ranks == 1 ? 1.0f / static_cast<float>(options_.accum)
                                  : static_cast<float>(Bm) / static_cast<float>(int64_t{B} * options_.accum);
   StepRecord r;
-  model_.zero_grad();
-  // Under --precision bf16 with oneDNN's bf16 panels, the weights are rounded once here for every projection of
-  // the step's forward and backward passes (kernels/bf16.h set_bf16_shadow): the same bits as rounding per call.
+  // The previous step's AdamW pass left the gradients at zero (AdamWFusion), and wrote the bf16 copy when this
+  // step uses one: neither needs its own sweep over the parameters then.
+  if (!grads_zero_) model_.zero_grad();
+  grads_zero_ = false;
+  // Under --precision bf16 with oneDNN's bf16 panels, the weights are rounded once per step for every projection
+  // of the step's forward and backward passes (kernels/bf16.h set_bf16_shadow): the same bits as rounding per call.
   const bool shadow = matmul_precision() == MatmulPrecision::kBf16 && bf16_kernel() == Bf16Kernel::kDnnl;
-  if (shadow) {
+  if (shadow && !shadow_current_) {
     const int64_t n = model_.num_params(), cols = 4096;
     if (weights_bf16_.size() != static_cast<size_t>(n)) weights_bf16_.resize(static_cast<size_t>(n));
     to_bf16_matrix(weights_bf16_.data(), model_.params(), n / cols, cols, cols);
     to_bf16_matrix(weights_bf16_.data() + n / cols * cols, model_.params() + n / cols * cols, 1, n % cols, cols);
   }
+  shadow_current_ = false;
   Bf16ShadowScope shadow_scope(shadow ? model_.params() : nullptr, shadow ? weights_bf16_.data() : nullptr,
                                shadow ? model_.num_params() : 0);
   double loss = 0.0;
@@ -155,7 +159,13 @@ StepRecord Trainer::step_on(const int32_t* inputs, const int32_t* targets) {
   r.grad_norm = grad_norm(adam_->spans());
   r.lr = schedule_.at(step_);
   ++step_;
-  adam_->step(r.lr, step_, clip_factor(r.grad_norm, options_.grad_clip));  // clipping fused into the update
+  // Clipping fused into the update, and the next step's gradient zeroing and (bf16) weight rounding too.
+  AdamWFusion fuse;
+  fuse.zero_grads = true;
+  if (shadow) fuse.bf16_base = model_.params(), fuse.bf16 = weights_bf16_.data(), fuse.bf16_count = model_.num_params();
+  adam_->step(r.lr, step_, clip_factor(r.grad_norm, options_.grad_clip), fuse);
+  grads_zero_ = true;
+  shadow_current_ = shadow;
   r.step = step_;
   r.seconds = seconds_now() - t0;
   return r;

@@ -48,7 +48,9 @@ struct StepRecord {
 class Trainer {
  public:
   // model (and its attention) and teacher (may be null; required when distill > 0; only its forward runs, with
-  // the training kernels, so distillation stays bit-reproducible) must outlive the trainer.
+  // the training kernels, so distillation stays bit-reproducible) must outlive the trainer. While the trainer
+  // lives, the model's parameters and gradients change only through it: its AdamW pass leaves the gradients at
+  // zero and (bf16) the next step's rounded weights, so the next step does not sweep them again.
   Trainer(TrainModel& model, const TrainOptions& options, TrainModel* teacher);
 
   // Restores optimizer moments, step and data RNG from a checkpoint folder written by save_checkpoint (the
@@ -87,6 +89,8 @@ class Trainer {
   int64_t step_ = 0;
   std::vector<int32_t> inputs_, targets_;
   std::vector<uint16_t> weights_bf16_;  // --precision bf16: the model's weights rounded once per step
+  bool grads_zero_ = false;             // the last AdamW pass zeroed every gradient
+  bool shadow_current_ = false;         // ... and wrote weights_bf16_ from the values it wrote
 };
 
 }  // namespace gaincell

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 
+#include "core/bf16.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/rng.h"
@@ -109,6 +110,49 @@ TEST(Optimizer, AdamWStepMatchesFormula) {
   EXPECT_NEAR(p[0], 1.0 * (1 - 1e-3) - 1e-2 * 0.1 / (0.1 + 1e-8), 1e-6);
   EXPECT_NEAR(p[1], -2.0 * (1 - 1e-3) + 1e-2, 1e-6);
   EXPECT_FLOAT_EQ(p[2], 0.5f);  // zero gradient, no decay on 1-D
+}
+
+// The fused pass (AdamWFusion: zero the gradients, write the new values rounded to bf16) gives the values and
+// moments of the plain pass, bit for bit, over three steps of spans that end inside and on a chunk and a vector;
+// the gradients are left at zero, the bf16 copy is to_bf16 of every value inside its range and untouched outside.
+TEST(Optimizer, FusedStepIsThePlainStepPlusZeroedGradsAndBf16Copy) {
+  const std::vector<int64_t> sizes = {5, (1 << 14) + 3, 16, 1 << 14, 37};
+  int64_t n = 0;
+  for (int64_t k : sizes) n += k;
+  std::vector<float> p0(n);
+  Rng r(3);
+  for (float& x : p0) x = static_cast<float>(r.normal());
+  std::vector<float> pa = p0, pb = p0, ga(n), gb(n);
+  const int64_t in_range = n - sizes.back();  // the last span lies outside the bf16 range
+  std::vector<uint16_t> copy(n, 0xABCD);
+  auto spans_of = [&](std::vector<float>& p, std::vector<float>& g) {
+    std::vector<ParamSpan> s;
+    int64_t at = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      s.push_back({"t" + std::to_string(i), p.data() + at, g.data() + at, sizes[i], i % 2 == 0});
+      at += sizes[i];
+    }
+    return s;
+  };
+  AdamW a(spans_of(pa, ga), AdamWConfig{}), b(spans_of(pb, gb), AdamWConfig{});
+  for (int t = 1; t <= 3; ++t) {
+    for (int64_t i = 0; i < n; ++i) ga[i] = gb[i] = static_cast<float>(r.normal()) * (i % 7 == 0 ? 0.0f : 0.3f);
+    a.step(1e-2f, t, 0.75f);
+    AdamWFusion fuse;
+    fuse.zero_grads = true;
+    fuse.bf16_base = pb.data();
+    fuse.bf16 = copy.data();
+    fuse.bf16_count = in_range;
+    b.step(1e-2f, t, 0.75f, fuse);
+    ASSERT_EQ(std::memcmp(pa.data(), pb.data(), n * 4), 0) << "step " << t;
+    ASSERT_EQ(std::memcmp(a.m(), b.m(), n * 4), 0) << "step " << t;
+    ASSERT_EQ(std::memcmp(a.v(), b.v(), n * 4), 0) << "step " << t;
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(gb[i], 0.0f) << i;
+      ASSERT_EQ(copy[i], i < in_range ? to_bf16(pb[i]) : uint16_t{0xABCD}) << i;
+    }
+  }
+  EXPECT_NE(std::memcmp(pa.data(), p0.data(), n * 4), 0);  // the steps moved the values
 }
 
 // grad_norm sums each chunk of 2^14 gradients in double over four lanes, in a fixed order (same bits at any thread
