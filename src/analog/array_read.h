@@ -99,8 +99,8 @@ struct ReadStats {
 
 // dst[k] = sum_d q[d] * m[d * ld + col_k] for the columns of the ranges, in order (k counts on across ranges).
 // Each sum runs d = 0, 1, ... in order, as a scalar loop does, vectorized over the columns (AVX2 where the
-// CPU has it): the same bits as `for d: s += q[d] * m[d * ld + c]`. Reads up to 7 floats past a range's last
-// column (give m kColumnSlack floats of padding after its last row).
+// CPU has it), each product added with one rounding: the same bits as `for d: s = fmaf(q[d], m[d * ld + c], s)`. Reads
+// up to 7 floats past a range's last column (give m kColumnSlack floats of padding after its last row).
 void dot_by_columns(float* dst, const float* q, const float* m, int D, int64_t ld, const ColRange* ranges,
                     int n_ranges);
 

@@ -28,7 +28,7 @@ void reference_first_product(float* S, const float* qp, const float* y, int T, i
         for (int p = 0; p < poly.n; ++p) {
           if (!poly.active[p]) continue;
           float dot = 0.0f;
-          for (int d = 0; d < D; ++d) dot += qp[i * D + d] * ipow(y[j * D + d], p);
+          for (int d = 0; d < D; ++d) dot = std::fma(qp[i * D + d], ipow(y[j * D + d], p), dot);  // fused
           s += poly.alpha[p] * decay[size_t(p) * T + (i - j)] * dot;
         }
       }
@@ -66,7 +66,7 @@ void reference_second_product(float* out, const float* P, const float* y, int T,
           if (t != tile || !in_window(i, j, window)) continue;
           any = true;
           float w = P[size_t(i) * T + j] * decay[size_t(p) * T + (i - j)];
-          for (int d = 0; d < D; ++d) sum[d] += w * ipow(y[j * D + d], p);
+          for (int d = 0; d < D; ++d) sum[d] = std::fma(w, ipow(y[j * D + d], p), sum[d]);  // fused
         }
         for (int d = 0; d < D; ++d) A[d] += poly.alpha[p] * sum[d];
       }

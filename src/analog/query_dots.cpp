@@ -19,7 +19,8 @@ struct QueryDots {
 
 // Step 5 for Q queries at once over one column range: the y^p (times 1 + g with mismatch) of each 16 (or 8) keys
 // are formed once per row d and used by every query, and with mismatch the offset currents' sums ride along
-// (slot poly.n). Each lane sums d = 0, 1, ... as dot_powers and dot_columns do, so the same bits. Writes
+// (slot poly.n). Each lane sums d = 0, 1, ... with fused multiply-adds as dot_powers and dot_columns do, so the
+// same bits. Writes
 // out[(j * slots + p) * n + k] for the keys k < n; reads up to L - 1 columns past the range.
 template <int NP, bool MM, int Q, typename V, int L>
 inline __attribute__((always_inline)) void query_dots(const QueryDots& a, int j0) {
@@ -43,13 +44,13 @@ inline __attribute__((always_inline)) void query_dots(const QueryDots& a, int j0
         if (need[p]) {
           const V term = MM ? g * pk : pk;
 #pragma GCC unroll 4
-          for (int j = 0; j < Q; ++j) acc[j][p] += qp[size_t(j) * D + d] * term;
+          for (int j = 0; j < Q; ++j) acc[j][p] = fmadd(qp[size_t(j) * D + d], term, acc[j][p]);
         }
         pk *= y;
       }
       if constexpr (MM)
 #pragma GCC unroll 4
-        for (int j = 0; j < Q; ++j) off[j] += qp[size_t(j) * D + d] * o;
+        for (int j = 0; j < Q; ++j) off[j] = fmadd(qp[size_t(j) * D + d], o, off[j]);
     }
     const int64_t lanes = n - c < L ? n - c : L;
     for (int j = 0; j < Q; ++j) {
@@ -80,13 +81,13 @@ inline __attribute__((always_inline)) void query_dots_all(const QueryDots& a, in
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 template <int NP, bool MM>
-__attribute__((target("avx512f"))) void query_dots_avx512(const QueryDots& a, int Q) {
+__attribute__((target("avx512f,fma"))) void query_dots_avx512(const QueryDots& a, int Q) {
   query_dots_all<NP, MM, V16, 16>(a, Q);
 }
 #endif
 
 template <int NP, bool MM>
-GAINCELL_SIMD_CLONES void query_dots_v8(const QueryDots& a, int Q) {
+GAINCELL_FMA_CLONES void query_dots_v8(const QueryDots& a, int Q) {
   query_dots_all<NP, MM, V8, 8>(a, Q);
 }
 

@@ -15,8 +15,8 @@ namespace gaincell {
 // dst[k] = sum_d q[d] * m[d * ld + col_k] over the ranges (columns contiguous inside a range). Each lane sums
 // d = 0, 1, ... in order. The last block of a range may read up to 7 columns past it (the K arrays carry
 // kColumnSlack floats of padding, HeadCells::init); those lanes are never stored.
-GAINCELL_SIMD_CLONES void dot_by_columns(float* dst, const float* q, const float* m, int D, int64_t ld,
-                                         const ColRange* r, int nr) {
+GAINCELL_FMA_CLONES void dot_by_columns(float* dst, const float* q, const float* m, int D, int64_t ld,
+                                        const ColRange* r, int nr) {
   for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
     const int64_t n = r[ri].c1 - r[ri].c0;
     const float* base = m + r[ri].c0;
@@ -27,16 +27,16 @@ GAINCELL_SIMD_CLONES void dot_by_columns(float* dst, const float* q, const float
       for (int d = 0; d < D; ++d) {
         const float* row = base + size_t(d) * ld + c;
         const float qd = q[d];
-        a0 += qd * load8(row);
-        a1 += qd * load8(row + 8);
-        a2 += qd * load8(row + 16);
-        a3 += qd * load8(row + 24);
+        a0 = fmadd(qd, load8(row), a0);
+        a1 = fmadd(qd, load8(row + 8), a1);
+        a2 = fmadd(qd, load8(row + 16), a2);
+        a3 = fmadd(qd, load8(row + 24), a3);
       }
       store8(out + c, a0), store8(out + c + 8, a1), store8(out + c + 16, a2), store8(out + c + 24, a3);
     }
     for (; c < n; c += 8) {
       V8 a0 = {};
-      for (int d = 0; d < D; ++d) a0 += q[d] * load8(base + size_t(d) * ld + c);
+      for (int d = 0; d < D; ++d) a0 = fmadd(q[d], load8(base + size_t(d) * ld + c), a0);
       float tmp[8];
       store8(tmp, a0);
       for (int j = 0; j < 8 && c + j < n; ++j) out[c + j] = tmp[j];
@@ -46,8 +46,8 @@ GAINCELL_SIMD_CLONES void dot_by_columns(float* dst, const float* q, const float
 
 // acc[d] = sum over the keys k = kidx[j], j < m (in order), of w[k] * V[col[k]][d], starting from 0, or from
 // acc[d] itself when `add` is set.
-GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, const int64_t* col, const int32_t* kidx,
-                                   int64_t m, int D, bool add) {
+GAINCELL_FMA_CLONES void mix_rows(float* acc, const float* w, const float* v, const int64_t* col, const int32_t* kidx,
+                                  int64_t m, int D, bool add) {
   int d0 = 0;
   for (; d0 + 32 <= D; d0 += 32) {
     V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
@@ -56,22 +56,22 @@ GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, c
       const int32_t k = kidx[j];
       const float* row = v + size_t(col[k]) * D + d0;
       const float wk = w[k];
-      a0 += wk * load8(row);
-      a1 += wk * load8(row + 8);
-      a2 += wk * load8(row + 16);
-      a3 += wk * load8(row + 24);
+      a0 = fmadd(wk, load8(row), a0);
+      a1 = fmadd(wk, load8(row + 8), a1);
+      a2 = fmadd(wk, load8(row + 16), a2);
+      a3 = fmadd(wk, load8(row + 24), a3);
     }
     store8(acc + d0, a0), store8(acc + d0 + 8, a1), store8(acc + d0 + 16, a2), store8(acc + d0 + 24, a3);
   }
   for (; d0 + 8 <= D; d0 += 8) {
     V8 a0 = {};
     if (add) a0 = load8(acc + d0);
-    for (int64_t j = 0; j < m; ++j) a0 += w[kidx[j]] * load8(v + size_t(col[kidx[j]]) * D + d0);
+    for (int64_t j = 0; j < m; ++j) a0 = fmadd(w[kidx[j]], load8(v + size_t(col[kidx[j]]) * D + d0), a0);
     store8(acc + d0, a0);
   }
   for (; d0 < D; ++d0) {
     float a = add ? acc[d0] : 0.0f;
-    for (int64_t j = 0; j < m; ++j) a += w[kidx[j]] * v[size_t(col[kidx[j]]) * D + d0];
+    for (int64_t j = 0; j < m; ++j) a = fmadd(w[kidx[j]], v[size_t(col[kidx[j]]) * D + d0], a);
     acc[d0] = a;
   }
 }
@@ -79,60 +79,61 @@ GAINCELL_SIMD_CLONES void mix_rows(float* acc, const float* w, const float* v, c
 namespace {
 
 // dst[p][k] = sum_d q[d] * c_p(d, col_k) for the powers with need[p], where c_p = (1 + g) y^p with mismatch,
-// else y^p, y^p built as ((1*y)*y)*y: the values the reference stores, in the reference's order over d.
-template <int NP, bool MM>
-GAINCELL_SIMD_CLONES_512 void dot_powers_of(float* const* dst, const bool* need, const float* q, const float* ky,
+// else y^p, y^p built as ((1*y)*y)*y: the values the reference stores, in the reference's order over d, each
+// product added with one rounding (fmadd). L-float vectors V; may read L - 1 columns past a range (kColumnSlack).
+template <int NP, bool MM, typename V, int L>
+GAINCELL_VECTOR_HELPER void dot_powers_body(float* const* dst, const bool* need, const float* q, const float* ky,
                                             const float* kg, int D, int64_t ld, const ColRange* r, int nr) {
   for (int ri = 0, k0 = 0; ri < nr; k0 += int(r[ri].c1 - r[ri].c0), ++ri) {
     const int64_t n = r[ri].c1 - r[ri].c0, c0 = r[ri].c0;
-    for (int64_t c = 0; c < n; c += 16) {  // may read 15 columns past the range (kColumnSlack)
-      V16 acc[NP] = {};
+    for (int64_t c = 0; c < n; c += L) {
+      V acc[NP] = {};
       for (int d = 0; d < D; ++d) {
         const size_t at = size_t(d) * ld + c0 + c;
-        const V16 y = load16(ky + at);
-        V16 g = {};
-        if (MM) g = load16(kg + at);
+        const V y = load_vector<V>(ky + at);
+        V g = {};
+        if (MM) g = load_vector<V>(kg + at);
         const float qd = q[d];
-        V16 pk = V16{} + 1.0f;
+        V pk = V{} + 1.0f;
 #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) {
-          if (need[p]) acc[p] += qd * (MM ? g * pk : pk);
+          if (need[p]) acc[p] = fmadd(qd, MM ? g * pk : pk, acc[p]);
           pk *= y;
         }
       }
       for (int p = 0; p < NP; ++p) {
         if (!need[p]) continue;
-        float tmp[16];
-        store16(tmp, acc[p]);
-        for (int j = 0; j < 16 && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
+        float tmp[L];
+        store_vector(tmp, acc[p]);
+        for (int j = 0; j < L && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
       }
     }
   }
 }
 
-// mix_powers_of on the dims [d0, d0 + 16 NV): NV vectors per power in registers, each weight loaded once for
-// all of them. More vectors make more independent sums: one sum per vector adds once per key, and the adds'
-// latency bounds a pass with few powers (the linear model) when it holds two.
-template <int NP, bool MM, int NV>
+// mix_powers on the dims [d0, d0 + L NV): NV vectors per power in registers, each weight loaded once for all of
+// them. More vectors make more independent sums: one sum per vector adds once per key, and the adds' latency
+// bounds a pass with few powers (the linear model) when it holds two.
+template <int NP, bool MM, typename V, int L, int NV>
 GAINCELL_VECTOR_HELPER void mix_dims(float* const* acc, const float* const* w, const bool* need, const float* vy,
                                      const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D,
                                      int d0) {
-  V16 a[NP][NV] = {};
+  V a[NP][NV] = {};
   for (int64_t j = 0; j < m; ++j) {
     const int32_t k = kidx[j];
     const size_t at = size_t(col[k]) * D + d0;
-    V16 y[NV], g[NV] = {}, pk[NV];
+    V y[NV], g[NV] = {}, pk[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      y[v] = load16(vy + at + 16 * v), pk[v] = V16{} + 1.0f;
-      if (MM) g[v] = load16(vg + at + 16 * v);
+      y[v] = load_vector<V>(vy + at + L * v), pk[v] = V{} + 1.0f;
+      if (MM) g[v] = load_vector<V>(vg + at + L * v);
     }
 #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       if (need[p]) {
         const float wk = w[p][k];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) a[p][v] += wk * (MM ? g[v] * pk[v] : pk[v]);
+        for (int v = 0; v < NV; ++v) a[p][v] = fmadd(wk, MM ? g[v] * pk[v] : pk[v], a[p][v]);
       }
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) pk[v] *= y[v];
@@ -141,39 +142,22 @@ GAINCELL_VECTOR_HELPER void mix_dims(float* const* acc, const float* const* w, c
   for (int p = 0; p < NP; ++p)
     if (need[p])
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) store16(acc[p] + d0 + 16 * v, a[p][v]);
+      for (int v = 0; v < NV; ++v) store_vector(acc[p] + d0 + L * v, a[p][v]);
 }
 
 // acc[p][d] = sum over the keys k = kidx[j], j < m (in order), of w[p][k] * c_p(col_k, d) for the powers with
-// need[p].
-template <int NP, bool MM>
-GAINCELL_SIMD_CLONES_512 void mix_powers_of(float* const* acc, const float* const* w, const bool* need, const float* vy,
-                                            const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D,
-                                            bool wide) {
+// need[p], from dims [d0, D): passes of 4 L-float vectors, then one vector, then scalars.
+template <int NP, bool MM, typename V, int L>
+GAINCELL_VECTOR_HELPER void mix_powers_body(float* const* acc, const float* const* w, const bool* need, const float* vy,
+                                            const float* vg, const int64_t* col, const int32_t* kidx, int64_t m,
+                                            int D) {
   int d0 = 0;
-  // 64 dims per pass where the sums stay in registers: up to 12 of 16 dims and their powers fit AVX-512's 32
-  // registers (wide: the CPU has AVX-512), not AVX2's 16 (the other clones would spill them).
+  // Four vectors per pass where the sums stay in registers: up to 12 of 16 vectors and their powers (AVX-512's
+  // 32 registers hold 64 dims, AVX2's 16 hold 32).
   if constexpr (NP <= 4)
-    for (; wide && d0 + 64 <= D; d0 += 64) mix_dims<NP, MM, 4>(acc, w, need, vy, vg, col, kidx, m, D, d0);
-  for (; d0 + 32 <= D; d0 += 32) mix_dims<NP, MM, 2>(acc, w, need, vy, vg, col, kidx, m, D, d0);
-  for (; d0 + 8 <= D; d0 += 8) {
-    V8 a[NP] = {};
-    for (int64_t j = 0; j < m; ++j) {
-      const int32_t k = kidx[j];
-      const size_t at = size_t(col[k]) * D + d0;
-      const V8 y = load8(vy + at);
-      V8 g = {};
-      if (MM) g = load8(vg + at);
-      V8 pk = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
-#pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) {
-        if (need[p]) a[p] += w[p][k] * (MM ? g * pk : pk);
-        pk *= y;
-      }
-    }
-    for (int p = 0; p < NP; ++p)
-      if (need[p]) store8(acc[p] + d0, a[p]);
-  }
+    for (; d0 + 4 * L <= D; d0 += 4 * L) mix_dims<NP, MM, V, L, 4>(acc, w, need, vy, vg, col, kidx, m, D, d0);
+  for (; d0 + 2 * L <= D; d0 += 2 * L) mix_dims<NP, MM, V, L, 2>(acc, w, need, vy, vg, col, kidx, m, D, d0);
+  for (; d0 + L <= D; d0 += L) mix_dims<NP, MM, V, L, 1>(acc, w, need, vy, vg, col, kidx, m, D, d0);
   for (; d0 < D; ++d0) {
     float a[NP] = {};
     for (int64_t j = 0; j < m; ++j) {
@@ -181,13 +165,59 @@ GAINCELL_SIMD_CLONES_512 void mix_powers_of(float* const* acc, const float* cons
       const size_t at = size_t(col[k]) * D + d0;
       float y = vy[at], g = MM ? vg[at] : 1.0f, pk = 1.0f;
       for (int p = 0; p < NP; ++p) {
-        if (need[p]) a[p] += w[p][k] * (MM ? g * pk : pk);
+        if (need[p]) a[p] = fmadd(w[p][k], MM ? g * pk : pk, a[p]);
         pk *= y;
       }
     }
     for (int p = 0; p < NP; ++p)
       if (need[p]) acc[p][d0] = a[p];
   }
+}
+
+// Each kernel twice: 16-float vectors for AVX-512 CPUs (avx512_kernels()), 8-float ones in FMA clones elsewhere;
+// every lane does the same operations in the same order, so the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+template <int NP, bool MM>
+__attribute__((target("avx512f,fma"))) void dot_powers_avx512(float* const* dst, const bool* need, const float* q,
+                                                              const float* ky, const float* kg, int D, int64_t ld,
+                                                              const ColRange* r, int nr) {
+  dot_powers_body<NP, MM, V16, 16>(dst, need, q, ky, kg, D, ld, r, nr);
+}
+template <int NP, bool MM>
+__attribute__((target("avx512f,fma"))) void mix_powers_avx512(float* const* acc, const float* const* w,
+                                                              const bool* need, const float* vy, const float* vg,
+                                                              const int64_t* col, const int32_t* kidx, int64_t m,
+                                                              int D) {
+  mix_powers_body<NP, MM, V16, 16>(acc, w, need, vy, vg, col, kidx, m, D);
+}
+#endif
+template <int NP, bool MM>
+GAINCELL_FMA_CLONES void dot_powers_v8(float* const* dst, const bool* need, const float* q, const float* ky,
+                                       const float* kg, int D, int64_t ld, const ColRange* r, int nr) {
+  dot_powers_body<NP, MM, V8, 8>(dst, need, q, ky, kg, D, ld, r, nr);
+}
+template <int NP, bool MM>
+GAINCELL_FMA_CLONES void mix_powers_v8(float* const* acc, const float* const* w, const bool* need, const float* vy,
+                                       const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D) {
+  mix_powers_body<NP, MM, V8, 8>(acc, w, need, vy, vg, col, kidx, m, D);
+}
+
+template <int NP, bool MM>
+void dot_powers_of(float* const* dst, const bool* need, const float* q, const float* ky, const float* kg, int D,
+                   int64_t ld, const ColRange* r, int nr) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (avx512_kernels()) return dot_powers_avx512<NP, MM>(dst, need, q, ky, kg, D, ld, r, nr);
+#endif
+  dot_powers_v8<NP, MM>(dst, need, q, ky, kg, D, ld, r, nr);
+}
+
+template <int NP, bool MM>
+void mix_powers_of(float* const* acc, const float* const* w, const bool* need, const float* vy, const float* vg,
+                   const int64_t* col, const int32_t* kidx, int64_t m, int D) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (avx512_kernels()) return mix_powers_avx512<NP, MM>(acc, w, need, vy, vg, col, kidx, m, D);
+#endif
+  mix_powers_v8<NP, MM>(acc, w, need, vy, vg, col, kidx, m, D);
 }
 
 }  // namespace
@@ -207,16 +237,15 @@ void dot_powers(float* const* dst, const bool* need, int n_pow, bool mismatch, c
 
 void mix_powers(float* const* acc, const float* const* w, const bool* need, int n_pow, bool mismatch, const float* vy,
                 const float* vg, const int64_t* col, const int32_t* kidx, int64_t m, int D) {
-  const bool wide = avx512_kernels();
   if (n_pow <= 2)
-    mismatch ? mix_powers_of<2, true>(acc, w, need, vy, vg, col, kidx, m, D, wide)
-             : mix_powers_of<2, false>(acc, w, need, vy, vg, col, kidx, m, D, wide);
+    mismatch ? mix_powers_of<2, true>(acc, w, need, vy, vg, col, kidx, m, D)
+             : mix_powers_of<2, false>(acc, w, need, vy, vg, col, kidx, m, D);
   else if (n_pow <= 4)
-    mismatch ? mix_powers_of<4, true>(acc, w, need, vy, vg, col, kidx, m, D, wide)
-             : mix_powers_of<4, false>(acc, w, need, vy, vg, col, kidx, m, D, wide);
+    mismatch ? mix_powers_of<4, true>(acc, w, need, vy, vg, col, kidx, m, D)
+             : mix_powers_of<4, false>(acc, w, need, vy, vg, col, kidx, m, D);
   else
-    mismatch ? mix_powers_of<kMaxPowers, true>(acc, w, need, vy, vg, col, kidx, m, D, wide)
-             : mix_powers_of<kMaxPowers, false>(acc, w, need, vy, vg, col, kidx, m, D, wide);
+    mismatch ? mix_powers_of<kMaxPowers, true>(acc, w, need, vy, vg, col, kidx, m, D)
+             : mix_powers_of<kMaxPowers, false>(acc, w, need, vy, vg, col, kidx, m, D);
 }
 
 // Steps 6-7 of one K block, vectorized over the keys (the scalar loop's operations in its order per key):

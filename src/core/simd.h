@@ -10,9 +10,15 @@
 // The same with an AVX-512 clone too (x86-64-v4: AVX-512 F, BW, CD, DQ and VL; 16-float vectors in one register, 64-bit
 // lane products), for kernels written on V16.
 #define GAINCELL_SIMD_CLONES_512 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+// Clones for 8-float kernels that fuse products and sums explicitly (fmadd, core/simd_v8.h: one rounding, the same
+// bits on every CPU): the AVX2 clone is x86-64-v3, which has FMA, so a fused multiply-add is one instruction there;
+// the baseline clone computes it in software (glibc's fmaf, exact). Only for modules compiled with
+// -ffp-contract=off, so that nothing else is fused. (Their 16-float twins are target("avx512f,fma") functions.)
+#define GAINCELL_FMA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define GAINCELL_SIMD_CLONES
 #define GAINCELL_SIMD_CLONES_512
+#define GAINCELL_FMA_CLONES
 #endif
 
 namespace gaincell {

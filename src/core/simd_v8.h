@@ -5,6 +5,10 @@
 #pragma once
 #include <cstdint>
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#endif
+
 #include "core/simd.h"
 
 namespace gaincell {
@@ -43,5 +47,44 @@ GAINCELL_VECTOR_HELPER V16 load16(const float* p) {
 GAINCELL_VECTOR_HELPER void store16(float* p, V16 v) {
   store_vector(p, v);
 }
+
+// a * b + c rounded once, lane by lane (fmaf): one FMA instruction in the clones whose target has FMA (GCC turns
+// the lane loop into one vector instruction), glibc's exact software fmaf elsewhere, so the same bits on every CPU.
+GAINCELL_VECTOR_HELPER float fmadd(float a, float b, float c) {
+  return __builtin_fmaf(a, b, c);
+}
+GAINCELL_VECTOR_HELPER V8 fmadd(V8 a, V8 b, V8 c) {
+  V8 r;
+  for (int i = 0; i < 8; ++i) r[i] = __builtin_fmaf(a[i], b[i], c[i]);
+  return r;
+}
+GAINCELL_VECTOR_HELPER V8 fmadd(float a, V8 b, V8 c) {  // a broadcast
+  V8 r;
+  for (int i = 0; i < 8; ++i) r[i] = __builtin_fmaf(a, b[i], c[i]);
+  return r;
+}
+// 16-float vectors fuse only in AVX-512 code (one vfmadd on a zmm register): elsewhere GCC splits them in halves
+// before it could vectorize a lane loop. Plain inline, not always_inline: the kernels' always-inlined bodies are
+// compiled for the default target first, where an always_inline AVX-512 callee would not be allowed; inlined
+// into the AVX-512 functions that instantiate them, they inline these too.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f"))) inline V16 fmadd(V16 a, V16 b, V16 c) {
+  return V16(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c)));
+}
+__attribute__((target("avx512f"))) inline V16 fmadd(float a, V16 b, V16 c) {
+  return V16(_mm512_fmadd_ps(_mm512_set1_ps(a), __m512(b), __m512(c)));
+}
+#else
+GAINCELL_VECTOR_HELPER V16 fmadd(V16 a, V16 b, V16 c) {
+  V16 r;
+  for (int i = 0; i < 16; ++i) r[i] = __builtin_fmaf(a[i], b[i], c[i]);
+  return r;
+}
+GAINCELL_VECTOR_HELPER V16 fmadd(float a, V16 b, V16 c) {
+  V16 r;
+  for (int i = 0; i < 16; ++i) r[i] = __builtin_fmaf(a, b[i], c[i]);
+  return r;
+}
+#endif
 
 }  // namespace gaincell
