@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/simd_v8.h"
 
@@ -65,35 +66,86 @@ GAINCELL_VECTOR_HELPER U8 mix8(U8 z) {  // Rng::mix on each lane
   return z ^ (z >> 31);
 }
 
-// c2c_normals over the first n - n % 8 draws, with key = the key of s.split(tag).split(a): per lane split(b), one
-// next_u64 (counter 1), the uniform and the quantile, each operation as the scalar code does it (the constants are
-// Rng's); 8 lanes (one AVX-512 register of doubles).
-GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const uint64_t* b, uint64_t b0, int64_t n) {
+// Eight draws of c2c_normals, with key = the key of s.split(tag).split(a) and t the addresses: per lane split(b),
+// one next_u64 (counter 1), the uniform and the central quantile, each operation as the scalar code does it (the
+// constants are Rng's). u = (m + 0.5) 2^-53 with m = r >> 11 (exact): the tails u <= kLow and u >= 1 - kLow (as
+// normal_quantile rounds it) are m <= kTailLow and m >= kTailHigh, where x is not the quantile (one draw in 20).
+struct Draws8 {
+  D8 x, u;
+  U8 m;
+};
+GAINCELL_VECTOR_HELPER Draws8 draw8(uint64_t key, U8 t) {
+  const U8 k = mix8((U8{} + key) ^ mix8(t + 0xD1B54A32D192ED03ull));  // split(b)
+  const U8 r = mix8(k + 0x9E3779B97F4A7C15ull);                       // next_u64(), counter 1
+  const D8 u = (__builtin_convertvector(I8(r >> 11), D8) + 0.5) * (1.0 / 9007199254740992.0);
+  const D8 q = u - 0.5, rr = q * q;
+  const D8 x = (((((kA[0] * rr + kA[1]) * rr + kA[2]) * rr + kA[3]) * rr + kA[4]) * rr + kA[5]) * q /
+               (((((kB[0] * rr + kB[1]) * rr + kB[2]) * rr + kB[3]) * rr + kB[4]) * rr + 1.0);
+  return {x, u, r >> 11};
+}
+
+GAINCELL_VECTOR_HELPER U8 addresses8(const uint64_t* b, uint64_t b0, int64_t i) {
   const U8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  U8 t;
+  if (b)
+    __builtin_memcpy(&t, b + i, sizeof t);
+  else
+    t = (b0 + uint64_t(i)) + lane;
+  return t;
+}
+
+// c2c_normals over the first n - n % 8 draws, 8 lanes (one AVX-512 register of doubles); the lanes are tested for
+// a tail only in the vectors that hold one.
+GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const uint64_t* b, uint64_t b0, int64_t n) {
+#pragma GCC unroll 2
   for (int64_t i = 0; i + 8 <= n; i += 8) {
-    U8 t;
-    if (b)
-      __builtin_memcpy(&t, b + i, sizeof t);
-    else
-      t = (b0 + uint64_t(i)) + lane;
-    const U8 k = mix8((U8{} + key) ^ mix8(t + 0xD1B54A32D192ED03ull));  // split(b)
-    const U8 r = mix8(k + 0x9E3779B97F4A7C15ull);                       // next_u64(), counter 1
-    const D8 u = (__builtin_convertvector(I8(r >> 11), D8) + 0.5) * (1.0 / 9007199254740992.0);
-    const D8 q = u - 0.5, rr = q * q;
-    const D8 x = (((((kA[0] * rr + kA[1]) * rr + kA[2]) * rr + kA[3]) * rr + kA[4]) * rr + kA[5]) * q /
-                 (((((kB[0] * rr + kB[1]) * rr + kB[2]) * rr + kB[3]) * rr + kB[4]) * rr + 1.0);
-    __builtin_memcpy(out + i, &x, sizeof x);
-    // u = (m + 0.5) 2^-53 with m = r >> 11 (exact): the tails u <= kLow and u >= 1 - kLow (as normal_quantile
-    // rounds it) are m <= kTailLow and m >= kTailHigh. One draw in 20 is in a tail: lanes are tested only in
-    // the vectors that hold one.
+    const Draws8 d = draw8(key, addresses8(b, b0, i));
+    __builtin_memcpy(out + i, &d.x, sizeof d.x);
     // The tests as the top bits of differences (m < 2^53: GCC lowers 64-bit vector comparisons lane by lane).
-    const U8 m = r >> 11, tail = ((m - (kTailLow + 1)) | ((kTailHigh - 1) - m)) >> 63;
+    const U8 tail = ((d.m - (kTailLow + 1)) | ((kTailHigh - 1) - d.m)) >> 63;
     const U8 t4 = __builtin_shufflevector(tail, tail, 4, 5, 6, 7, 0, 1, 2, 3) | tail;
     const U8 t2 = __builtin_shufflevector(t4, t4, 2, 3, 0, 1, 2, 3, 0, 1) | t4;
     if ((t2[0] | t2[1]) == 0) continue;
     for (int j = 0; j < 8; ++j)
-      if (tail[j]) out[i + j] = normal_quantile(u[j]);
+      if (tail[j]) out[i + j] = normal_quantile(d.u[j]);
   }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// The same values on AVX-512 CPUs without a branch per vector: each vector's tail lanes (index and u) are
+// compressed into tail_at / tail_u (n + 8 entries each), and their quantiles computed after the loop. A third of
+// the vectors hold a tail, at random, so the test per vector was mispredicted about as often.
+__attribute__((target("arch=x86-64-v4"))) void normals_kernel_avx512(double* out, uint64_t key, const uint64_t* b,
+                                                                     uint64_t b0, int64_t n, int64_t* tail_at,
+                                                                     double* tail_u) {
+  const __m512i low = _mm512_set1_epi64(int64_t(kTailLow)), high = _mm512_set1_epi64(int64_t(kTailHigh));
+  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  int64_t tails = 0;
+#pragma GCC unroll 2
+  for (int64_t i = 0; i + 8 <= n; i += 8) {
+    const Draws8 d = draw8(key, addresses8(b, b0, i));
+    __builtin_memcpy(out + i, &d.x, sizeof d.x);
+    const __m512i m = __m512i(d.m);
+    const __mmask8 k =
+        __mmask8(_mm512_cmp_epu64_mask(m, low, _MM_CMPINT_LE) | _mm512_cmp_epu64_mask(m, high, _MM_CMPINT_NLT));
+    _mm512_storeu_pd(tail_u + tails, _mm512_maskz_compress_pd(k, __m512d(d.u)));
+    _mm512_storeu_si512(tail_at + tails, _mm512_maskz_compress_epi64(k, _mm512_add_epi64(_mm512_set1_epi64(i), lane)));
+    tails += __builtin_popcount(k);
+  }
+  for (int64_t j = 0; j < tails; ++j) out[tail_at[j]] = normal_quantile(tail_u[j]);
+}
+#endif
+
+void normals(double* out, uint64_t key, const uint64_t* b, uint64_t b0, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (avx512_kernels()) {
+    thread_local std::vector<int64_t> tail_at;  // grown once to the largest batch, then reused
+    thread_local std::vector<double> tail_u;
+    if (tail_at.size() < size_t(n) + 8) tail_at.resize(size_t(n) + 8), tail_u.resize(size_t(n) + 8);
+    return normals_kernel_avx512(out, key, b, b0, n, tail_at.data(), tail_u.data());
+  }
+#endif
+  normals_kernel(out, key, b, b0, n);
 }
 
 }  // namespace
@@ -101,14 +153,14 @@ GAINCELL_SIMD_CLONES_512 void normals_kernel(double* out, uint64_t key, const ui
 void c2c_normals(double* out, const Rng& s, NoiseTag tag, uint64_t a, const uint64_t* b, uint64_t b0, int64_t n) {
   const uint64_t key = s.split(uint64_t(tag)).split(a).key();
   const int64_t body = n - n % 8;
-  normals_kernel(out, key, b, b0, body);
+  normals(out, key, b, b0, body);
   if (body == n) return;
   // The last n % 8 draws as one more vector (each lane depends only on its own address; the spare lanes' draws
   // are dropped): the scalar draws cost about as much as the vector of 8.
   uint64_t at[8] = {};
   double x[8];
   for (int64_t i = body; i < n; ++i) at[i - body] = b ? b[i] : b0 + uint64_t(i);
-  normals_kernel(x, key, at, 0, 8);
+  normals(x, key, at, 0, 8);
   for (int64_t i = body; i < n; ++i) out[i] = x[i - body];
 }
 

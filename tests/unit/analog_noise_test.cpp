@@ -194,29 +194,34 @@ namespace GAINCELL_UNITY_ID {
 
 // The c2c draws use an inverse-CDF normal (mismatch.h): known quantiles and the moments of many draws.
 // The batched draws (vector hashes and quantiles) are c2c_normal's values, the tails (about 5 % of the draws,
-// through log and sqrt) and lengths that are not a multiple of the vector width, or shorter than it, included.
+// through log and sqrt) and lengths that are not a multiple of the vector width, or shorter than it, included;
+// both kernels (AVX-512, whose tails are gathered and computed after the loop, and the portable one).
 TEST(AnalogNoise, BatchedDrawsEqualOneByOne) {
   const Rng s = c2c_stream(9, 3, 1, 2);
   int tails = 0;
-  for (int64_t n : {1003, 5, 8, 1, 0}) {
-    std::vector<uint64_t> at(n);
-    for (int64_t i = 0; i < n; ++i) at[i] = uint64_t(i * 7 + 3) | uint64_t(i % 3) << 48;
-    std::vector<double> seq(n + 1, -9.0), given(n + 1, -9.0);
-    c2c_normals(seq.data(), s, NoiseTag::kReadA, 41, nullptr, 1000, n);
-    c2c_normals(given.data(), s, NoiseTag::kReadS, 41, at.data(), 0, n);
-    EXPECT_EQ(seq[n], -9.0);  // nothing written past n
-    EXPECT_EQ(given[n], -9.0);
-    for (int64_t i = 0; i < n; ++i) {
-      const double a = c2c_normal(s, NoiseTag::kReadA, 41, 1000 + uint64_t(i));
-      ASSERT_TRUE(std::isfinite(a)) << i;
-      ASSERT_EQ(std::memcmp(&seq[i], &a, sizeof a), 0) << i << ": " << seq[i] << " vs " << a;
-      const double b = c2c_normal(s, NoiseTag::kReadS, 41, at[i]);
-      ASSERT_TRUE(std::isfinite(b)) << i;
-      ASSERT_EQ(std::memcmp(&given[i], &b, sizeof b), 0) << i;
-      tails += std::fabs(a) > 1.97;  // outside the central 95 %
+  for (int pass = 0; pass < 4; ++pass) {
+    set_avx512_kernels(pass % 2 == 0);
+    for (int64_t n : {1003, 5, 8, 1, 0, pass < 2 ? 64 : 20000}) {
+      std::vector<uint64_t> at(n);
+      for (int64_t i = 0; i < n; ++i) at[i] = uint64_t(i * 7 + 3) | uint64_t(i % 3) << 48;
+      std::vector<double> seq(n + 1, -9.0), given(n + 1, -9.0);
+      c2c_normals(seq.data(), s, NoiseTag::kReadA, 41, nullptr, 1000, n);
+      c2c_normals(given.data(), s, NoiseTag::kReadS, 41, at.data(), 0, n);
+      EXPECT_EQ(seq[n], -9.0);  // nothing written past n
+      EXPECT_EQ(given[n], -9.0);
+      for (int64_t i = 0; i < n; ++i) {
+        const double a = c2c_normal(s, NoiseTag::kReadA, 41, 1000 + uint64_t(i));
+        ASSERT_TRUE(std::isfinite(a)) << i;
+        ASSERT_EQ(std::memcmp(&seq[i], &a, sizeof a), 0) << i << ": " << seq[i] << " vs " << a;
+        const double b = c2c_normal(s, NoiseTag::kReadS, 41, at[i]);
+        ASSERT_TRUE(std::isfinite(b)) << i;
+        ASSERT_EQ(std::memcmp(&given[i], &b, sizeof b), 0) << i;
+        tails += std::fabs(a) > 1.97;  // outside the central 95 %
+      }
     }
   }
-  EXPECT_GT(tails, 10);
+  set_avx512_kernels(true);
+  EXPECT_GT(tails, 1000);
 }
 
 TEST(AnalogNoise, NormalQuantileMatchesKnownValuesAndMoments) {
