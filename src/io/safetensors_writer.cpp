@@ -128,9 +128,8 @@ void SafeTensorsWriter::write(const std::string& path) const {
   }
   std::string text = header.dump();
   // The data section starts at 8 + len, padded to a multiple of 64 bytes: the map is page-aligned, so tensors whose
-  // offsets are multiples of 64 (every tensor of the model presets) start on a cache line. Weights read in place
-  // from the map (float32 decoding) then need no loads split across two lines: gpt2 decoding read its weights
-  // 10 % slower from a file whose data began at 24 mod 64.
+  // offsets are multiples of 64 (every tensor of the model presets) start on a cache line, and weights read in
+  // place from the map (float32 decoding) need no loads split across two lines (docs/file-formats.md).
   text.append((kDataAlign - (8 + text.size()) % kDataAlign) % kDataAlign, ' ');
   uint64_t len = text.size();
   AtomicFile f(path);
