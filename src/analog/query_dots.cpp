@@ -53,19 +53,18 @@ inline __attribute__((always_inline)) void query_dots(const QueryDots& a, int j0
         for (int j = 0; j < Q; ++j) off[j] = fmadd(qp[size_t(j) * D + d], o, off[j]);
     }
     const int64_t lanes = n - c < L ? n - c : L;
+    // A whole vector in one store; the last, partial one lane by lane (the lanes past n are not ours).
+    auto put = [lanes](float* dst, V v) {
+      if (lanes == L) return store_vector(dst, v);
+      float tmp[L];
+      __builtin_memcpy(tmp, &v, sizeof tmp);
+      for (int64_t e = 0; e < lanes; ++e) dst[e] = tmp[e];
+    };
     for (int j = 0; j < Q; ++j) {
       float* row = a.out + size_t(j0 + j) * a.slots * n + c;
-      for (int p = 0; p < NP; ++p) {
-        if (!a.need[p]) continue;
-        float tmp[L];
-        __builtin_memcpy(tmp, &acc[j][p], sizeof tmp);
-        for (int64_t e = 0; e < lanes; ++e) row[size_t(p) * n + e] = tmp[e];
-      }
-      if constexpr (MM) {
-        float tmp[L];
-        __builtin_memcpy(tmp, &off[j], sizeof tmp);
-        for (int64_t e = 0; e < lanes; ++e) row[size_t(a.slots - 1) * n + e] = tmp[e];
-      }
+      for (int p = 0; p < NP; ++p)
+        if (a.need[p]) put(row + size_t(p) * n, acc[j][p]);
+      if constexpr (MM) put(row + size_t(a.slots - 1) * n, off[j]);
     }
   }
 }

@@ -103,6 +103,10 @@ GAINCELL_VECTOR_HELPER void dot_powers_body(float* const* dst, const bool* need,
       }
       for (int p = 0; p < NP; ++p) {
         if (!need[p]) continue;
+        if (c + L <= n) {  // a whole vector in one store; the last, partial one lane by lane
+          store_vector(dst[p] + k0 + c, acc[p]);
+          continue;
+        }
         float tmp[L];
         store_vector(tmp, acc[p]);
         for (int j = 0; j < L && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
