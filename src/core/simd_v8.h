@@ -66,7 +66,9 @@ GAINCELL_VECTOR_HELPER V8 fmadd(float a, V8 b, V8 c) {  // a broadcast
 // 16-float vectors fuse only in AVX-512 code (one vfmadd on a zmm register): elsewhere GCC splits them in halves
 // before it could vectorize a lane loop. Plain inline, not always_inline: the kernels' always-inlined bodies are
 // compiled for the default target first, where an always_inline AVX-512 callee would not be allowed; inlined
-// into the AVX-512 functions that instantiate them, they inline these too.
+// into the AVX-512 functions that instantiate them, they inline these too. Call them only from AVX-512 code: an
+// unoptimised build keeps them out of line, taking the vectors in zmm registers, where a caller compiled for
+// another target would pass them in memory.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target("avx512f"))) inline V16 fmadd(V16 a, V16 b, V16 c) {
   return V16(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c)));
