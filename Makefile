@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := safetensors npy config vocab_json merges hw_toml cost_toml device_csv task_jsonl token_file hf_tokenizer_json llama2c_tokenizer llama2c shard_index
 FUZZ_DEBS := clang-14 libclang-rt-14-dev libomp-14-dev
 
-.PHONY: all deps build python test test-asan fuzz run bench clean format format-check
+.PHONY: all deps build python test test-asan test-cpus fuzz run bench clean format format-check
 all: build
 
 deps:
@@ -59,6 +59,23 @@ test-asan: deps
 	  $(CMAKE_FLAGS)
 	cmake --build $(BUILD)-asan -j$(JOBS) $(if $(ASAN_TARGETS),--target $(ASAN_TARGETS))
 	cd $(BUILD)-asan && $(ASAN_ENV) ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
+
+# The exact-equality tests of the run-time dispatched kernels (the analog simulator's paths against its reference,
+# the noise draws, the quantisers, the optimizer) on emulated CPUs that lack this host's wide instructions: QEMU user
+# mode with a Nehalem model runs the baseline x86-64 clones (no AVX, software fmaf) and with a Haswell model the AVX2
+# + FMA clones, whatever CPU the tests run on (docs/reliability.md, "Other CPUs"). Reuses the Release build of `make
+# test`; CI runs it after `make test`. x86-64 hosts only.
+CPU_MODELS ?= Nehalem Haswell
+CPU_TESTS ?= AnalogFastVsReference.*:Shapes/AnalogFastVsReference.*:AnalogNoise.*:AnalogStreaming.*:Optimizer.*:Quantiz*:AnalogAttention.*
+test-cpus: build
+	@if [ "$$(uname -m)" != x86_64 ]; then echo "test-cpus: x86-64 hosts only, skipped"; exit 0; fi; \
+	dpkg -s qemu-user >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq qemu-user; }; \
+	pids=; for m in $(CPU_MODELS); do \
+	  ( cd $(BUILD) && qemu-x86_64 -cpu $$m ./tests/gaincell_unit_tests --gtest_filter='$(CPU_TESTS)' \
+	      > test-cpu-$$m.log 2>&1 && echo "test-cpus: $$m: $$(grep -E '^\[  PASSED' test-cpu-$$m.log)" ) \
+	    || { echo "test-cpus: $$m FAILED"; cat $(BUILD)/test-cpu-$$m.log; exit 1; } & pids="$$pids $$!"; \
+	done; rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 
 # libFuzzer: builds every parser target with clang in build-fuzz/ and runs each for FUZZ_SECONDS (one after the
 # other). New inputs go to build-fuzz/corpus/<target>, crash inputs to build-fuzz/crashes/<target>-*; copy
