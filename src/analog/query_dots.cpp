@@ -17,18 +17,6 @@ struct QueryDots {
   int64_t ld, c0, n;
 };
 
-// The first `lanes` floats of v to dst: a whole vector in one store, a partial one lane by lane (the lanes past
-// the range are not ours). Always inlined, as every helper taking a vector (core/simd_v8.h): an out-of-line copy
-// would be compiled for baseline x86-64 and take the vector in memory where an AVX-512 caller passes it in a
-// register (an unoptimised build kept a lambda doing this out of line, and read garbage).
-template <typename V, int L>
-GAINCELL_VECTOR_HELPER void put_lanes(float* dst, V v, int64_t lanes) {
-  if (lanes == L) return store_vector(dst, v);
-  float tmp[L];
-  __builtin_memcpy(tmp, &v, sizeof tmp);
-  for (int64_t e = 0; e < lanes; ++e) dst[e] = tmp[e];
-}
-
 // Step 5 for Q queries at once over one column range: the y^p (times 1 + g with mismatch) of each 16 (or 8) keys
 // are formed once per row d and used by every query, and with mismatch the offset currents' sums ride along
 // (slot poly.n). Each lane sums d = 0, 1, ... with fused multiply-adds as dot_powers and dot_columns do, so the
@@ -68,8 +56,8 @@ inline __attribute__((always_inline)) void query_dots(const QueryDots& a, int j0
     for (int j = 0; j < Q; ++j) {
       float* row = a.out + size_t(j0 + j) * a.slots * n + c;
       for (int p = 0; p < NP; ++p)
-        if (a.need[p]) put_lanes<V, L>(row + size_t(p) * n, acc[j][p], lanes);
-      if constexpr (MM) put_lanes<V, L>(row + size_t(a.slots - 1) * n, off[j], lanes);
+        if (a.need[p]) store_lanes(row + size_t(p) * n, acc[j][p], lanes);
+      if constexpr (MM) store_lanes(row + size_t(a.slots - 1) * n, off[j], lanes);
     }
   }
 }

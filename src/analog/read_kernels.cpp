@@ -37,9 +37,7 @@ GAINCELL_FMA_CLONES void dot_by_columns(float* dst, const float* q, const float*
     for (; c < n; c += 8) {
       V8 a0 = {};
       for (int d = 0; d < D; ++d) a0 = fmadd(q[d], load8(base + size_t(d) * ld + c), a0);
-      float tmp[8];
-      store8(tmp, a0);
-      for (int j = 0; j < 8 && c + j < n; ++j) out[c + j] = tmp[j];
+      store_lanes(out + c, a0, n - c);
     }
   }
 }
@@ -101,16 +99,8 @@ GAINCELL_VECTOR_HELPER void dot_powers_body(float* const* dst, const bool* need,
           pk *= y;
         }
       }
-      for (int p = 0; p < NP; ++p) {
-        if (!need[p]) continue;
-        if (c + L <= n) {  // a whole vector in one store; the last, partial one lane by lane
-          store_vector(dst[p] + k0 + c, acc[p]);
-          continue;
-        }
-        float tmp[L];
-        store_vector(tmp, acc[p]);
-        for (int j = 0; j < L && c + j < n; ++j) dst[p][k0 + c + j] = tmp[j];
-      }
+      for (int p = 0; p < NP; ++p)
+        if (need[p]) store_lanes(dst[p] + k0 + c, acc[p], n - c);
     }
   }
 }

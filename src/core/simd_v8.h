@@ -47,6 +47,16 @@ GAINCELL_VECTOR_HELPER V16 load16(const float* p) {
 GAINCELL_VECTOR_HELPER void store16(float* p, V16 v) {
   store_vector(p, v);
 }
+// The first `lanes` (<= the vector's width) floats of v to p: a whole vector in one store, a partial one lane by
+// lane (the floats past them are not the caller's to write).
+template <typename V>
+GAINCELL_VECTOR_HELPER void store_lanes(float* p, V v, int64_t lanes) {
+  constexpr int64_t kWidth = sizeof(V) / sizeof(float);
+  if (lanes >= kWidth) return store_vector(p, v);
+  float tmp[kWidth];
+  __builtin_memcpy(tmp, &v, sizeof tmp);
+  for (int64_t e = 0; e < lanes; ++e) p[e] = tmp[e];
+}
 
 // a * b + c rounded once, lane by lane (fmaf): one FMA instruction in the clones whose target has FMA (GCC turns
 // the lane loop into one vector instruction), glibc's exact software fmaf elsewhere, so the same bits on every CPU.

@@ -295,26 +295,36 @@ TEST(Bf16, ShadowWeightsGiveTheBitsOfRoundingPerCall) {
   }
 }
 
-// The trainer's step leaves the gradients at zero and (bf16 with oneDNN) the next step's rounded weights from its
-// AdamW pass instead of sweeping the parameters again: three steps give the parameters of the unfused loop written
-// out (zero_grad, round the weights, forward, backward, norm, AdamW), bit for bit, in float32 and in bf16.
-TEST(Bf16, TrainerStepsEqualTheUnfusedLoop) {
+// The two training tests' model (the tiny preset with 64 tokens and 32 positions) and options (batch B of T
+// tokens, lr 3e-3).
+Model tiny_training_model(uint64_t seed) {
   register_digital_attention();
   ModelConfig c = config_preset("tiny");
   c.vocab_size = 64;
   c.n_positions = 32;
-  const Model init = Model::random(c, 5);
+  return Model::random(c, seed);
+}
+TrainOptions tiny_training_options(int B, int T, int steps, int64_t warmup) {
+  TrainOptions o;
+  o.batch = B;
+  o.context = T;
+  o.steps = steps;
+  o.warmup = warmup;
+  o.lr = 3e-3f;
+  return o;
+}
+
+// The trainer's step leaves the gradients at zero and (bf16 with oneDNN) the next step's rounded weights from its
+// AdamW pass instead of sweeping the parameters again: three steps give the parameters of the unfused loop written
+// out (zero_grad, round the weights, forward, backward, norm, AdamW), bit for bit, in float32 and in bf16.
+TEST(Bf16, TrainerStepsEqualTheUnfusedLoop) {
+  const Model init = tiny_training_model(5);
   const int B = 2, T = 16, steps = 3;
   std::vector<int32_t> in(B * T), tg(B * T);
   for (int i = 0; i < B * T; ++i) in[i] = (i * 5 + 3) % 64, tg[i] = (in[i] * 7 + 1) % 64;
   for (MatmulPrecision prec : {MatmulPrecision::kF32, MatmulPrecision::kBf16}) {
     PrecisionScope scope(prec);
-    TrainOptions o;
-    o.batch = B;
-    o.context = T;
-    o.steps = steps;
-    o.warmup = 1;
-    o.lr = 3e-3f;
+    const TrainOptions o = tiny_training_options(B, T, steps, 1);
     auto att_a = create_attention("softmax", init, {});
     TrainModel fused(init, *att_a);
     const std::vector<float> start(fused.params(), fused.params() + fused.num_params());
@@ -351,11 +361,8 @@ TEST(Bf16, TrainerStepsEqualTheUnfusedLoop) {
 // and bf16 projections from the same initial weights: the bf16 loss tracks float32 within 2 % at every step
 // (measured 0.06-0.3 %) and both fall by more than half, so the curve is a real one.
 TEST(Bf16, TrainingLossCurveTracksFloat32) {
-  register_digital_attention();
-  ModelConfig c = config_preset("tiny");
-  c.vocab_size = 64;
-  c.n_positions = 32;
-  const Model init = Model::random(c, 3);
+  const Model init = tiny_training_model(3);
+  const ModelConfig& c = init.config();
   const int B = 2, T = 16, steps = 16;
   std::vector<int32_t> in(B * T), tg(B * T);
   for (int i = 0; i < B * T; ++i) {
@@ -366,13 +373,7 @@ TEST(Bf16, TrainingLossCurveTracksFloat32) {
     PrecisionScope scope(p);
     auto att = create_attention("softmax", init, {});
     TrainModel m(init, *att);
-    TrainOptions o;
-    o.batch = B;
-    o.context = T;
-    o.steps = steps;
-    o.warmup = 2;
-    o.lr = 3e-3f;
-    Trainer t(m, o, nullptr);
+    Trainer t(m, tiny_training_options(B, T, steps, 2), nullptr);
     std::vector<double> losses;
     for (int s = 0; s < steps; ++s) losses.push_back(t.step_on(in.data(), tg.data()).loss);
     return losses;
